@@ -1,0 +1,127 @@
+# Shared helpers for the local rig. Sourced by rig.sh and every parts/*.sh.
+# Everything the rig starts listens on 127.0.0.1 only; slow builds live in RIG_CACHE (outside the
+# checkout) so a fresh clone reuses them; pid files, logs and generated config live in RIG_STATE.
+set -euo pipefail
+
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$RIG_DIR/../.." && pwd)
+SHARED_DIR=${RIG_SHARED_DIR:-$(cd "$REPO_ROOT/.." && pwd)/shared}
+export RIG_CACHE=${RIG_CACHE:-/var/cache/mlflow-k8s-deploy-rig}
+export RIG_STATE=${RIG_STATE:-$RIG_CACHE/state}
+RIG_ENV_FILE=$RIG_STATE/rig.env
+mkdir -p "$RIG_CACHE" "$RIG_STATE/pids" "$RIG_STATE/logs"
+
+# Fixed loopback ports: one place to read them, overridable by env.
+: "${RIG_REGISTRY_PORT:=5001}"        # open OCI registry
+: "${RIG_REGISTRY_AUTH_PORT:=5002}"   # OCI registry with htpasswd auth
+: "${RIG_ETCD_PORT:=23790}"
+: "${RIG_ETCD_PEER_PORT:=23800}"
+: "${RIG_APISERVER_PORT:=16443}"
+: "${RIG_MLFLOW_PORT:=5050}"          # plain MLflow
+: "${RIG_MLFLOW_BASIC_PORT:=5051}"    # MLflow --app-name basic-auth
+: "${RIG_MLFLOW_OIDC_PORT:=5052}"     # MLflow --app-name oidc-auth
+: "${RIG_OIDC_PORT:=5060}"            # oidc-provider (the IdP)
+: "${RIG_GHA_OIDC_PORT:=5061}"        # GitHub-style ACTIONS_ID_TOKEN_REQUEST_URL endpoint
+: "${RIG_CONTAINER_PORT_MIN:=18000}"  # reconciler picks container ports from this range
+: "${RIG_CONTAINER_PORT_MAX:=18999}"
+
+# Node 24 from the project's own devDependency `node`, never the machine's Node 20.
+NODE24=$REPO_ROOT/node_modules/node/bin/node
+[ -x "$NODE24" ] || NODE24=$REPO_ROOT/node_modules/.bin/node
+
+log() { printf '[rig %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# --- packages -----------------------------------------------------------------------------
+# apt-get waits for the dpkg lock (several parts may install at once) and refreshes lists once a day.
+apt_update_once() {
+  local stamp=$RIG_CACHE/.apt-updated
+  if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]; then
+    apt-get -o DPkg::Lock::Timeout=900 update -qq && touch "$stamp"
+  fi
+}
+apt_install() { # apt_install pkg...   (installs only what is missing)
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt_update_once
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+# trixie served at a low pin so only what we ask for by `-t trixie` comes from it.
+trixie_source() {
+  local list=/etc/apt/sources.list.d/rig-trixie.sources pin=/etc/apt/preferences.d/rig-trixie
+  [ -f "$list" ] && return 0
+  local mirror
+  mirror=$(grep -hoE '^URIs: *\S+' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1 | awk '{print $2}')
+  [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | head -1 | awk '{print $2}')
+  [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" >"$list"
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >"$pin"
+  rm -f "$RIG_CACHE/.apt-updated"
+}
+apt_install_trixie() { # apt_install_trixie pkg...
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  trixie_source; apt_update_once
+  log "apt-get install -t trixie ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends -t trixie "${missing[@]}" >/dev/null
+}
+
+# --- processes ----------------------------------------------------------------------------
+pidfile() { echo "$RIG_STATE/pids/$1.pid"; }
+logfile() { echo "$RIG_STATE/logs/$1.log"; }
+is_running() { # is_running name
+  local f; f=$(pidfile "$1")
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+# start_bg name cmd... : start in its own session, record its pid, log to logs/name.log.
+start_bg() {
+  local name=$1; shift
+  if is_running "$name"; then log "$name already running (pid $(cat "$(pidfile "$name")"))"; return 0; fi
+  log "starting $name"
+  setsid "$@" >>"$(logfile "$name")" 2>&1 </dev/null &
+  echo $! >"$(pidfile "$name")"
+}
+# stop_bg name : TERM the process group we started, then KILL after 10 s.
+stop_bg() {
+  local name=$1 f pid i
+  f=$(pidfile "$name")
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+# wait_http url [seconds] [curl args...] : until the URL answers 2xx (or the log shows death).
+wait_http() {
+  local url=$1 secs=${2:-60}; shift 2 || shift $#
+  local deadline=$((SECONDS + secs))
+  until curl -fsS -o /dev/null --max-time 2 "$@" "$url" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+}
+wait_port() { # wait_port port [seconds]
+  local port=$1 secs=${2:-60} deadline=$((SECONDS + ${2:-60}))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+}
+# --- connection facts ---------------------------------------------------------------------
+# env_set KEY VALUE : record a fact for tests in rig.env (KEY=VALUE lines, no quoting needed:
+# values never contain newlines).
+env_set() {
+  touch "$RIG_ENV_FILE"
+  local tmp; tmp=$(mktemp)
+  grep -v "^$1=" "$RIG_ENV_FILE" >"$tmp" || true
+  printf '%s=%s\n' "$1" "$2" >>"$tmp"
+  mv "$tmp" "$RIG_ENV_FILE"
+}
+env_get() { grep "^$1=" "$RIG_ENV_FILE" 2>/dev/null | tail -1 | cut -d= -f2-; }

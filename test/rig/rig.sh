@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The local rig: `rig.sh up|down|status|env [part...]`.
+# Each part lives in parts/<part>.sh and defines <part>_up, <part>_down and <part>_status
+# (up installs what is missing, then starts; all three are idempotent).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Start order; `down` goes in reverse.
+ALL_PARTS=(docker registry kube mlflow mlserver reconciler fixtures)
+
+for f in "$RIG_DIR"/parts/*.sh; do source "$f"; done
+
+cmd=${1:-status}; shift || true
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=("${ALL_PARTS[@]}")
+available() { declare -F "${1}_up" >/dev/null; }
+
+case "$cmd" in
+  up)
+    t0=$SECONDS
+    for p in "${parts[@]}"; do
+      available "$p" || { log "part $p not present, skipped"; continue; }
+      s=$SECONDS; "${p}_up"; log "$p up ($((SECONDS - s)) s)"
+    done
+    log "rig up in $((SECONDS - t0)) s; connection facts: $RIG_ENV_FILE"
+    ;;
+  down)
+    for ((i = ${#parts[@]} - 1; i >= 0; i--)); do
+      p=${parts[$i]}; available "$p" && "${p}_down"
+    done
+    ;;
+  status)
+    rc=0
+    for p in "${parts[@]}"; do
+      available "$p" || continue
+      if "${p}_status"; then echo "$p: up"; else echo "$p: DOWN"; rc=1; fi
+    done
+    exit $rc
+    ;;
+  env)
+    [ -f "$RIG_ENV_FILE" ] || die "no rig facts yet: run 'npm run rig:up'"
+    sed 's/^/export /' "$RIG_ENV_FILE"
+    ;;
+  *) die "usage: rig.sh up|down|status|env [part...]" ;;
+esac
