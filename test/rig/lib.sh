@@ -25,6 +25,12 @@ mkdir -p "$RIG_CACHE" "$RIG_STATE/pids" "$RIG_STATE/logs"
 : "${RIG_CONTAINER_PORT_MIN:=18000}"  # reconciler picks container ports from this range
 : "${RIG_CONTAINER_PORT_MAX:=18999}"
 
+# One scikit-learn everywhere: the fixture models are pickled with it and MLServer (host venv and
+# serving base image) must unpickle them.
+: "${RIG_SKLEARN_VERSION:=1.6.1}"
+# Python for host venvs (MLServer needs < 3.13).
+: "${RIG_PYTHON:=$(command -v python3.11 || command -v python3)}"
+
 # Node 24 from the project's own devDependency `node`, never the machine's Node 20.
 NODE24=$REPO_ROOT/node_modules/node/bin/node
 [ -x "$NODE24" ] || NODE24=$REPO_ROOT/node_modules/.bin/node
