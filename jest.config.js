@@ -10,15 +10,16 @@ const common = {
 }
 
 export default {
+  // Integration suites share the one rig (one cluster, one registry): run suites one at a time.
+  maxWorkers: 1,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      // Real servers: slower than unit tests, and they share the one rig.
+      // Real servers: slower than unit tests.
       testTimeout: 180_000,
-      maxWorkers: 1,
     },
   ],
 }

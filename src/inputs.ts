@@ -1,0 +1,536 @@
+// Every input of action.yml, read once into a typed, frozen object. Nothing else reads inputs.
+// Env fallbacks follow MLflow's own variables and mlflow-oidc-client's; secrets are masked the
+// moment they are read, before any validation can echo them.
+import { existsSync, readFileSync } from 'node:fs'
+import { InputError, errorMessage } from './util/errors.js'
+import { parseDuration } from './util/duration.js'
+import { isPlainObject, loadYaml } from './util/yaml.js'
+import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
+import { deriveName, nameProblem, type Target } from './k8s/naming.js'
+
+export type Action = 'deploy' | 'delete' | 'render'
+export type BuildPolicy = 'auto' | 'always' | 'never'
+export type Serving = 'image' | 'mlflow-runtime'
+export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
+
+/** A Kubernetes EnvVar: a plain value or a valueFrom reference (secrets, config maps). */
+export type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> }
+export type Resources = Readonly<Record<'requests' | 'limits', Readonly<Record<string, string>> | undefined>>
+
+export interface MlflowInputs {
+  readonly trackingUri: string | undefined
+  readonly registryUri: string | undefined
+  readonly token: string | undefined
+  readonly username: string | undefined
+  readonly password: string | undefined
+  readonly caCertPath: string | undefined
+  readonly insecureTls: boolean
+  readonly oidc: OidcInputs | undefined
+}
+
+export interface OidcInputs {
+  readonly issuer: string | undefined
+  readonly clientId: string | undefined
+  readonly clientSecret: string | undefined
+  readonly scope: string | undefined
+  readonly audience: string | undefined
+  readonly githubToken: GithubTokenMode
+  readonly githubAudience: string | undefined
+}
+
+export interface ImageInputs {
+  readonly repository: string | undefined
+  readonly tag: string | undefined
+  readonly baseImage: string
+  readonly build: BuildPolicy
+  readonly platforms: readonly string[]
+  readonly buildArgs: Readonly<Record<string, string>>
+  readonly cacheFrom: readonly string[]
+  readonly cacheTo: readonly string[]
+}
+
+export interface ClusterInputs {
+  readonly target: Target
+  readonly serving: Serving
+  readonly name: string
+  /** True when `name` was derived from the model rather than given. */
+  readonly nameDerived: boolean
+  readonly namespace: string
+  readonly kubeContext: string | undefined
+  /** Kubeconfig from the input: its content, or a path. Undefined: KUBECONFIG, then in-cluster. */
+  readonly kubeconfig: { readonly content: string } | { readonly path: string } | undefined
+  readonly templatePath: string | undefined
+  readonly env: readonly EnvVar[]
+  readonly labels: Readonly<Record<string, string>>
+  readonly annotations: Readonly<Record<string, string>>
+  readonly resources: Resources | undefined
+  readonly minScale: number | undefined
+  readonly maxScale: number | undefined
+}
+
+export interface FlowInputs {
+  readonly wait: boolean
+  readonly timeoutMs: number
+  readonly smokeTest: boolean
+  readonly smokeTestInput: Readonly<Record<string, unknown>> | undefined
+  readonly ingressHost: string | undefined
+  readonly trafficPercent: number | undefined
+  readonly tag: string | undefined
+  readonly promoteAlias: string | undefined
+}
+
+export interface Inputs {
+  readonly action: Action
+  readonly model: { readonly uri: string; readonly ref: ModelRef }
+  readonly mlflow: MlflowInputs
+  readonly image: ImageInputs
+  readonly cluster: ClusterInputs
+  readonly flow: FlowInputs
+}
+
+/** Where raw values come from: action inputs (core.getInput) or, for the CLI, flags. */
+export interface InputSource {
+  /** The raw value of an input, '' when unset. */
+  get(name: string): string
+  /** Environment variables, for the documented fallbacks. */
+  env: Readonly<Record<string, string | undefined>>
+  /** Registers a secret with the log masker. */
+  mask(secret: string): void
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function parseInputs(source: InputSource): Inputs {
+  const read = reader(source)
+
+  const action = read.oneOf('action', ['deploy', 'delete', 'render'], 'deploy')
+  const modelUri = read.text('model-uri')
+  if (!modelUri) throw new InputError('model-uri', `required; use ${MODEL_URI_FORMS}`)
+  const ref = parseModelUri(modelUri)
+  if (typeof ref === 'string') throw new InputError('model-uri', ref)
+
+  const mlflow = parseMlflow(read, action)
+  const target = read.oneOf('target', ['knative', 'kserve'], 'knative')
+  const serving = read.oneOf('serving', ['image', 'mlflow-runtime'], 'image')
+  const image = parseImage(read, action, serving)
+  const cluster = parseCluster(read, target, serving, ref)
+  const flow = parseFlow(read, action, target, ref)
+
+  return deepFreeze({ action, model: { uri: modelUri.trim(), ref }, mlflow, image, cluster, flow })
+}
+
+function parseMlflow(read: Reader, action: Action): MlflowInputs {
+  const trackingUri = read.url('tracking-uri', 'MLFLOW_TRACKING_URI')
+  if (!trackingUri && action !== 'delete') {
+    throw new InputError('tracking-uri', 'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)')
+  }
+  const registryUri = read.url('registry-uri', 'MLFLOW_REGISTRY_URI')
+  const token = read.secret('mlflow-token', 'MLFLOW_TRACKING_TOKEN')
+  const username = read.text('mlflow-username', 'MLFLOW_TRACKING_USERNAME')
+  const password = read.secret('mlflow-password', 'MLFLOW_TRACKING_PASSWORD')
+  const caCertPath = read.file('mlflow-ca-cert', 'MLFLOW_TRACKING_SERVER_CERT_PATH')
+  const insecureTls = read.bool('mlflow-insecure-tls', false, 'MLFLOW_TRACKING_INSECURE_TLS')
+
+  if (username && !password) throw new InputError('mlflow-password', 'required with mlflow-username')
+  if (password && !username) throw new InputError('mlflow-username', 'required with mlflow-password')
+  if (token && username) {
+    throw new InputError('mlflow-token', 'use either mlflow-token or mlflow-username/mlflow-password, not both')
+  }
+  if (caCertPath && insecureTls) {
+    throw new InputError('mlflow-insecure-tls', 'cannot be true together with mlflow-ca-cert; trust the CA instead')
+  }
+
+  const oidc = parseOidc(read)
+  if (oidc && (token || username)) {
+    const which = token ? 'mlflow-token' : 'mlflow-username/mlflow-password'
+    throw new InputError('oidc-issuer', `OIDC and ${which} are two ways to authenticate; use one`)
+  }
+  return { trackingUri, registryUri, token, username, password, caCertPath, insecureTls, oidc }
+}
+
+function parseOidc(read: Reader): OidcInputs | undefined {
+  const issuer = read.url('oidc-issuer', 'MLFLOW_TRACKING_OIDC_ISSUER')
+  const clientId = read.text('oidc-client-id', 'MLFLOW_TRACKING_OIDC_CLIENT_ID')
+  const clientSecret = read.secret('oidc-client-secret', 'MLFLOW_TRACKING_OIDC_CLIENT_SECRET')
+  const scope = read.text('oidc-scope', 'MLFLOW_TRACKING_OIDC_SCOPE')
+  const audience = read.text('oidc-audience', 'MLFLOW_TRACKING_OIDC_AUDIENCE')
+  const githubToken = read.oneOf('oidc-github-token', ['none', 'bearer', 'token-exchange', 'client-assertion'], 'none')
+  const githubAudience = read.text('oidc-github-audience')
+
+  if (githubToken === 'none' && !issuer && !clientId && !clientSecret) {
+    for (const [input, value] of [['oidc-scope', scope], ['oidc-audience', audience], ['oidc-github-audience', githubAudience]]) {
+      if (value) throw new InputError(input!, 'has no effect without oidc-issuer or oidc-github-token')
+    }
+    return undefined
+  }
+  if (githubToken === 'bearer') {
+    if (issuer || clientId || clientSecret) {
+      throw new InputError('oidc-github-token', '`bearer` sends the GitHub token to MLflow as is; remove oidc-issuer/oidc-client-id/oidc-client-secret, or choose token-exchange or client-assertion')
+    }
+  } else {
+    if (!issuer) throw new InputError('oidc-issuer', 'required for OIDC (or set MLFLOW_TRACKING_OIDC_ISSUER)')
+    if (!clientId && githubToken !== 'token-exchange') {
+      throw new InputError('oidc-client-id', 'required with oidc-issuer (or set MLFLOW_TRACKING_OIDC_CLIENT_ID)')
+    }
+    if (githubToken === 'none' && !clientSecret) {
+      throw new InputError('oidc-client-secret', 'required for the client-credentials grant; or set oidc-github-token to use the job\'s GitHub OIDC token instead')
+    }
+    if (githubToken === 'client-assertion' && clientSecret) {
+      throw new InputError('oidc-client-secret', 'client-assertion authenticates with the GitHub token; remove the client secret')
+    }
+  }
+  return { issuer, clientId, clientSecret, scope, audience, githubToken, githubAudience }
+}
+
+// Repository: [registry[:port]/]path, lower case, no tag or digest (those are separate inputs).
+const REPOSITORY =
+  /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d+)?\/)?[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
+const IMAGE_REF = /^[^\s@]+(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
+const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/
+
+function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs {
+  const repository = read.text('image-repository')
+  const tag = read.text('image-tag')
+  const baseImage = read.text('base-image') || 'docker.io/seldonio/mlserver:1.7.1'
+  const build = read.oneOf('build', ['auto', 'always', 'never'], 'auto')
+
+  if (repository && !REPOSITORY.test(repository)) {
+    const hint = /[:@][^/]*$/.test(repository) && !/:\d+\//.test(repository) ? '; put the tag in image-tag, not in the repository' : ''
+    throw new InputError('image-repository', `"${repository}" is not an image repository such as ghcr.io/acme/wine (lower case, no tag or digest)${hint}`)
+  }
+  if (tag && !TAG.test(tag)) {
+    throw new InputError('image-tag', `"${tag}" is not a valid tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`)
+  }
+  if (!IMAGE_REF.test(baseImage)) throw new InputError('base-image', `"${baseImage}" is not an image reference`)
+
+  const platforms = read.list('platforms')
+  for (const p of platforms) {
+    if (!PLATFORM.test(p)) throw new InputError('platforms', `"${p}" is not a platform such as linux/amd64 or linux/arm64/v8`)
+  }
+  const buildArgs = read.stringMap('build-args', { keyValueLines: true })
+  const cacheFrom = read.lines('cache-from')
+  const cacheTo = read.lines('cache-to')
+
+  if (serving === 'mlflow-runtime') {
+    const given = (
+      [
+        ['image-repository', repository],
+        ['image-tag', tag],
+        ['platforms', platforms.length],
+        ['build-args', Object.keys(buildArgs).length],
+        ['cache-from', cacheFrom.length],
+        ['cache-to', cacheTo.length],
+      ] as const
+    ).find(([, v]) => v)
+    if (given) throw new InputError(given[0], 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
+    if (build === 'always') throw new InputError('build', '`always` conflicts with serving: mlflow-runtime, which builds no image')
+  } else if (!repository && action !== 'delete') {
+    throw new InputError('image-repository', 'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)')
+  }
+  return { repository: repository || undefined, tag: tag || undefined, baseImage, build, platforms, buildArgs, cacheFrom, cacheTo }
+}
+
+function parseCluster(read: Reader, target: Target, serving: Serving, ref: ModelRef): ClusterInputs {
+  if (serving === 'mlflow-runtime' && target !== 'kserve') {
+    throw new InputError('serving', '`mlflow-runtime` is KServe\'s MLflow runtime; use it with target: kserve, or use serving: image with knative')
+  }
+  const given = read.text('name')
+  let name: string
+  if (given) {
+    const problem = nameProblem(given, target)
+    if (problem) throw new InputError('name', problem)
+    name = given
+  } else if ('name' in ref) {
+    name = deriveName(ref.name, target)
+  } else {
+    throw new InputError('name', `required when model-uri is ${ref.kind === 'run' ? 'a runs:/ URI' : 'a logged-model id'}: there is no registered model name to derive it from`)
+  }
+  const namespace = read.text('namespace') || 'default'
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
+    throw new InputError('namespace', `"${namespace}" is not a valid namespace (a DNS-1123 label)`)
+  }
+  const kubeContext = read.text('kube-context') || undefined
+  const kubeconfig = read.kubeconfig('kubeconfig')
+  const templatePath = read.file('template')
+  const env = read.envVars('env')
+  const labels = read.stringMap('labels')
+  for (const [k, v] of Object.entries(labels)) {
+    if (!isQualifiedName(k)) throw new InputError('labels', `"${k}" is not a valid label key`)
+    if (!/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
+      throw new InputError('labels', `value of "${k}" ("${v}") is not a valid label value: at most 63 letters, digits, '-', '_', '.'`)
+    }
+  }
+  const annotations = read.stringMap('annotations')
+  for (const k of Object.keys(annotations)) {
+    if (!isQualifiedName(k)) throw new InputError('annotations', `"${k}" is not a valid annotation key`)
+  }
+  const resources = read.resources('resources')
+  const minScale = read.int('min-scale', 0, 10_000)
+  const maxScale = read.int('max-scale', 1, 10_000)
+  if (minScale !== undefined && maxScale !== undefined && minScale > maxScale) {
+    throw new InputError('min-scale', `${minScale} is greater than max-scale ${maxScale}`)
+  }
+  return {
+    target, serving, name, nameDerived: !given, namespace, kubeContext, kubeconfig, templatePath,
+    env, labels, annotations, resources, minScale, maxScale,
+  }
+}
+
+function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef): FlowInputs {
+  const wait = read.bool('wait', true)
+  const timeoutMs = read.duration('timeout', '10m')
+  const smokeTest = read.bool('smoke-test', true)
+  const smokeTestInput = read.json('smoke-test-input')
+  if (smokeTestInput && !Array.isArray(smokeTestInput['inputs'])) {
+    throw new InputError('smoke-test-input', 'must be a V2 inference request: {"inputs": [{"name": …, "shape": […], "datatype": …, "data": […]}]}')
+  }
+  const ingressHost = read.text('ingress-host') || undefined
+  if (ingressHost && !/^[A-Za-z0-9.-]+(:\d+)?$/.test(ingressHost)) {
+    throw new InputError('ingress-host', `"${ingressHost}" is not a host name`)
+  }
+  const trafficPercent = read.int('traffic-percent', 0, 100)
+  const tag = read.text('tag') || undefined
+  if (tag && (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(tag) || tag.length > 40)) {
+    throw new InputError('tag', `"${tag}" is not a valid traffic tag: lower-case letters, digits and '-', starting with a letter, at most 40`)
+  }
+  if (tag && target === 'kserve') {
+    throw new InputError('tag', 'traffic tags are Knative-only; for KServe use traffic-percent (canaryTrafficPercent)')
+  }
+  const promoteAlias = read.text('promote-alias') || undefined
+  if (promoteAlias) {
+    if (!/^[\w-]{1,255}$/.test(promoteAlias) || /^(latest|v\d+)$/i.test(promoteAlias)) {
+      throw new InputError('promote-alias', `"${promoteAlias}" is not a valid MLflow alias: letters, digits, '_' and '-'; 'latest' and v<number> are reserved`)
+    }
+    if (!('name' in ref)) throw new InputError('promote-alias', 'needs a registered model (models:/<name>/…); runs:/ and logged-model URIs have no aliases')
+    if (action !== 'deploy') throw new InputError('promote-alias', `only applies to action: deploy, not ${action}`)
+  }
+  if (smokeTest && !wait && action === 'deploy') {
+    throw new InputError('smoke-test', 'needs wait: true (the endpoint must be Ready first); set smoke-test: false to skip it')
+  }
+  return { wait, timeoutMs, smokeTest, smokeTestInput, ingressHost, trafficPercent, tag, promoteAlias }
+}
+
+// --- the reader: one typed accessor per kind of input ----------------------------------------
+
+type Reader = ReturnType<typeof reader>
+
+function reader(source: InputSource) {
+  /** The input's value, else the env fallback's, trimmed; '' when neither is set. */
+  const raw = (name: string, envName?: string): string => {
+    const value = source.get(name).trim()
+    if (value) return value
+    return envName ? (source.env[envName] ?? '').trim() : ''
+  }
+  const text = (name: string, envName?: string): string => raw(name, envName)
+
+  return {
+    text,
+    secret(name: string, envName?: string): string | undefined {
+      const value = raw(name, envName)
+      if (value) source.mask(value)
+      return value || undefined
+    },
+    oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+      const value = text(name)
+      if (!value) return fallback
+      const match = allowed.find((a) => a === value.toLowerCase())
+      if (!match) throw new InputError(name, `must be ${orList(allowed)}, got "${value}"`)
+      return match
+    },
+    bool(name: string, fallback: boolean, envName?: string): boolean {
+      const value = text(name, envName)
+      if (!value) return fallback
+      if (/^(true|1)$/i.test(value)) return true
+      if (/^(false|0)$/i.test(value)) return false
+      throw new InputError(name, `must be true or false, got "${value}"`)
+    },
+    int(name: string, min: number, max: number): number | undefined {
+      const value = text(name)
+      if (!value) return undefined
+      if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+        throw new InputError(name, `must be a whole number from ${min} to ${max}, got "${value}"`)
+      }
+      return Number(value)
+    },
+    duration(name: string, fallback: string): number {
+      const ms = parseDuration(name, text(name) || fallback)
+      if (ms <= 0 || ms > 6 * 3_600_000) throw new InputError(name, `must be between 1s and 6h, got "${text(name)}"`)
+      return ms
+    },
+    url(name: string, envName?: string): string | undefined {
+      const value = text(name, envName)
+      if (!value) return undefined
+      let url: URL
+      try {
+        url = new URL(value)
+      } catch {
+        throw new InputError(name, `"${value}" is not a URL; use e.g. https://mlflow.example.com`)
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new InputError(name, `"${value}" uses ${url.protocol}; only http:// and https:// servers are supported (file and database stores are not reachable from a deploy)`)
+      }
+      if (url.username || url.password) {
+        source.mask(decodeURIComponent(url.password))
+        throw new InputError(name, 'must not carry credentials in the URL; use mlflow-username/mlflow-password or mlflow-token')
+      }
+      return value.replace(/\/+$/, '')
+    },
+    file(name: string, envName?: string): string | undefined {
+      const value = text(name, envName)
+      if (!value) return undefined
+      if (!existsSync(value)) throw new InputError(name, `file "${value}" does not exist`)
+      return value
+    },
+    list(name: string): string[] {
+      return text(name).split(/[,\n]/).map((s) => s.trim()).filter(Boolean)
+    },
+    lines(name: string): string[] {
+      return text(name).split('\n').map((s) => s.trim()).filter(Boolean)
+    },
+    json(name: string): Record<string, unknown> | undefined {
+      const value = text(name)
+      if (!value) return undefined
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(value)
+      } catch (err) {
+        throw new InputError(name, `is not valid JSON: ${errorMessage(err)}`)
+      }
+      if (!isPlainObject(parsed)) throw new InputError(name, 'must be a JSON object')
+      return parsed
+    },
+    /** A YAML map of strings (numbers and booleans become strings, as Kubernetes needs). */
+    stringMap(name: string, opts: { keyValueLines?: boolean } = {}): Record<string, string> {
+      const value = text(name)
+      if (!value) return {}
+      if (opts.keyValueLines && /^[^\s:=]+=/.test(value)) {
+        return Object.fromEntries(
+          value.split('\n').map((l) => l.trim()).filter(Boolean).map((line) => {
+            const eq = line.indexOf('=')
+            if (eq <= 0) throw new InputError(name, `line "${line}" is not KEY=VALUE`)
+            return [line.slice(0, eq), line.slice(eq + 1)]
+          }),
+        )
+      }
+      const parsed = parseYaml(name, value)
+      if (!isPlainObject(parsed)) throw new InputError(name, 'must be a YAML map, e.g. "key: value" on each line')
+      return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, scalar(name, k, v)]))
+    },
+    envVars(name: string): EnvVar[] {
+      const value = text(name)
+      if (!value) return []
+      const parsed = parseYaml(name, value)
+      const vars: EnvVar[] = Array.isArray(parsed)
+        ? parsed.map((item, i) => {
+            if (!isPlainObject(item) || typeof item['name'] !== 'string') {
+              throw new InputError(name, `item ${i + 1} must be an EnvVar with a name and a value or valueFrom`)
+            }
+            if (isPlainObject(item['valueFrom'])) return { name: item['name'], valueFrom: item['valueFrom'] }
+            return { name: item['name'], value: scalar(name, item['name'], item['value'] ?? '') }
+          })
+        : isPlainObject(parsed)
+          ? Object.entries(parsed).map(([k, v]) => ({ name: k, value: scalar(name, k, v) }))
+          : fail(name, 'must be a YAML map (NAME: value) or a list of EnvVar objects')
+      for (const v of vars) {
+        if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(v.name)) throw new InputError(name, `"${v.name}" is not a valid environment variable name`)
+      }
+      return vars
+    },
+    resources(name: string): Resources | undefined {
+      const value = text(name)
+      if (!value) return undefined
+      const parsed = parseYaml(name, value)
+      if (!isPlainObject(parsed)) throw new InputError(name, 'must be a YAML map with requests and/or limits')
+      const out: Record<string, Record<string, string> | undefined> = { requests: undefined, limits: undefined }
+      for (const [section, body] of Object.entries(parsed)) {
+        if (section !== 'requests' && section !== 'limits') {
+          throw new InputError(name, `unknown key "${section}"; use requests and limits, e.g. {requests: {cpu: '1', memory: 2Gi}}`)
+        }
+        if (!isPlainObject(body)) throw new InputError(name, `${section} must be a map of resource: quantity`)
+        out[section] = Object.fromEntries(
+          Object.entries(body).map(([res, q]) => {
+            const quantity = scalar(name, `${section}.${res}`, q)
+            if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[mun]|k)?$/.test(quantity)) {
+              throw new InputError(name, `${section}.${res}: "${quantity}" is not a Kubernetes quantity such as 500m, 1, 2Gi`)
+            }
+            return [res, quantity]
+          }),
+        )
+      }
+      return out as Resources
+    },
+    kubeconfig(name: string): ClusterInputs['kubeconfig'] {
+      const value = source.get(name).trim()
+      if (!value) return undefined
+      if (value.includes('\n') || /^\s*(apiVersion|kind|clusters)\s*:/.test(value)) {
+        maskKubeconfig(value, source.mask)
+        const parsed = safeYaml(value)
+        if (!isPlainObject(parsed) || !Array.isArray(parsed['clusters'])) {
+          throw new InputError(name, 'is neither a path nor kubeconfig YAML with clusters, users and contexts')
+        }
+        return { content: value }
+      }
+      if (!existsSync(value)) throw new InputError(name, `file "${value}" does not exist (pass the kubeconfig content or a path to it)`)
+      return { path: value }
+    },
+  }
+}
+
+/** Masks the whole kubeconfig and, line by line, its credentials (the runner masks line-wise). */
+function maskKubeconfig(content: string, mask: (s: string) => void): void {
+  mask(content)
+  const doc = safeYaml(content)
+  if (!isPlainObject(doc) || !Array.isArray(doc['users'])) return
+  for (const entry of doc['users']) {
+    const user = isPlainObject(entry) && isPlainObject(entry['user']) ? entry['user'] : {}
+    for (const key of ['token', 'password', 'client-key-data']) {
+      if (typeof user[key] === 'string' && user[key]) mask(user[key])
+    }
+  }
+}
+
+function safeYaml(text: string): unknown {
+  try {
+    return loadYaml(text)
+  } catch {
+    return undefined
+  }
+}
+
+function parseYaml(name: string, value: string): unknown {
+  try {
+    return loadYaml(value)
+  } catch (err) {
+    throw new InputError(name, `is not valid YAML: ${errorMessage(err)}`)
+  }
+}
+
+function scalar(name: string, key: string, value: unknown): string {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  throw new InputError(name, `value of "${key}" must be a string, number or boolean`)
+}
+
+function fail(name: string, message: string): never {
+  throw new InputError(name, message)
+}
+
+function isQualifiedName(key: string): boolean {
+  const [prefix, local] = key.includes('/') ? (key.split('/', 2) as [string, string]) : [undefined, key]
+  if (prefix !== undefined && (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(prefix) || prefix.length > 253)) return false
+  return /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(local) && local.length <= 63
+}
+
+function orList(values: readonly string[]): string {
+  const quoted = values.map((v) => `\`${v}\``)
+  return quoted.length === 1 ? quoted[0]! : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

@@ -1,0 +1,36 @@
+import { formatDuration } from '../util/duration.js'
+import type { Report } from './report.js'
+
+const ICON = { ok: '✅', failed: '❌', skipped: '⏭️' } as const
+
+/** The job summary as Markdown: a pure function of the report. */
+export function renderSummary(report: Report, title: string): string {
+  const o = report.outputs
+  const lines = [`## ${title}`, '']
+  if (report.failure) lines.push(`**Failed:** ${escapeCell(report.failure)}`, '')
+  const facts: [string, string | undefined][] = [
+    ['Endpoint', o.url],
+    ['Model', o['model-name'] && `${o['model-name']}${o['model-version'] ? ` v${o['model-version']}` : ''}`],
+    ['Run', o['run-id']],
+    ['Image', o.image],
+    ['Image cache hit', o['cache-hit']],
+    ['Revision', o.revision],
+    ['Service', o.name && `${o.namespace}/${o.name}`],
+  ]
+  const known = facts.filter(([, v]) => v)
+  if (known.length) {
+    lines.push('| | |', '|---|---|', ...known.map(([k, v]) => `| ${k} | ${escapeCell(v!)} |`), '')
+  }
+  if (report.stages.length) {
+    lines.push('| Stage | Result | Decision | Duration |', '|---|---|---|---|')
+    for (const s of report.stages) {
+      lines.push(`| ${s.name} | ${ICON[s.status]} ${s.status} | ${escapeCell(s.decision)} | ${formatDuration(s.durationMs)} |`)
+    }
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+}

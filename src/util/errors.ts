@@ -1,0 +1,31 @@
+// Error types that reach the user. Each carries a one-line message that says what to fix;
+// main.ts prints only the message (never a stack trace).
+
+/** A bad input value: names the input and what is allowed. */
+export class InputError extends Error {
+  override readonly name = 'InputError'
+  constructor(
+    readonly input: string,
+    message: string,
+  ) {
+    super(`\`${input}\`: ${message}`)
+  }
+}
+
+/** A pipeline stage that a later release fills in. It fails honestly instead of pretending. */
+export class NotImplementedError extends Error {
+  override readonly name = 'NotImplementedError'
+  constructor(readonly stage: string) {
+    super(`stage "${stage}" is not implemented yet in this version of mlflow-k8s-deploy`)
+  }
+}
+
+/** A failure of an outside system or a decision, with the evidence in the message. */
+export class DeployError extends Error {
+  override readonly name = 'DeployError'
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] || err.name
+  return String(err)
+}

@@ -1,0 +1,365 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseInputs, type Inputs } from '../../src/inputs.js'
+import { InputError } from '../../src/util/errors.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'inputs-'))
+const file = (name: string, text: string) => {
+  const p = join(dir, name)
+  writeFileSync(p, text)
+  return p
+}
+const CA = file('ca.pem', '-----BEGIN CERTIFICATE-----\n')
+const TEMPLATE = file('service.yaml', 'apiVersion: serving.knative.dev/v1\nkind: Service\n')
+const KUBECONFIG_PATH = file('kubeconfig', 'apiVersion: v1\nclusters: []\n')
+const KUBECONFIG_CONTENT = [
+  'apiVersion: v1',
+  'kind: Config',
+  'clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]',
+  'users: [{name: u, user: {token: kube-token-123}}]',
+  'contexts: [{name: x, context: {cluster: c, user: u}}]',
+].join('\n')
+
+const BASE = {
+  'model-uri': 'models:/wine-classifier@champion',
+  'tracking-uri': 'https://mlflow.example.com/',
+  'image-repository': 'ghcr.io/acme/wine',
+}
+
+function parse(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  const masked: string[] = []
+  const result = parseInputs({ get: (n) => inputs[n] ?? '', env, mask: (s) => masked.push(s) })
+  return { result, masked }
+}
+const ok = (inputs: Record<string, string>, env: Record<string, string> = {}): Inputs =>
+  parse({ ...BASE, ...inputs }, env).result
+
+function errorOf(inputs: Record<string, string>, env: Record<string, string> = {}): InputError {
+  try {
+    parse(inputs, env)
+  } catch (err) {
+    if (err instanceof InputError) return err
+    throw err
+  }
+  throw new Error('expected an InputError')
+}
+
+describe('defaults', () => {
+  const i = ok({})
+  test.each<[string, unknown, unknown]>([
+    ['action', i.action, 'deploy'],
+    ['target', i.cluster.target, 'knative'],
+    ['serving', i.cluster.serving, 'image'],
+    ['namespace', i.cluster.namespace, 'default'],
+    ['build', i.image.build, 'auto'],
+    ['base-image', i.image.baseImage, 'docker.io/seldonio/mlserver:1.7.1'],
+    ['wait', i.flow.wait, true],
+    ['timeout', i.flow.timeoutMs, 600_000],
+    ['smoke-test', i.flow.smokeTest, true],
+    ['oidc', i.mlflow.oidc, undefined],
+    ['mlflow-insecure-tls', i.mlflow.insecureTls, false],
+    ['name (derived from the model name)', [i.cluster.name, i.cluster.nameDerived], ['wine-classifier', true]],
+    ['image-tag (derived later)', i.image.tag, undefined],
+    ['env', i.cluster.env, []],
+    ['labels', i.cluster.labels, {}],
+    ['resources', i.cluster.resources, undefined],
+    ['platforms', i.image.platforms, []],
+    ['traffic-percent (routing untouched)', i.flow.trafficPercent, undefined],
+    ['kubeconfig (KUBECONFIG, then in-cluster)', i.cluster.kubeconfig, undefined],
+  ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
+  test('trailing slash dropped from tracking-uri', () => expect(i.mlflow.trackingUri).toBe('https://mlflow.example.com'))
+  test('the result is deeply frozen', () => {
+    expect(Object.isFrozen(i)).toBe(true)
+    expect(Object.isFrozen(i.cluster.labels)).toBe(true)
+    expect(Object.isFrozen(i.model.ref)).toBe(true)
+  })
+})
+
+describe('every input is read', () => {
+  const i = ok({
+    action: 'render',
+    'registry-uri': 'https://registry.example.com',
+    'mlflow-ca-cert': CA,
+    'image-tag': 'v1.2',
+    'base-image': 'registry.local:5000/mlserver-base:1.7.1@sha256:' + 'a'.repeat(64),
+    build: 'ALWAYS',
+    platforms: 'linux/amd64, linux/arm64/v8',
+    'build-args': 'PIP_INDEX_URL=https://pypi.example.com/simple\nFOO=a=b',
+    'cache-from': 'type=registry,ref=ghcr.io/acme/wine:cache\n',
+    'cache-to': 'type=inline',
+    target: 'kserve',
+    name: 'wine',
+    namespace: 'models',
+    'kube-context': 'prod',
+    kubeconfig: KUBECONFIG_PATH,
+    template: TEMPLATE,
+    env: 'MLSERVER_PARALLEL_WORKERS: 2\nDEBUG: true',
+    labels: 'team: ml\napp.kubernetes.io/part-of: wine',
+    annotations: 'example.com/owner: "ml team | on call"',
+    resources: "requests: {cpu: '1', memory: 2Gi}\nlimits: {memory: 2Gi}",
+    'min-scale': '1',
+    'max-scale': '3',
+    wait: 'false',
+    timeout: '1h30m',
+    'smoke-test': 'false',
+    'smoke-test-input': '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}]}',
+    'ingress-host': 'wine.models.example.com',
+    'traffic-percent': '10',
+  })
+  test.each<[string, unknown, unknown]>([
+    ['action', i.action, 'render'],
+    ['registry-uri', i.mlflow.registryUri, 'https://registry.example.com'],
+    ['mlflow-ca-cert', i.mlflow.caCertPath, CA],
+    ['image-tag', i.image.tag, 'v1.2'],
+    ['build', i.image.build, 'always'],
+    ['platforms', i.image.platforms, ['linux/amd64', 'linux/arm64/v8']],
+    ['build-args', i.image.buildArgs, { PIP_INDEX_URL: 'https://pypi.example.com/simple', FOO: 'a=b' }],
+    ['cache-from', i.image.cacheFrom, ['type=registry,ref=ghcr.io/acme/wine:cache']],
+    ['cache-to', i.image.cacheTo, ['type=inline']],
+    ['target', i.cluster.target, 'kserve'],
+    ['name', i.cluster.name, 'wine'],
+    ['namespace', i.cluster.namespace, 'models'],
+    ['kube-context', i.cluster.kubeContext, 'prod'],
+    ['kubeconfig', i.cluster.kubeconfig, { path: KUBECONFIG_PATH }],
+    ['template', i.cluster.templatePath, TEMPLATE],
+    ['env', i.cluster.env, [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '2' }, { name: 'DEBUG', value: 'true' }]],
+    ['labels', i.cluster.labels, { team: 'ml', 'app.kubernetes.io/part-of': 'wine' }],
+    ['annotations', i.cluster.annotations, { 'example.com/owner': 'ml team | on call' }],
+    ['resources', i.cluster.resources, { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } }],
+    ['min-scale', i.cluster.minScale, 1],
+    ['max-scale', i.cluster.maxScale, 3],
+    ['wait', i.flow.wait, false],
+    ['timeout', i.flow.timeoutMs, 5_400_000],
+    ['smoke-test', i.flow.smokeTest, false],
+    ['smoke-test-input', i.flow.smokeTestInput?.['inputs'], [{ name: 'x', shape: [1], datatype: 'FP64', data: [1] }]],
+    ['ingress-host', i.flow.ingressHost, 'wine.models.example.com'],
+    ['traffic-percent', i.flow.trafficPercent, 10],
+  ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
+
+  test('tag and promote-alias (knative deploy)', () => {
+    const d = ok({ tag: 'candidate', 'traffic-percent': '0', 'promote-alias': 'production' })
+    expect([d.flow.tag, d.flow.trafficPercent, d.flow.promoteAlias]).toEqual(['candidate', 0, 'production'])
+  })
+  test('env as a list of EnvVar objects, with valueFrom', () => {
+    const d = ok({ env: '- {name: A, value: "1"}\n- name: TOKEN\n  valueFrom: {secretKeyRef: {name: s, key: t}}' })
+    expect(d.cluster.env).toEqual([
+      { name: 'A', value: '1' },
+      { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 't' } } },
+    ])
+  })
+  test('build-args as a YAML map', () => expect(ok({ 'build-args': 'A: 1\nB: x' }).image.buildArgs).toEqual({ A: '1', B: 'x' }))
+  test('timeouts: bare seconds and ms', () => {
+    expect(ok({ timeout: '90' }).flow.timeoutMs).toBe(90_000)
+    expect(ok({ timeout: '1500ms' }).flow.timeoutMs).toBe(1500)
+  })
+  test('inline kubeconfig content is kept and its credentials masked', () => {
+    const { result, masked } = parse({ ...BASE, kubeconfig: KUBECONFIG_CONTENT })
+    expect(result.cluster.kubeconfig).toEqual({ content: KUBECONFIG_CONTENT })
+    expect(masked).toEqual(expect.arrayContaining([KUBECONFIG_CONTENT, 'kube-token-123']))
+  })
+})
+
+describe('model URIs', () => {
+  test.each<[string, object]>([
+    ['models:/wine/3', { kind: 'version', name: 'wine', version: '3' }],
+    ['models:/wine/003', { kind: 'version', name: 'wine', version: '3' }],
+    ['models:/wine@champion', { kind: 'alias', name: 'wine', alias: 'champion' }],
+    ['models:/a@b@prod', { kind: 'alias', name: 'a@b', alias: 'prod' }],
+    ['models:/wine/Production', { kind: 'stage', name: 'wine', stage: 'Production' }],
+    ['models:/wine/staging', { kind: 'stage', name: 'wine', stage: 'staging' }],
+    ['models:/wine/latest', { kind: 'latest', name: 'wine' }],
+    ['models:/wine/LATEST', { kind: 'latest', name: 'wine' }],
+    ['models:/Wine.Classifier v2 ü/1', { kind: 'version', name: 'Wine.Classifier v2 ü', version: '1' }],
+    ['models:/m-0123456789abcdef0123456789abcdef', { kind: 'logged-model', modelId: 'm-0123456789abcdef0123456789abcdef' }],
+    ['runs:/0a1b2c3d4e5f/model', { kind: 'run', runId: '0a1b2c3d4e5f', path: 'model' }],
+    ['runs:/0a1b2c3d4e5f/models/clf/', { kind: 'run', runId: '0a1b2c3d4e5f', path: 'models/clf' }],
+  ])('%s', (uri, expected) => {
+    expect(ok({ 'model-uri': uri, name: 'svc' }).model.ref).toMatchObject(expected)
+  })
+
+  test.each<[string, RegExp]>([
+    ['wine-classifier', /not a model URI; use models:\/<name>\/<version>/],
+    ['s3://bucket/model', /not a model URI/],
+    ['models:/', /no model name/],
+    ['models:/wine@', /empty alias/],
+    ['models:/@prod', /no model name before '@'/],
+    ['models:/wine/1/extra', /path inside the model/],
+    ['models://profile/wine/1', /profile/],
+    ['runs:/', /no run id/],
+    ['runs:/abc', /no artifact path/],
+    ['runs:/a b/model', /not a valid MLflow run id/],
+  ])('rejects %s', (uri, message) => {
+    const err = errorOf({ ...BASE, 'model-uri': uri })
+    expect(err.input).toBe('model-uri')
+    expect(err.message).toMatch(message)
+  })
+})
+
+describe('env fallbacks', () => {
+  test.each<[string, Record<string, string>, (i: Inputs) => unknown, unknown]>([
+    ['MLFLOW_TRACKING_URI', { MLFLOW_TRACKING_URI: 'http://127.0.0.1:5000' }, (i) => i.mlflow.trackingUri, 'http://127.0.0.1:5000'],
+    ['MLFLOW_REGISTRY_URI', { MLFLOW_REGISTRY_URI: 'http://reg:5000' }, (i) => i.mlflow.registryUri, 'http://reg:5000'],
+    ['MLFLOW_TRACKING_TOKEN', { MLFLOW_TRACKING_TOKEN: 'tok' }, (i) => i.mlflow.token, 'tok'],
+    ['MLFLOW_TRACKING_USERNAME/PASSWORD', { MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' }, (i) => [i.mlflow.username, i.mlflow.password], ['u', 'p']],
+    ['MLFLOW_TRACKING_SERVER_CERT_PATH', { MLFLOW_TRACKING_SERVER_CERT_PATH: CA }, (i) => i.mlflow.caCertPath, CA],
+    ['MLFLOW_TRACKING_INSECURE_TLS', { MLFLOW_TRACKING_INSECURE_TLS: 'TRUE' }, (i) => i.mlflow.insecureTls, true],
+    [
+      'MLFLOW_TRACKING_OIDC_*',
+      {
+        MLFLOW_TRACKING_OIDC_ISSUER: 'https://idp.example.com/realms/ml',
+        MLFLOW_TRACKING_OIDC_CLIENT_ID: 'deployer',
+        MLFLOW_TRACKING_OIDC_CLIENT_SECRET: 'sec',
+        MLFLOW_TRACKING_OIDC_SCOPE: 'openid',
+        MLFLOW_TRACKING_OIDC_AUDIENCE: 'mlflow',
+      },
+      (i) => i.mlflow.oidc,
+      { issuer: 'https://idp.example.com/realms/ml', clientId: 'deployer', clientSecret: 'sec', scope: 'openid', audience: 'mlflow', githubToken: 'none', githubAudience: '' },
+    ],
+  ])('%s', (_name, env, pick, expected) => {
+    const inputs = { ...BASE } as Record<string, string>
+    if ('MLFLOW_TRACKING_URI' in env) delete inputs['tracking-uri']
+    expect(pick(parse(inputs, env).result)).toEqual(expected)
+  })
+
+  test('an input wins over its env fallback', () => {
+    expect(ok({ 'mlflow-token': 'from-input' }, { MLFLOW_TRACKING_TOKEN: 'from-env' }).mlflow.token).toBe('from-input')
+  })
+})
+
+describe('secrets are masked when read', () => {
+  test.each<[string, Record<string, string>, Record<string, string>, string]>([
+    ['mlflow-token', { 'mlflow-token': 's3cret-token' }, {}, 's3cret-token'],
+    ['mlflow-password', { 'mlflow-username': 'u', 'mlflow-password': 'pw-123' }, {}, 'pw-123'],
+    ['MLFLOW_TRACKING_PASSWORD', { 'mlflow-username': 'u' }, { MLFLOW_TRACKING_PASSWORD: 'env-pw' }, 'env-pw'],
+    ['oidc-client-secret', { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 'cs-1' }, {}, 'cs-1'],
+  ])('%s', (_n, inputs, env, secret) => {
+    expect(parse({ ...BASE, ...inputs }, env).masked).toContain(secret)
+  })
+  test('a secret is masked even when a later check rejects the inputs', () => {
+    const masked: string[] = []
+    const source = { get: (n: string) => ({ ...BASE, 'mlflow-token': 'tok-9', 'mlflow-username': 'u', 'mlflow-password': 'pw' })[n] ?? '', env: {}, mask: (s: string) => masked.push(s) }
+    expect(() => parseInputs(source)).toThrow(/not both/)
+    expect(masked).toEqual(expect.arrayContaining(['tok-9', 'pw']))
+  })
+  test('credentials in a URL are masked and rejected', () => {
+    const { masked } = (() => {
+      const m: string[] = []
+      try {
+        parseInputs({ get: (n) => ({ ...BASE, 'tracking-uri': 'https://u:hunter2@mlflow' })[n] ?? '', env: {}, mask: (s) => m.push(s) })
+      } catch (err) {
+        expect(String(err)).not.toContain('hunter2')
+      }
+      return { masked: m }
+    })()
+    expect(masked).toContain('hunter2')
+  })
+})
+
+describe('bad values name the input and what is allowed', () => {
+  test.each<[string, Record<string, string>, string, RegExp]>([
+    ['missing model-uri', { 'model-uri': '' }, 'model-uri', /required/],
+    ['missing tracking-uri', { 'tracking-uri': '' }, 'tracking-uri', /MLFLOW_TRACKING_URI/],
+    ['tracking-uri not a URL', { 'tracking-uri': 'mlflow.example.com' }, 'tracking-uri', /not a URL/],
+    ['tracking-uri wrong scheme', { 'tracking-uri': 'file:///tmp/mlruns' }, 'tracking-uri', /only http/],
+    ['databricks URI', { 'tracking-uri': 'databricks' }, 'tracking-uri', /not a URL/],
+    ['registry-uri scheme', { 'registry-uri': 'sqlite:///x.db' }, 'registry-uri', /only http/],
+    ['action enum', { action: 'destroy' }, 'action', /must be `deploy`, `delete` or `render`, got "destroy"/],
+    ['target enum', { target: 'knatve' }, 'target', /must be `knative` or `kserve`, got "knatve"/],
+    ['serving enum', { serving: 'docker' }, 'serving', /must be `image` or `mlflow-runtime`/],
+    ['build enum', { build: 'sometimes' }, 'build', /`auto`, `always` or `never`/],
+    ['oidc-github-token enum', { 'oidc-github-token': 'yes' }, 'oidc-github-token', /`none`, `bearer`, `token-exchange` or `client-assertion`/],
+    ['wait boolean', { wait: 'yes' }, 'wait', /true or false, got "yes"/],
+    ['smoke-test boolean', { 'smoke-test': 'maybe' }, 'smoke-test', /true or false/],
+    ['insecure-tls boolean', { 'mlflow-insecure-tls': 'on' }, 'mlflow-insecure-tls', /true or false/],
+    ['timeout', { timeout: 'ten minutes' }, 'timeout', /not a duration; use e.g. 90s/],
+    ['timeout zero', { timeout: '0s' }, 'timeout', /between 1s and 6h/],
+    ['timeout too long', { timeout: '7h' }, 'timeout', /between 1s and 6h/],
+    ['min-scale', { 'min-scale': '-1' }, 'min-scale', /whole number from 0/],
+    ['max-scale', { 'max-scale': '0' }, 'max-scale', /whole number from 1/],
+    ['min > max', { 'min-scale': '5', 'max-scale': '2' }, 'min-scale', /greater than max-scale/],
+    ['traffic-percent', { 'traffic-percent': '150' }, 'traffic-percent', /from 0 to 100/],
+    ['image-repository with tag', { 'image-repository': 'ghcr.io/acme/wine:latest' }, 'image-repository', /image-tag/],
+    ['image-repository upper case', { 'image-repository': 'ghcr.io/Acme/Wine' }, 'image-repository', /lower case/],
+    ['image-repository missing', { 'image-repository': '' }, 'image-repository', /required/],
+    ['image-tag', { 'image-tag': '-bad' }, 'image-tag', /not a valid tag/],
+    ['base-image', { 'base-image': 'a b' }, 'base-image', /not an image reference/],
+    ['platforms', { platforms: 'amd64' }, 'platforms', /linux\/amd64/],
+    ['build-args line', { 'build-args': 'A=1\nnope' }, 'build-args', /not KEY=VALUE/],
+    ['build-args YAML', { 'build-args': '[1, 2]' }, 'build-args', /YAML map/],
+    ['name', { name: 'Wine_Classifier' }, 'name', /DNS-1035/],
+    ['name too long', { name: 'a'.repeat(58) }, 'name', /at most 57/],
+    ['namespace', { namespace: 'Models' }, 'namespace', /DNS-1123/],
+    ['kubeconfig path', { kubeconfig: '/nope/kubeconfig' }, 'kubeconfig', /does not exist/],
+    ['kubeconfig content', { kubeconfig: 'foo: bar\nbaz: 1' }, 'kubeconfig', /neither a path nor kubeconfig YAML/],
+    ['template path', { template: '/nope/service.yaml' }, 'template', /does not exist/],
+    ['mlflow-ca-cert path', { 'mlflow-ca-cert': '/nope/ca.pem' }, 'mlflow-ca-cert', /does not exist/],
+    ['env not YAML', { env: 'A: [' }, 'env', /not valid YAML/],
+    ['env scalar', { env: 'just text' }, 'env', /YAML map \(NAME: value\) or a list/],
+    ['env name', { env: '"1A": x' }, 'env', /not a valid environment variable name/],
+    ['env nested value', { env: 'A: {b: 1}' }, 'env', /must be a string, number or boolean/],
+    ['env list item', { env: '- value: x' }, 'env', /item 1 must be an EnvVar/],
+    ['labels key', { labels: '"bad key": x' }, 'labels', /not a valid label key/],
+    ['labels value', { labels: 'team: "ml team"' }, 'labels', /not a valid label value/],
+    ['labels comma string', { labels: 'team=ml,env=prod' }, 'labels', /YAML map/],
+    ['annotations key', { annotations: '"/x": y' }, 'annotations', /not a valid annotation key/],
+    ['resources section', { resources: 'cpu: 1' }, 'resources', /unknown key "cpu"/],
+    ['resources quantity', { resources: 'limits: {memory: lots}' }, 'resources', /not a Kubernetes quantity/],
+    ['smoke-test-input JSON', { 'smoke-test-input': '{inputs: []}' }, 'smoke-test-input', /not valid JSON/],
+    ['smoke-test-input shape', { 'smoke-test-input': '{"data": [1]}' }, 'smoke-test-input', /V2 inference request/],
+    ['ingress-host', { 'ingress-host': 'http://x' }, 'ingress-host', /not a host name/],
+    ['tag', { tag: 'Candidate' }, 'tag', /not a valid traffic tag/],
+    ['promote-alias reserved', { 'promote-alias': 'latest' }, 'promote-alias', /reserved/],
+    ['promote-alias v1', { 'promote-alias': 'v1' }, 'promote-alias', /reserved/],
+    ['promote-alias chars', { 'promote-alias': 'prod env' }, 'promote-alias', /not a valid MLflow alias/],
+  ])('%s', (_case, inputs, input, message) => {
+    const err = errorOf({ ...BASE, ...inputs })
+    expect(err.input).toBe(input)
+    expect(err.message).toMatch(message)
+    expect(err.message).toContain(`\`${input}\``)
+    expect(err.message).not.toContain('\n')
+  })
+})
+
+describe('inputs that exclude each other are rejected up front', () => {
+  test.each<[string, Record<string, string>, string, RegExp]>([
+    ['token and basic', { 'mlflow-token': 't', 'mlflow-username': 'u', 'mlflow-password': 'p' }, 'mlflow-token', /not both/],
+    ['username without password', { 'mlflow-username': 'u' }, 'mlflow-password', /required with mlflow-username/],
+    ['password without username', { 'mlflow-password': 'p' }, 'mlflow-username', /required with mlflow-password/],
+    ['CA and insecure', { 'mlflow-ca-cert': CA, 'mlflow-insecure-tls': 'true' }, 'mlflow-insecure-tls', /together with mlflow-ca-cert/],
+    ['OIDC and token', { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 's', 'mlflow-token': 't' }, 'oidc-issuer', /use one/],
+    ['OIDC without issuer', { 'oidc-client-id': 'c', 'oidc-client-secret': 's' }, 'oidc-issuer', /required/],
+    ['OIDC without client id', { 'oidc-issuer': 'https://idp', 'oidc-client-secret': 's' }, 'oidc-client-id', /required/],
+    ['OIDC without secret', { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c' }, 'oidc-client-secret', /client-credentials/],
+    ['oidc-scope alone', { 'oidc-scope': 'openid' }, 'oidc-scope', /no effect/],
+    ['github bearer with issuer', { 'oidc-github-token': 'bearer', 'oidc-issuer': 'https://idp' }, 'oidc-github-token', /as is/],
+    ['github exchange without issuer', { 'oidc-github-token': 'token-exchange' }, 'oidc-issuer', /required/],
+    ['github client-assertion without client', { 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp' }, 'oidc-client-id', /required/],
+    ['github client-assertion with secret', { 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 's' }, 'oidc-client-secret', /remove/],
+    ['mlflow-runtime with knative', { serving: 'mlflow-runtime', 'image-repository': '' }, 'serving', /target: kserve/],
+    ['mlflow-runtime with image-repository', { serving: 'mlflow-runtime', target: 'kserve' }, 'image-repository', /no effect/],
+    ['mlflow-runtime with build always', { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', build: 'always' }, 'build', /builds no image/],
+    ['smoke test without wait', { wait: 'false' }, 'smoke-test', /needs wait: true/],
+    ['tag with kserve', { target: 'kserve', tag: 'preview' }, 'tag', /Knative-only/],
+    ['promote-alias with runs:/', { 'model-uri': 'runs:/abc/model', name: 'svc', 'promote-alias': 'prod' }, 'promote-alias', /registered model/],
+    ['promote-alias with render', { action: 'render', 'promote-alias': 'prod' }, 'promote-alias', /only applies to action: deploy/],
+    ['runs:/ without name', { 'model-uri': 'runs:/abc/model' }, 'name', /no registered model name/],
+  ])('%s', (_case, inputs, input, message) => {
+    const err = errorOf({ ...BASE, ...inputs })
+    expect(err.input).toBe(input)
+    expect(err.message).toMatch(message)
+  })
+
+  test('valid OIDC modes', () => {
+    expect(ok({ 'oidc-github-token': 'bearer', 'oidc-github-audience': 'mlflow' }).mlflow.oidc?.githubToken).toBe('bearer')
+    expect(ok({ 'oidc-github-token': 'token-exchange', 'oidc-issuer': 'https://idp' }).mlflow.oidc?.issuer).toBe('https://idp')
+    expect(ok({ 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c' }).mlflow.oidc?.clientId).toBe('c')
+  })
+  test('delete needs neither tracking-uri nor image-repository', () => {
+    const i = parse({ 'model-uri': 'models:/wine/1', action: 'delete' }).result
+    expect([i.action, i.cluster.name]).toEqual(['delete', 'wine'])
+  })
+  test('mlflow-runtime with kserve needs no image-repository', () => {
+    expect(ok({ serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' }).cluster.serving).toBe('mlflow-runtime')
+  })
+})
