@@ -1,7 +1,7 @@
 // Every input of action.yml, read once into a typed, frozen object. Nothing else reads inputs.
 // Env fallbacks follow MLflow's own variables and mlflow-oidc-client's; secrets are masked the
 // moment they are read, before any validation can echo them.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { InputError, errorMessage } from './util/errors.js'
 import { parseDuration } from './util/duration.js'
 import { isPlainObject, loadYaml } from './util/yaml.js'
@@ -122,7 +122,10 @@ export function parseInputs(source: InputSource): Inputs {
 function parseMlflow(read: Reader, action: Action): MlflowInputs {
   const trackingUri = read.url('tracking-uri', 'MLFLOW_TRACKING_URI')
   if (!trackingUri && action !== 'delete') {
-    throw new InputError('tracking-uri', 'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)')
+    throw new InputError(
+      'tracking-uri',
+      'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)',
+    )
   }
   const registryUri = read.url('registry-uri', 'MLFLOW_REGISTRY_URI')
   const token = read.secret('mlflow-token', 'MLFLOW_TRACKING_TOKEN')
@@ -158,14 +161,21 @@ function parseOidc(read: Reader): OidcInputs | undefined {
   const githubAudience = read.text('oidc-github-audience')
 
   if (githubToken === 'none' && !issuer && !clientId && !clientSecret) {
-    for (const [input, value] of [['oidc-scope', scope], ['oidc-audience', audience], ['oidc-github-audience', githubAudience]]) {
+    for (const [input, value] of [
+      ['oidc-scope', scope],
+      ['oidc-audience', audience],
+      ['oidc-github-audience', githubAudience],
+    ]) {
       if (value) throw new InputError(input!, 'has no effect without oidc-issuer or oidc-github-token')
     }
     return undefined
   }
   if (githubToken === 'bearer') {
     if (issuer || clientId || clientSecret) {
-      throw new InputError('oidc-github-token', '`bearer` sends the GitHub token to MLflow as is; remove oidc-issuer/oidc-client-id/oidc-client-secret, or choose token-exchange or client-assertion')
+      throw new InputError(
+        'oidc-github-token',
+        '`bearer` sends the GitHub token to MLflow as is; remove oidc-issuer/oidc-client-id/oidc-client-secret, or choose token-exchange or client-assertion',
+      )
     }
   } else {
     if (!issuer) throw new InputError('oidc-issuer', 'required for OIDC (or set MLFLOW_TRACKING_OIDC_ISSUER)')
@@ -173,10 +183,16 @@ function parseOidc(read: Reader): OidcInputs | undefined {
       throw new InputError('oidc-client-id', 'required with oidc-issuer (or set MLFLOW_TRACKING_OIDC_CLIENT_ID)')
     }
     if (githubToken === 'none' && !clientSecret) {
-      throw new InputError('oidc-client-secret', 'required for the client-credentials grant; or set oidc-github-token to use the job\'s GitHub OIDC token instead')
+      throw new InputError(
+        'oidc-client-secret',
+        "required for the client-credentials grant; or set oidc-github-token to use the job's GitHub OIDC token instead",
+      )
     }
     if (githubToken === 'client-assertion' && clientSecret) {
-      throw new InputError('oidc-client-secret', 'client-assertion authenticates with the GitHub token; remove the client secret')
+      throw new InputError(
+        'oidc-client-secret',
+        'client-assertion authenticates with the GitHub token; remove the client secret',
+      )
     }
   }
   return { issuer, clientId, clientSecret, scope, audience, githubToken, githubAudience }
@@ -196,17 +212,27 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
   const build = read.oneOf('build', ['auto', 'always', 'never'], 'auto')
 
   if (repository && !REPOSITORY.test(repository)) {
-    const hint = /[:@][^/]*$/.test(repository) && !/:\d+\//.test(repository) ? '; put the tag in image-tag, not in the repository' : ''
-    throw new InputError('image-repository', `"${repository}" is not an image repository such as ghcr.io/acme/wine (lower case, no tag or digest)${hint}`)
+    const hint =
+      /[:@][^/]*$/.test(repository) && !/:\d+\//.test(repository)
+        ? '; put the tag in image-tag, not in the repository'
+        : ''
+    throw new InputError(
+      'image-repository',
+      `"${repository}" is not an image repository such as ghcr.io/acme/wine (lower case, no tag or digest)${hint}`,
+    )
   }
   if (tag && !TAG.test(tag)) {
-    throw new InputError('image-tag', `"${tag}" is not a valid tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`)
+    throw new InputError(
+      'image-tag',
+      `"${tag}" is not a valid tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`,
+    )
   }
   if (!IMAGE_REF.test(baseImage)) throw new InputError('base-image', `"${baseImage}" is not an image reference`)
 
   const platforms = read.list('platforms')
   for (const p of platforms) {
-    if (!PLATFORM.test(p)) throw new InputError('platforms', `"${p}" is not a platform such as linux/amd64 or linux/arm64/v8`)
+    if (!PLATFORM.test(p))
+      throw new InputError('platforms', `"${p}" is not a platform such as linux/amd64 or linux/arm64/v8`)
   }
   const buildArgs = read.stringMap('build-args', { keyValueLines: true })
   const cacheFrom = read.lines('cache-from')
@@ -223,17 +249,34 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
         ['cache-to', cacheTo.length],
       ] as const
     ).find(([, v]) => v)
-    if (given) throw new InputError(given[0], 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
-    if (build === 'always') throw new InputError('build', '`always` conflicts with serving: mlflow-runtime, which builds no image')
+    if (given)
+      throw new InputError(given[0], 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
+    if (build === 'always')
+      throw new InputError('build', '`always` conflicts with serving: mlflow-runtime, which builds no image')
   } else if (!repository && action !== 'delete') {
-    throw new InputError('image-repository', 'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)')
+    throw new InputError(
+      'image-repository',
+      'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)',
+    )
   }
-  return { repository: repository || undefined, tag: tag || undefined, baseImage, build, platforms, buildArgs, cacheFrom, cacheTo }
+  return {
+    repository: repository || undefined,
+    tag: tag || undefined,
+    baseImage,
+    build,
+    platforms,
+    buildArgs,
+    cacheFrom,
+    cacheTo,
+  }
 }
 
 function parseCluster(read: Reader, target: Target, serving: Serving, ref: ModelRef): ClusterInputs {
   if (serving === 'mlflow-runtime' && target !== 'kserve') {
-    throw new InputError('serving', '`mlflow-runtime` is KServe\'s MLflow runtime; use it with target: kserve, or use serving: image with knative')
+    throw new InputError(
+      'serving',
+      "`mlflow-runtime` is KServe's MLflow runtime; use it with target: kserve, or use serving: image with knative",
+    )
   }
   const given = read.text('name')
   let name: string
@@ -244,7 +287,10 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
   } else if ('name' in ref) {
     name = deriveName(ref.name, target)
   } else {
-    throw new InputError('name', `required when model-uri is ${ref.kind === 'run' ? 'a runs:/ URI' : 'a logged-model id'}: there is no registered model name to derive it from`)
+    throw new InputError(
+      'name',
+      `required when model-uri is ${ref.kind === 'run' ? 'a runs:/ URI' : 'a logged-model id'}: there is no registered model name to derive it from`,
+    )
   }
   const namespace = read.text('namespace') || 'default'
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
@@ -258,7 +304,10 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
   for (const [k, v] of Object.entries(labels)) {
     if (!isQualifiedName(k)) throw new InputError('labels', `"${k}" is not a valid label key`)
     if (!/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
-      throw new InputError('labels', `value of "${k}" ("${v}") is not a valid label value: at most 63 letters, digits, '-', '_', '.'`)
+      throw new InputError(
+        'labels',
+        `value of "${k}" ("${v}") is not a valid label value: at most 63 letters, digits, '-', '_', '.'`,
+      )
     }
   }
   const annotations = read.stringMap('annotations')
@@ -272,8 +321,20 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
     throw new InputError('min-scale', `${minScale} is greater than max-scale ${maxScale}`)
   }
   return {
-    target, serving, name, nameDerived: !given, namespace, kubeContext, kubeconfig, templatePath,
-    env, labels, annotations, resources, minScale, maxScale,
+    target,
+    serving,
+    name,
+    nameDerived: !given,
+    namespace,
+    kubeContext,
+    kubeconfig,
+    templatePath,
+    env,
+    labels,
+    annotations,
+    resources,
+    minScale,
+    maxScale,
   }
 }
 
@@ -283,7 +344,10 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef):
   const smokeTest = read.bool('smoke-test', true)
   const smokeTestInput = read.json('smoke-test-input')
   if (smokeTestInput && !Array.isArray(smokeTestInput['inputs'])) {
-    throw new InputError('smoke-test-input', 'must be a V2 inference request: {"inputs": [{"name": …, "shape": […], "datatype": …, "data": […]}]}')
+    throw new InputError(
+      'smoke-test-input',
+      'must be a V2 inference request: {"inputs": [{"name": …, "shape": […], "datatype": …, "data": […]}]}',
+    )
   }
   const ingressHost = read.text('ingress-host') || undefined
   if (ingressHost && !/^[A-Za-z0-9.-]+(:\d+)?$/.test(ingressHost)) {
@@ -292,7 +356,10 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef):
   const trafficPercent = read.int('traffic-percent', 0, 100)
   const tag = read.text('tag') || undefined
   if (tag && (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(tag) || tag.length > 40)) {
-    throw new InputError('tag', `"${tag}" is not a valid traffic tag: lower-case letters, digits and '-', starting with a letter, at most 40`)
+    throw new InputError(
+      'tag',
+      `"${tag}" is not a valid traffic tag: lower-case letters, digits and '-', starting with a letter, at most 40`,
+    )
   }
   if (tag && target === 'kserve') {
     throw new InputError('tag', 'traffic tags are Knative-only; for KServe use traffic-percent (canaryTrafficPercent)')
@@ -300,13 +367,23 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef):
   const promoteAlias = read.text('promote-alias') || undefined
   if (promoteAlias) {
     if (!/^[\w-]{1,255}$/.test(promoteAlias) || /^(latest|v\d+)$/i.test(promoteAlias)) {
-      throw new InputError('promote-alias', `"${promoteAlias}" is not a valid MLflow alias: letters, digits, '_' and '-'; 'latest' and v<number> are reserved`)
+      throw new InputError(
+        'promote-alias',
+        `"${promoteAlias}" is not a valid MLflow alias: letters, digits, '_' and '-'; 'latest' and v<number> are reserved`,
+      )
     }
-    if (!('name' in ref)) throw new InputError('promote-alias', 'needs a registered model (models:/<name>/…); runs:/ and logged-model URIs have no aliases')
+    if (!('name' in ref))
+      throw new InputError(
+        'promote-alias',
+        'needs a registered model (models:/<name>/…); runs:/ and logged-model URIs have no aliases',
+      )
     if (action !== 'deploy') throw new InputError('promote-alias', `only applies to action: deploy, not ${action}`)
   }
   if (smokeTest && !wait && action === 'deploy') {
-    throw new InputError('smoke-test', 'needs wait: true (the endpoint must be Ready first); set smoke-test: false to skip it')
+    throw new InputError(
+      'smoke-test',
+      'needs wait: true (the endpoint must be Ready first); set smoke-test: false to skip it',
+    )
   }
   return { wait, timeoutMs, smokeTest, smokeTestInput, ingressHost, trafficPercent, tag, promoteAlias }
 }
@@ -368,11 +445,17 @@ function reader(source: InputSource) {
         throw new InputError(name, `"${value}" is not a URL; use e.g. https://mlflow.example.com`)
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new InputError(name, `"${value}" uses ${url.protocol}; only http:// and https:// servers are supported (file and database stores are not reachable from a deploy)`)
+        throw new InputError(
+          name,
+          `"${value}" uses ${url.protocol}; only http:// and https:// servers are supported (file and database stores are not reachable from a deploy)`,
+        )
       }
       if (url.username || url.password) {
         source.mask(decodeURIComponent(url.password))
-        throw new InputError(name, 'must not carry credentials in the URL; use mlflow-username/mlflow-password or mlflow-token')
+        throw new InputError(
+          name,
+          'must not carry credentials in the URL; use mlflow-username/mlflow-password or mlflow-token',
+        )
       }
       return value.replace(/\/+$/, '')
     },
@@ -383,10 +466,16 @@ function reader(source: InputSource) {
       return value
     },
     list(name: string): string[] {
-      return text(name).split(/[,\n]/).map((s) => s.trim()).filter(Boolean)
+      return text(name)
+        .split(/[,\n]/)
+        .map((s) => s.trim())
+        .filter(Boolean)
     },
     lines(name: string): string[] {
-      return text(name).split('\n').map((s) => s.trim()).filter(Boolean)
+      return text(name)
+        .split('\n')
+        .map((s) => s.trim())
+        .filter(Boolean)
     },
     json(name: string): Record<string, unknown> | undefined {
       const value = text(name)
@@ -406,11 +495,15 @@ function reader(source: InputSource) {
       if (!value) return {}
       if (opts.keyValueLines && /^[^\s:=]+=/.test(value)) {
         return Object.fromEntries(
-          value.split('\n').map((l) => l.trim()).filter(Boolean).map((line) => {
-            const eq = line.indexOf('=')
-            if (eq <= 0) throw new InputError(name, `line "${line}" is not KEY=VALUE`)
-            return [line.slice(0, eq), line.slice(eq + 1)]
-          }),
+          value
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+            .map((line) => {
+              const eq = line.indexOf('=')
+              if (eq <= 0) throw new InputError(name, `line "${line}" is not KEY=VALUE`)
+              return [line.slice(0, eq), line.slice(eq + 1)]
+            }),
         )
       }
       const parsed = parseYaml(name, value)
@@ -433,7 +526,8 @@ function reader(source: InputSource) {
           ? Object.entries(parsed).map(([k, v]) => ({ name: k, value: scalar(name, k, v) }))
           : fail(name, 'must be a YAML map (NAME: value) or a list of EnvVar objects')
       for (const v of vars) {
-        if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(v.name)) throw new InputError(name, `"${v.name}" is not a valid environment variable name`)
+        if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(v.name))
+          throw new InputError(name, `"${v.name}" is not a valid environment variable name`)
       }
       return vars
     },
@@ -445,14 +539,20 @@ function reader(source: InputSource) {
       const out: Record<string, Record<string, string> | undefined> = { requests: undefined, limits: undefined }
       for (const [section, body] of Object.entries(parsed)) {
         if (section !== 'requests' && section !== 'limits') {
-          throw new InputError(name, `unknown key "${section}"; use requests and limits, e.g. {requests: {cpu: '1', memory: 2Gi}}`)
+          throw new InputError(
+            name,
+            `unknown key "${section}"; use requests and limits, e.g. {requests: {cpu: '1', memory: 2Gi}}`,
+          )
         }
         if (!isPlainObject(body)) throw new InputError(name, `${section} must be a map of resource: quantity`)
         out[section] = Object.fromEntries(
           Object.entries(body).map(([res, q]) => {
             const quantity = scalar(name, `${section}.${res}`, q)
             if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[mun]|k)?$/.test(quantity)) {
-              throw new InputError(name, `${section}.${res}: "${quantity}" is not a Kubernetes quantity such as 500m, 1, 2Gi`)
+              throw new InputError(
+                name,
+                `${section}.${res}: "${quantity}" is not a Kubernetes quantity such as 500m, 1, 2Gi`,
+              )
             }
             return [res, quantity]
           }),
@@ -471,7 +571,8 @@ function reader(source: InputSource) {
         }
         return { content: value }
       }
-      if (!existsSync(value)) throw new InputError(name, `file "${value}" does not exist (pass the kubeconfig content or a path to it)`)
+      if (!existsSync(value))
+        throw new InputError(name, `file "${value}" does not exist (pass the kubeconfig content or a path to it)`)
       return { path: value }
     },
   }

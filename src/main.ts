@@ -33,12 +33,9 @@ export async function run(options: RunOptions = {}): Promise<void> {
   const report = new Report()
   const signal = options.signal ?? cancelOnSignals()
   try {
-    await runPipeline(
-      { inputs, log: coreLogger, signal },
-      options.stages ?? unimplementedStages(),
-      report,
-      { now: () => performance.now() },
-    )
+    await runPipeline({ inputs, log: coreLogger, signal }, options.stages ?? unimplementedStages(), report, {
+      now: () => performance.now(),
+    })
   } catch (err) {
     report.failure = errorMessage(err)
     core.debug(err instanceof Error && err.stack ? err.stack : String(err))

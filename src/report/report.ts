@@ -2,7 +2,17 @@
 // with its decision and duration. main.ts publishes it once, success or failure.
 
 export const OUTPUT_NAMES = [
-  'url', 'revision', 'image', 'digest', 'cache-hit', 'model-name', 'model-version', 'run-id', 'name', 'namespace', 'manifest',
+  'url',
+  'revision',
+  'image',
+  'digest',
+  'cache-hit',
+  'model-name',
+  'model-version',
+  'run-id',
+  'name',
+  'namespace',
+  'manifest',
 ] as const
 export type OutputName = (typeof OUTPUT_NAMES)[number]
 

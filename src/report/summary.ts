@@ -24,7 +24,9 @@ export function renderSummary(report: Report, title: string): string {
   if (report.stages.length) {
     lines.push('| Stage | Result | Decision | Duration |', '|---|---|---|---|')
     for (const s of report.stages) {
-      lines.push(`| ${s.name} | ${ICON[s.status]} ${s.status} | ${escapeCell(s.decision)} | ${formatDuration(s.durationMs)} |`)
+      lines.push(
+        `| ${s.name} | ${ICON[s.status]} ${s.status} | ${escapeCell(s.decision)} | ${formatDuration(s.durationMs)} |`,
+      )
     }
     lines.push('')
   }

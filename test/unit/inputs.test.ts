@@ -68,7 +68,8 @@ describe('defaults', () => {
     ['traffic-percent (routing untouched)', i.flow.trafficPercent, undefined],
     ['kubeconfig (KUBECONFIG, then in-cluster)', i.cluster.kubeconfig, undefined],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
-  test('trailing slash dropped from tracking-uri', () => expect(i.mlflow.trackingUri).toBe('https://mlflow.example.com'))
+  test('trailing slash dropped from tracking-uri', () =>
+    expect(i.mlflow.trackingUri).toBe('https://mlflow.example.com'))
   test('the result is deeply frozen', () => {
     expect(Object.isFrozen(i)).toBe(true)
     expect(Object.isFrozen(i.cluster.labels)).toBe(true)
@@ -123,7 +124,14 @@ describe('every input is read', () => {
     ['kube-context', i.cluster.kubeContext, 'prod'],
     ['kubeconfig', i.cluster.kubeconfig, { path: KUBECONFIG_PATH }],
     ['template', i.cluster.templatePath, TEMPLATE],
-    ['env', i.cluster.env, [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '2' }, { name: 'DEBUG', value: 'true' }]],
+    [
+      'env',
+      i.cluster.env,
+      [
+        { name: 'MLSERVER_PARALLEL_WORKERS', value: '2' },
+        { name: 'DEBUG', value: 'true' },
+      ],
+    ],
     ['labels', i.cluster.labels, { team: 'ml', 'app.kubernetes.io/part-of': 'wine' }],
     ['annotations', i.cluster.annotations, { 'example.com/owner': 'ml team | on call' }],
     ['resources', i.cluster.resources, { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } }],
@@ -148,7 +156,8 @@ describe('every input is read', () => {
       { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 't' } } },
     ])
   })
-  test('build-args as a YAML map', () => expect(ok({ 'build-args': 'A: 1\nB: x' }).image.buildArgs).toEqual({ A: '1', B: 'x' }))
+  test('build-args as a YAML map', () =>
+    expect(ok({ 'build-args': 'A: 1\nB: x' }).image.buildArgs).toEqual({ A: '1', B: 'x' }))
   test('timeouts: bare seconds and ms', () => {
     expect(ok({ timeout: '90' }).flow.timeoutMs).toBe(90_000)
     expect(ok({ timeout: '1500ms' }).flow.timeoutMs).toBe(1500)
@@ -171,7 +180,10 @@ describe('model URIs', () => {
     ['models:/wine/latest', { kind: 'latest', name: 'wine' }],
     ['models:/wine/LATEST', { kind: 'latest', name: 'wine' }],
     ['models:/Wine.Classifier v2 ü/1', { kind: 'version', name: 'Wine.Classifier v2 ü', version: '1' }],
-    ['models:/m-0123456789abcdef0123456789abcdef', { kind: 'logged-model', modelId: 'm-0123456789abcdef0123456789abcdef' }],
+    [
+      'models:/m-0123456789abcdef0123456789abcdef',
+      { kind: 'logged-model', modelId: 'm-0123456789abcdef0123456789abcdef' },
+    ],
     ['runs:/0a1b2c3d4e5f/model', { kind: 'run', runId: '0a1b2c3d4e5f', path: 'model' }],
     ['runs:/0a1b2c3d4e5f/models/clf/', { kind: 'run', runId: '0a1b2c3d4e5f', path: 'models/clf' }],
   ])('%s', (uri, expected) => {
@@ -198,10 +210,20 @@ describe('model URIs', () => {
 
 describe('env fallbacks', () => {
   test.each<[string, Record<string, string>, (i: Inputs) => unknown, unknown]>([
-    ['MLFLOW_TRACKING_URI', { MLFLOW_TRACKING_URI: 'http://127.0.0.1:5000' }, (i) => i.mlflow.trackingUri, 'http://127.0.0.1:5000'],
+    [
+      'MLFLOW_TRACKING_URI',
+      { MLFLOW_TRACKING_URI: 'http://127.0.0.1:5000' },
+      (i) => i.mlflow.trackingUri,
+      'http://127.0.0.1:5000',
+    ],
     ['MLFLOW_REGISTRY_URI', { MLFLOW_REGISTRY_URI: 'http://reg:5000' }, (i) => i.mlflow.registryUri, 'http://reg:5000'],
     ['MLFLOW_TRACKING_TOKEN', { MLFLOW_TRACKING_TOKEN: 'tok' }, (i) => i.mlflow.token, 'tok'],
-    ['MLFLOW_TRACKING_USERNAME/PASSWORD', { MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' }, (i) => [i.mlflow.username, i.mlflow.password], ['u', 'p']],
+    [
+      'MLFLOW_TRACKING_USERNAME/PASSWORD',
+      { MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' },
+      (i) => [i.mlflow.username, i.mlflow.password],
+      ['u', 'p'],
+    ],
     ['MLFLOW_TRACKING_SERVER_CERT_PATH', { MLFLOW_TRACKING_SERVER_CERT_PATH: CA }, (i) => i.mlflow.caCertPath, CA],
     ['MLFLOW_TRACKING_INSECURE_TLS', { MLFLOW_TRACKING_INSECURE_TLS: 'TRUE' }, (i) => i.mlflow.insecureTls, true],
     [
@@ -214,7 +236,15 @@ describe('env fallbacks', () => {
         MLFLOW_TRACKING_OIDC_AUDIENCE: 'mlflow',
       },
       (i) => i.mlflow.oidc,
-      { issuer: 'https://idp.example.com/realms/ml', clientId: 'deployer', clientSecret: 'sec', scope: 'openid', audience: 'mlflow', githubToken: 'none', githubAudience: '' },
+      {
+        issuer: 'https://idp.example.com/realms/ml',
+        clientId: 'deployer',
+        clientSecret: 'sec',
+        scope: 'openid',
+        audience: 'mlflow',
+        githubToken: 'none',
+        githubAudience: '',
+      },
     ],
   ])('%s', (_name, env, pick, expected) => {
     const inputs = { ...BASE } as Record<string, string>
@@ -232,13 +262,23 @@ describe('secrets are masked when read', () => {
     ['mlflow-token', { 'mlflow-token': 's3cret-token' }, {}, 's3cret-token'],
     ['mlflow-password', { 'mlflow-username': 'u', 'mlflow-password': 'pw-123' }, {}, 'pw-123'],
     ['MLFLOW_TRACKING_PASSWORD', { 'mlflow-username': 'u' }, { MLFLOW_TRACKING_PASSWORD: 'env-pw' }, 'env-pw'],
-    ['oidc-client-secret', { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 'cs-1' }, {}, 'cs-1'],
+    [
+      'oidc-client-secret',
+      { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 'cs-1' },
+      {},
+      'cs-1',
+    ],
   ])('%s', (_n, inputs, env, secret) => {
     expect(parse({ ...BASE, ...inputs }, env).masked).toContain(secret)
   })
   test('a secret is masked even when a later check rejects the inputs', () => {
     const masked: string[] = []
-    const source = { get: (n: string) => ({ ...BASE, 'mlflow-token': 'tok-9', 'mlflow-username': 'u', 'mlflow-password': 'pw' })[n] ?? '', env: {}, mask: (s: string) => masked.push(s) }
+    const source = {
+      get: (n: string) =>
+        ({ ...BASE, 'mlflow-token': 'tok-9', 'mlflow-username': 'u', 'mlflow-password': 'pw' })[n] ?? '',
+      env: {},
+      mask: (s: string) => masked.push(s),
+    }
     expect(() => parseInputs(source)).toThrow(/not both/)
     expect(masked).toEqual(expect.arrayContaining(['tok-9', 'pw']))
   })
@@ -246,7 +286,11 @@ describe('secrets are masked when read', () => {
     const { masked } = (() => {
       const m: string[] = []
       try {
-        parseInputs({ get: (n) => ({ ...BASE, 'tracking-uri': 'https://u:hunter2@mlflow' })[n] ?? '', env: {}, mask: (s) => m.push(s) })
+        parseInputs({
+          get: (n) => ({ ...BASE, 'tracking-uri': 'https://u:hunter2@mlflow' })[n] ?? '',
+          env: {},
+          mask: (s) => m.push(s),
+        })
       } catch (err) {
         expect(String(err)).not.toContain('hunter2')
       }
@@ -268,7 +312,12 @@ describe('bad values name the input and what is allowed', () => {
     ['target enum', { target: 'knatve' }, 'target', /must be `knative` or `kserve`, got "knatve"/],
     ['serving enum', { serving: 'docker' }, 'serving', /must be `image` or `mlflow-runtime`/],
     ['build enum', { build: 'sometimes' }, 'build', /`auto`, `always` or `never`/],
-    ['oidc-github-token enum', { 'oidc-github-token': 'yes' }, 'oidc-github-token', /`none`, `bearer`, `token-exchange` or `client-assertion`/],
+    [
+      'oidc-github-token enum',
+      { 'oidc-github-token': 'yes' },
+      'oidc-github-token',
+      /`none`, `bearer`, `token-exchange` or `client-assertion`/,
+    ],
     ['wait boolean', { wait: 'yes' }, 'wait', /true or false, got "yes"/],
     ['smoke-test boolean', { 'smoke-test': 'maybe' }, 'smoke-test', /true or false/],
     ['insecure-tls boolean', { 'mlflow-insecure-tls': 'on' }, 'mlflow-insecure-tls', /true or false/],
@@ -323,26 +372,91 @@ describe('bad values name the input and what is allowed', () => {
 
 describe('inputs that exclude each other are rejected up front', () => {
   test.each<[string, Record<string, string>, string, RegExp]>([
-    ['token and basic', { 'mlflow-token': 't', 'mlflow-username': 'u', 'mlflow-password': 'p' }, 'mlflow-token', /not both/],
+    [
+      'token and basic',
+      { 'mlflow-token': 't', 'mlflow-username': 'u', 'mlflow-password': 'p' },
+      'mlflow-token',
+      /not both/,
+    ],
     ['username without password', { 'mlflow-username': 'u' }, 'mlflow-password', /required with mlflow-username/],
     ['password without username', { 'mlflow-password': 'p' }, 'mlflow-username', /required with mlflow-password/],
-    ['CA and insecure', { 'mlflow-ca-cert': CA, 'mlflow-insecure-tls': 'true' }, 'mlflow-insecure-tls', /together with mlflow-ca-cert/],
-    ['OIDC and token', { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 's', 'mlflow-token': 't' }, 'oidc-issuer', /use one/],
+    [
+      'CA and insecure',
+      { 'mlflow-ca-cert': CA, 'mlflow-insecure-tls': 'true' },
+      'mlflow-insecure-tls',
+      /together with mlflow-ca-cert/,
+    ],
+    [
+      'OIDC and token',
+      { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 's', 'mlflow-token': 't' },
+      'oidc-issuer',
+      /use one/,
+    ],
     ['OIDC without issuer', { 'oidc-client-id': 'c', 'oidc-client-secret': 's' }, 'oidc-issuer', /required/],
-    ['OIDC without client id', { 'oidc-issuer': 'https://idp', 'oidc-client-secret': 's' }, 'oidc-client-id', /required/],
-    ['OIDC without secret', { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c' }, 'oidc-client-secret', /client-credentials/],
+    [
+      'OIDC without client id',
+      { 'oidc-issuer': 'https://idp', 'oidc-client-secret': 's' },
+      'oidc-client-id',
+      /required/,
+    ],
+    [
+      'OIDC without secret',
+      { 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c' },
+      'oidc-client-secret',
+      /client-credentials/,
+    ],
     ['oidc-scope alone', { 'oidc-scope': 'openid' }, 'oidc-scope', /no effect/],
-    ['github bearer with issuer', { 'oidc-github-token': 'bearer', 'oidc-issuer': 'https://idp' }, 'oidc-github-token', /as is/],
+    [
+      'github bearer with issuer',
+      { 'oidc-github-token': 'bearer', 'oidc-issuer': 'https://idp' },
+      'oidc-github-token',
+      /as is/,
+    ],
     ['github exchange without issuer', { 'oidc-github-token': 'token-exchange' }, 'oidc-issuer', /required/],
-    ['github client-assertion without client', { 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp' }, 'oidc-client-id', /required/],
-    ['github client-assertion with secret', { 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c', 'oidc-client-secret': 's' }, 'oidc-client-secret', /remove/],
+    [
+      'github client-assertion without client',
+      { 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp' },
+      'oidc-client-id',
+      /required/,
+    ],
+    [
+      'github client-assertion with secret',
+      {
+        'oidc-github-token': 'client-assertion',
+        'oidc-issuer': 'https://idp',
+        'oidc-client-id': 'c',
+        'oidc-client-secret': 's',
+      },
+      'oidc-client-secret',
+      /remove/,
+    ],
     ['mlflow-runtime with knative', { serving: 'mlflow-runtime', 'image-repository': '' }, 'serving', /target: kserve/],
-    ['mlflow-runtime with image-repository', { serving: 'mlflow-runtime', target: 'kserve' }, 'image-repository', /no effect/],
-    ['mlflow-runtime with build always', { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', build: 'always' }, 'build', /builds no image/],
+    [
+      'mlflow-runtime with image-repository',
+      { serving: 'mlflow-runtime', target: 'kserve' },
+      'image-repository',
+      /no effect/,
+    ],
+    [
+      'mlflow-runtime with build always',
+      { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', build: 'always' },
+      'build',
+      /builds no image/,
+    ],
     ['smoke test without wait', { wait: 'false' }, 'smoke-test', /needs wait: true/],
     ['tag with kserve', { target: 'kserve', tag: 'preview' }, 'tag', /Knative-only/],
-    ['promote-alias with runs:/', { 'model-uri': 'runs:/abc/model', name: 'svc', 'promote-alias': 'prod' }, 'promote-alias', /registered model/],
-    ['promote-alias with render', { action: 'render', 'promote-alias': 'prod' }, 'promote-alias', /only applies to action: deploy/],
+    [
+      'promote-alias with runs:/',
+      { 'model-uri': 'runs:/abc/model', name: 'svc', 'promote-alias': 'prod' },
+      'promote-alias',
+      /registered model/,
+    ],
+    [
+      'promote-alias with render',
+      { action: 'render', 'promote-alias': 'prod' },
+      'promote-alias',
+      /only applies to action: deploy/,
+    ],
     ['runs:/ without name', { 'model-uri': 'runs:/abc/model' }, 'name', /no registered model name/],
   ])('%s', (_case, inputs, input, message) => {
     const err = errorOf({ ...BASE, ...inputs })
@@ -351,15 +465,24 @@ describe('inputs that exclude each other are rejected up front', () => {
   })
 
   test('valid OIDC modes', () => {
-    expect(ok({ 'oidc-github-token': 'bearer', 'oidc-github-audience': 'mlflow' }).mlflow.oidc?.githubToken).toBe('bearer')
-    expect(ok({ 'oidc-github-token': 'token-exchange', 'oidc-issuer': 'https://idp' }).mlflow.oidc?.issuer).toBe('https://idp')
-    expect(ok({ 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c' }).mlflow.oidc?.clientId).toBe('c')
+    expect(ok({ 'oidc-github-token': 'bearer', 'oidc-github-audience': 'mlflow' }).mlflow.oidc?.githubToken).toBe(
+      'bearer',
+    )
+    expect(ok({ 'oidc-github-token': 'token-exchange', 'oidc-issuer': 'https://idp' }).mlflow.oidc?.issuer).toBe(
+      'https://idp',
+    )
+    expect(
+      ok({ 'oidc-github-token': 'client-assertion', 'oidc-issuer': 'https://idp', 'oidc-client-id': 'c' }).mlflow.oidc
+        ?.clientId,
+    ).toBe('c')
   })
   test('delete needs neither tracking-uri nor image-repository', () => {
     const i = parse({ 'model-uri': 'models:/wine/1', action: 'delete' }).result
     expect([i.action, i.cluster.name]).toEqual(['delete', 'wine'])
   })
   test('mlflow-runtime with kserve needs no image-repository', () => {
-    expect(ok({ serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' }).cluster.serving).toBe('mlflow-runtime')
+    expect(ok({ serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' }).cluster.serving).toBe(
+      'mlflow-runtime',
+    )
   })
 })
