@@ -1,0 +1,212 @@
+# Part "kube": etcd 3.5 + a real kube-apiserver (built from the Go module proxy) on 127.0.0.1,
+# TLS, token auth and RBAC, plus the Knative/KServe CRDs. Sourced by rig.sh (needs lib.sh).
+
+: "${RIG_KUBE_VERSION:=v1.36.3}"
+KUBE_DIR=$RIG_STATE/kube
+KUBE_APISERVER_BIN=$RIG_CACHE/bin/kube-apiserver-$RIG_KUBE_VERSION
+
+# --- build --------------------------------------------------------------------------------
+# A wrapper module requires k8s.io/kubernetes and replaces each staging module it requires at
+# v0.0.0 (k/k's own replace block points them at ./staging) with the published v0.<minor>.<patch>.
+kube_go() {
+  GOPATH=$RIG_CACHE/go GOMODCACHE=$RIG_CACHE/go/mod GOCACHE=$RIG_CACHE/go/build \
+    GOTOOLCHAIN=local GOFLAGS=-mod=mod /usr/local/go/bin/go "$@"
+}
+kube_build_apiserver() {
+  [ -x "$KUBE_APISERVER_BIN" ] && return 0
+  local v=$RIG_KUBE_VERSION staging=v0.${RIG_KUBE_VERSION#v1.} wd=$RIG_CACHE/build/kube-apiserver-$RIG_KUBE_VERSION
+  local t0=$SECONDS kkmod major minor
+  major=$(cut -d. -f1 <<<"${v#v}"); minor=$(cut -d. -f2 <<<"$v")
+  log "building kube-apiserver $v from the Go module proxy (long on a cold cache)"
+  mkdir -p "$wd" "$RIG_CACHE/bin"
+  kkmod=$(cd "$wd" && kube_go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -f "$kkmod" ] || die "cannot download k8s.io/kubernetes@$v"
+  {
+    printf 'module rig.local/kube-apiserver\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$v"
+    awk '/^replace \(/{r=1;next} r&&/=> \.\/staging/{print $1} /^\)/{r=0}' "$kkmod" | while read -r m; do
+      grep -qE "^\s+$m v0\.0\.0$" "$kkmod" && printf '\t%s => %s %s\n' "$m" "$m" "$staging"
+    done
+    printf ')\n'
+  } >"$wd/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$wd/tools.go"
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major"
+  ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  ( cd "$wd" && kube_go mod tidy && CGO_ENABLED=0 kube_go build -trimpath -ldflags "$ld" -o "$KUBE_APISERVER_BIN.tmp" k8s.io/kubernetes/cmd/kube-apiserver ) \
+    || die "kube-apiserver build failed"
+  mv "$KUBE_APISERVER_BIN.tmp" "$KUBE_APISERVER_BIN"
+  log "built $KUBE_APISERVER_BIN in $((SECONDS - t0)) s"
+}
+
+# --- credentials (generated once) ---------------------------------------------------------
+kube_credentials() {
+  local d=$KUBE_DIR
+  mkdir -p "$d"
+  [ -f "$d/tokens.csv" ] && [ -f "$d/apiserver.crt" ] && [ -f "$d/sa.key" ] && return 0
+  log "generating kube CA, serving cert, service-account keys and tokens in $d"
+  ( cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rig-kube-ca" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    printf '%s,rig-admin,rig-admin,"system:masters"\n%s,deployer,deployer,"rig:deployers"\n' \
+      "$(openssl rand -hex 24)" "$(openssl rand -hex 24)" >tokens.csv.tmp
+    chmod 600 ca.key apiserver.key sa.key tokens.csv.tmp
+    mv tokens.csv.tmp tokens.csv )
+}
+kube_token() { grep ",$1,$1," "$KUBE_DIR/tokens.csv" | cut -d, -f1; }
+kube_server() { echo "https://127.0.0.1:$RIG_APISERVER_PORT"; }
+kube_kubeconfig() { # kube_kubeconfig user file
+  local user=$1 file=$2 tmp
+  tmp=$(mktemp)
+  cat >"$tmp" <<KCFG
+apiVersion: v1
+kind: Config
+clusters:
+  - name: rig
+    cluster:
+      server: $(kube_server)
+      certificate-authority-data: $(base64 -w0 "$KUBE_DIR/ca.crt")
+users:
+  - name: $user
+    user:
+      token: $(kube_token "$user")
+contexts:
+  - name: rig-$user
+    context: {cluster: rig, user: $user, namespace: default}
+current-context: rig-$user
+KCFG
+  chmod 600 "$tmp"; mv "$tmp" "$file"
+}
+# kube_api METHOD PATH [curl args...] : admin call, body on stdout, fails on HTTP >= 400.
+kube_api() {
+  local method=$1 path=$2; shift 2
+  curl -sS --fail-with-body --max-time 60 --cacert "$KUBE_DIR/ca.crt" \
+    -H "Authorization: Bearer $(kube_token rig-admin)" -X "$method" "$@" "$(kube_server)$path"
+}
+# kube_apply PATH YAML-FILE : server-side apply (the 2 MB isvc CRD cannot be applied client-side).
+kube_apply() {
+  sed '/^---\s*$/d' "$2" | kube_api PATCH "$1?fieldManager=rig&force=true" \
+    -H 'Content-Type: application/apply-patch+yaml' --data-binary @- >/dev/null
+}
+
+# --- processes ----------------------------------------------------------------------------
+kube_start_etcd() {
+  is_running etcd && return 0
+  rm -rf "$KUBE_DIR/etcd-data"   # throwaway cluster state: every `up` starts from empty
+  start_bg etcd etcd --name rig --data-dir "$KUBE_DIR/etcd-data" --unsafe-no-fsync \
+    --listen-client-urls "http://127.0.0.1:$RIG_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$RIG_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$RIG_ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$RIG_ETCD_PEER_PORT" \
+    --initial-cluster "rig=http://127.0.0.1:$RIG_ETCD_PEER_PORT" --log-level warn
+  wait_http "http://127.0.0.1:$RIG_ETCD_PORT/health" 30 || die "etcd did not start: $(tail -5 "$(logfile etcd)")"
+}
+kube_start_apiserver() {
+  is_running kube-apiserver && return 0
+  local d=$KUBE_DIR
+  # Flags in the style of controller-runtime's envtest. The service range is a setting only.
+  start_bg kube-apiserver "$KUBE_APISERVER_BIN" \
+    --etcd-servers "http://127.0.0.1:$RIG_ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$RIG_APISERVER_PORT" \
+    --cert-dir "$d" --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" \
+    --client-ca-file "$d/ca.crt" \
+    --service-cluster-ip-range 10.0.0.0/24 \
+    --service-account-issuer "$(kube_server)" \
+    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
+    --authorization-mode RBAC --token-auth-file "$d/tokens.csv" \
+    --disable-admission-plugins ServiceAccount --allow-privileged=true \
+    --endpoint-reconciler-type none
+  local i
+  for i in $(seq 1 600); do
+    curl -fsS -o /dev/null --max-time 2 --cacert "$d/ca.crt" -H "Authorization: Bearer $(kube_token rig-admin)" \
+      "$(kube_server)/readyz" 2>/dev/null && return 0
+    is_running kube-apiserver || die "kube-apiserver exited: $(tail -5 "$(logfile kube-apiserver)")"
+    sleep 0.2
+  done
+  die "kube-apiserver not ready after 120 s: $(tail -5 "$(logfile kube-apiserver)")"
+}
+
+# --- cluster content ----------------------------------------------------------------------
+kube_rbac() {
+  local f=$KUBE_DIR/rbac.yaml ns
+  for ns in deploy forbidden; do
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" >"$f"
+    kube_apply "/api/v1/namespaces/$ns" "$f"
+  done
+  cat >"$f" <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: rig-deployer
+rules:
+  - apiGroups: [serving.knative.dev]
+    resources: [services]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: [serving.kserve.io]
+    resources: [inferenceservices]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: ["", events.k8s.io]
+    resources: [events]
+    verbs: [get, list, watch]
+YAML
+  kube_apply /apis/rbac.authorization.k8s.io/v1/clusterroles/rig-deployer "$f"
+  # Bound in `default` and `deploy` only: the deployer can do nothing in `forbidden`.
+  for ns in default deploy; do
+    cat >"$f" <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: rig-deployer, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rig-deployer}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: deployer}]
+YAML
+    kube_apply "/apis/rbac.authorization.k8s.io/v1/namespaces/$ns/rolebindings/rig-deployer" "$f"
+  done
+}
+kube_crds() {
+  local f name
+  for f in knative-service kserve-isvc-full kserve-servingruntimes-full; do
+    name=$(awk '/^metadata:/{m=1;next} m&&/^  name:/{print $2; exit}' "$SHARED_DIR/crds/$f.yaml")
+    kube_apply "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" "$SHARED_DIR/crds/$f.yaml"
+    local i established=
+    for i in $(seq 1 150); do
+      established=$(kube_api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" |
+        jq -r '.status.conditions[]? | select(.type=="Established") | .status')
+      [ "$established" = True ] && break
+      sleep 0.2
+    done
+    [ "$established" = True ] || die "CRD $name not Established"
+  done
+}
+
+# --- part interface -----------------------------------------------------------------------
+kube_up() {
+  apt_install_trixie etcd-server
+  apt_install openssl curl jq
+  kube_build_apiserver
+  kube_credentials
+  kube_start_etcd
+  kube_start_apiserver
+  kube_rbac
+  kube_crds
+  kube_kubeconfig rig-admin "$KUBE_DIR/kubeconfig-admin"
+  kube_kubeconfig deployer "$KUBE_DIR/kubeconfig-deployer"
+  env_set KUBE_SERVER "$(kube_server)"
+  env_set KUBE_CA "$KUBE_DIR/ca.crt"
+  env_set KUBECONFIG_ADMIN "$KUBE_DIR/kubeconfig-admin"
+  env_set KUBECONFIG_DEPLOYER "$KUBE_DIR/kubeconfig-deployer"
+  env_set KUBE_ADMIN_TOKEN "$(kube_token rig-admin)"
+  env_set KUBE_DEPLOYER_TOKEN "$(kube_token deployer)"
+  env_set KUBE_FORBIDDEN_NAMESPACE forbidden
+}
+kube_down() {
+  stop_bg kube-apiserver
+  stop_bg etcd
+}
+kube_status() {
+  is_running etcd && is_running kube-apiserver &&
+    curl -fsS -o /dev/null --max-time 3 --cacert "$KUBE_DIR/ca.crt" \
+      -H "Authorization: Bearer $(kube_token rig-admin)" "$(kube_server)/readyz"
+}
