@@ -1,0 +1,328 @@
+import {
+  TokenAuth,
+  createAuth,
+  discoveryUrls,
+  needsRefresh,
+  tokenErrorHint,
+  tokenExpiry,
+  tokenRequest,
+  type AuthDeps,
+} from '../../../src/mlflow/auth.js'
+import type { MlflowInputs, OidcInputs } from '../../../src/inputs.js'
+import { UndiciTransport } from '../../../src/util/http.js'
+import { FAST_RETRY, fakeServer, json } from './fake-server.js'
+
+const jwt = (claims: object) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`
+
+describe('token lifetime', () => {
+  test.each([
+    ['expires_in number', 'opaque', 3600, 1000 + 3_600_000],
+    ['expires_in string', 'opaque', '60', 1000 + 60_000],
+    ['JWT exp when no expires_in', jwt({ exp: 2000 }), undefined, 2_000_000],
+    ['default without either', 'opaque', undefined, 1000 + 300_000],
+    ['zero expires_in ignored', 'opaque', 0, 1000 + 300_000],
+  ])('%s', (_title, value, expiresIn, expected) => expect(tokenExpiry(value, 1000, expiresIn)).toBe(expected))
+
+  test.each([
+    // obtainedAt, expiresAt, now, refresh?
+    [0, 3_600_000, 0, false],
+    [0, 3_600_000, 3_539_999, false],
+    [0, 3_600_000, 3_540_000, true], // one minute before expiry
+    [0, 60_000, 29_999, false], // short-lived: halfway
+    [0, 60_000, 30_000, true],
+    [0, 60_000, 90_000, true],
+  ])('obtained %i, expires %i, now %i → refresh %s', (obtainedAt, expiresAt, now, expected) =>
+    expect(needsRefresh({ value: 't', obtainedAt, expiresAt }, now)).toBe(expected),
+  )
+
+  test('TokenAuth caches until shortly before expiry, shares one fetch, refreshes after a 401', async () => {
+    let now = 0
+    let fetches = 0
+    const auth = new TokenAuth(
+      'test token',
+      async () => {
+        fetches++
+        await new Promise((r) => setTimeout(r, 5))
+        return { value: `t${fetches}`, obtainedAt: now, expiresAt: now + 600_000 }
+      },
+      () => now,
+    )
+    const [a, b] = await Promise.all([auth.authorization(), auth.authorization()])
+    expect([a, b, fetches]).toEqual(['Bearer t1', 'Bearer t1', 1])
+    now = 500_000
+    expect(await auth.authorization()).toBe('Bearer t1')
+    now = 540_000
+    expect(await auth.authorization()).toBe('Bearer t2')
+    expect(auth.refresh()).toBe(true)
+    expect(await auth.authorization()).toBe('Bearer t3')
+  })
+})
+
+describe('tokenRequest', () => {
+  const form = (body: string) => Object.fromEntries(new URLSearchParams(body))
+  test('client credentials: secret in a Basic header, each part form-encoded', () => {
+    const r = tokenRequest('client-credentials', {
+      clientId: 'a b',
+      clientSecret: 's:é',
+      scope: 'mlflow',
+      audience: 'https://mlflow.example',
+    })
+    expect(form(r.body)).toEqual({
+      grant_type: 'client_credentials',
+      scope: 'mlflow',
+      audience: 'https://mlflow.example',
+      resource: 'https://mlflow.example',
+    })
+    expect(Buffer.from(r.headers.authorization!.slice(6), 'base64').toString()).toBe('a+b:s%3A%C3%A9')
+  })
+  test('client credentials: post when the IdP offers only client_secret_post', () => {
+    const r = tokenRequest('client-credentials', {
+      clientId: 'a',
+      clientSecret: 's',
+      authMethods: ['client_secret_post', 'private_key_jwt'],
+    })
+    expect(form(r.body)).toEqual({ grant_type: 'client_credentials', client_id: 'a', client_secret: 's' })
+    expect(r.headers.authorization).toBeUndefined()
+  })
+  test('an audience that is not a URI is not sent as resource', () => {
+    expect(
+      form(tokenRequest('client-credentials', { clientId: 'a', clientSecret: 's', audience: 'mlflow-api' }).body),
+    ).toEqual({
+      grant_type: 'client_credentials',
+      audience: 'mlflow-api',
+    })
+  })
+  test('token exchange (RFC 8693), public client', () => {
+    expect(form(tokenRequest('token-exchange', { githubToken: 'GH', clientId: 'fed' }).body)).toEqual({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: 'GH',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      client_id: 'fed',
+    })
+  })
+  test('client assertion (RFC 7523 §2.2)', () => {
+    expect(form(tokenRequest('client-assertion', { githubToken: 'GH', clientId: 'fed', scope: 's' }).body)).toEqual({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: 'GH',
+      client_id: 'fed',
+      scope: 's',
+    })
+  })
+  test.each([
+    ['client-credentials', 'invalid_client', /oidc-client-id and oidc-client-secret/],
+    ['client-assertion', 'invalid_client', /federated credential/],
+    ['token-exchange', 'invalid_grant', /trust policy/],
+    ['client-credentials', 'invalid_scope', /oidc-scope/],
+    ['client-credentials', 'invalid_target', /oidc-audience/],
+    ['token-exchange', 'unsupported_grant_type', /allow the token-exchange grant/],
+  ] as const)('hint for %s %s', (grant, error, expected) => expect(tokenErrorHint(grant, error)).toMatch(expected))
+})
+
+test.each([
+  [
+    'https://kc.example/realms/acme',
+    [
+      'https://kc.example/realms/acme/.well-known/openid-configuration',
+      'https://kc.example/.well-known/oauth-authorization-server/realms/acme',
+    ],
+  ],
+  [
+    'https://idp.example/',
+    [
+      'https://idp.example/.well-known/openid-configuration',
+      'https://idp.example/.well-known/oauth-authorization-server',
+    ],
+  ],
+])('discoveryUrls(%s)', (issuer, expected) => expect(discoveryUrls(issuer)).toEqual(expected))
+
+// --- providers against a loopback IdP ---------------------------------------------------------------
+
+const mlflowInputs = (over: Partial<MlflowInputs>): MlflowInputs => ({
+  trackingUri: 'http://mlflow',
+  registryUri: undefined,
+  token: undefined,
+  username: undefined,
+  password: undefined,
+  caCertPath: undefined,
+  insecureTls: false,
+  oidc: undefined,
+  ...over,
+})
+const oidc = (over: Partial<OidcInputs>): OidcInputs => ({
+  issuer: undefined,
+  clientId: undefined,
+  clientSecret: undefined,
+  scope: undefined,
+  audience: undefined,
+  githubToken: 'none',
+  githubAudience: undefined,
+  ...over,
+})
+
+describe('providers', () => {
+  const masked: string[] = []
+  const http = new UndiciTransport({ retry: FAST_RETRY, sleep: async () => undefined })
+  const deps = (over: Partial<AuthDeps> = {}): AuthDeps => ({
+    http,
+    getIdToken: async (aud) => jwt({ aud, iss: 'gh' }),
+    mask: (s) => void masked.push(s),
+    env: { ACTIONS_ID_TOKEN_REQUEST_URL: 'http://gh/token?x=1', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'rt' },
+    ...over,
+  })
+  afterAll(() => http.close())
+
+  test('static providers describe themselves without their values', async () => {
+    const bearer = createAuth(mlflowInputs({ token: 'sekrit' }), deps())
+    expect(bearer.describe()).toBe('bearer token from mlflow-token')
+    expect(await bearer.authorization()).toBe('Bearer sekrit')
+    const basic = createAuth(mlflowInputs({ username: 'u', password: 'p4ss' }), deps())
+    expect(basic.describe()).toBe('basic auth as user "u" (mlflow-username/mlflow-password)')
+    expect(basic.describe()).not.toContain('p4ss')
+    expect(await basic.authorization()).toBe(`Basic ${Buffer.from('u:p4ss').toString('base64')}`)
+    expect(createAuth(mlflowInputs({}), deps()).describe()).toBe('no credentials')
+  })
+
+  test('client credentials: discovery, token masked and cached', async () => {
+    const idp = await fakeServer((req, res) => {
+      if (req.url === '/.well-known/openid-configuration')
+        return json(res, 200, { issuer: 'x', token_endpoint: `${idp.url}/token` })
+      json(res, 200, { access_token: 'AT-1', token_type: 'Bearer', expires_in: 3600 })
+    })
+    try {
+      const auth = createAuth(
+        mlflowInputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 's', audience: 'http://m' }) }),
+        deps(),
+      )
+      expect(await auth.authorization()).toBe('Bearer AT-1')
+      expect(await auth.authorization()).toBe('Bearer AT-1')
+      expect(idp.requests.map((r) => r.url)).toEqual(['/.well-known/openid-configuration', '/token'])
+      expect(masked).toContain('AT-1')
+      expect(auth.describe()).toBe(
+        `OIDC client credentials of client "c" at ${idp.url} (oidc-client-id/oidc-client-secret)`,
+      )
+    } finally {
+      await idp.close()
+    }
+  })
+
+  test('an issuer without discovery says so and what to set', async () => {
+    const idp = await fakeServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' })
+      res.end('<h1>Not Found</h1>')
+    })
+    try {
+      const auth = createAuth(
+        mlflowInputs({ oidc: oidc({ issuer: `${idp.url}/realms/x`, clientId: 'c', clientSecret: 's' }) }),
+        deps(),
+      )
+      await expect(auth.authorization()).rejects.toThrow(
+        /has no discovery document .*openid-configuration → HTTP 404.*set oidc-issuer to the issuer URL/,
+      )
+    } finally {
+      await idp.close()
+    }
+  })
+
+  test('a token endpoint error names the OAuth error and what to fix', async () => {
+    const idp = await fakeServer((req, res) => {
+      if (req.url?.startsWith('/.well-known/openid-configuration'))
+        return json(res, 200, { token_endpoint: `${idp.url}/token` })
+      json(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' })
+    })
+    try {
+      const auth = createAuth(
+        mlflowInputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 'wrong-secret' }) }),
+        deps(),
+      )
+      const err = await auth.authorization().catch((e) => e)
+      expect(err.message).toMatch(
+        /refused the client-credentials request: invalid_client \(client authentication failed\); check oidc-client-id and oidc-client-secret/,
+      )
+      expect(err.message).not.toContain('wrong-secret')
+    } finally {
+      await idp.close()
+    }
+  })
+
+  test('a token endpoint answering HTML says so', async () => {
+    const idp = await fakeServer((req, res) => {
+      if (req.url?.startsWith('/.well-known/openid-configuration'))
+        return json(res, 200, { token_endpoint: `${idp.url}/token` })
+      res.writeHead(500, { 'content-type': 'text/html' })
+      res.end('<html><title>Internal Server Error</title></html>')
+    })
+    try {
+      const auth = createAuth(
+        mlflowInputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 's' }) }),
+        deps(),
+      )
+      await expect(auth.authorization()).rejects.toThrow(/HTTP 500 with an HTML page: "Internal Server Error"/)
+    } finally {
+      await idp.close()
+    }
+  })
+
+  test('an unreachable issuer names oidc-issuer', async () => {
+    const auth = createAuth(
+      mlflowInputs({ oidc: oidc({ issuer: 'http://127.0.0.1:1', clientId: 'c', clientSecret: 's' }) }),
+      deps(),
+    )
+    await expect(auth.authorization()).rejects.toThrow(
+      /cannot reach the OIDC issuer http:\/\/127.0.0.1:1: connection refused.*check oidc-issuer/,
+    )
+  })
+
+  test.each(['bearer', 'token-exchange', 'client-assertion'] as const)(
+    'GitHub mode %s without id-token permission',
+    async (mode) => {
+      const o =
+        mode === 'bearer'
+          ? oidc({ githubToken: mode })
+          : oidc({ githubToken: mode, issuer: 'http://127.0.0.1:1', clientId: 'f' })
+      const auth = createAuth(mlflowInputs({ oidc: o }), deps({ env: {} }))
+      await expect(auth.authorization()).rejects.toThrow(
+        `oidc-github-token: ${mode} needs the job's GitHub OIDC token, but ACTIONS_ID_TOKEN_REQUEST_URL is not set: add \`permissions: id-token: write\` to the job`,
+      )
+    },
+  )
+
+  test('GitHub bearer: the ID token is requested with the audience, masked and sent', async () => {
+    const audiences: (string | undefined)[] = []
+    const token = jwt({ exp: 9_999_999_999 })
+    const auth = createAuth(
+      mlflowInputs({ oidc: oidc({ githubToken: 'bearer', githubAudience: 'https://mlflow.example' }) }),
+      deps({ getIdToken: async (a) => (audiences.push(a), token) }),
+    )
+    expect(await auth.authorization()).toBe(`Bearer ${token}`)
+    expect(await auth.authorization()).toBe(`Bearer ${token}`)
+    expect(audiences).toEqual(['https://mlflow.example'])
+    expect(masked).toContain(token)
+  })
+
+  test('GitHub token exchange: subject token posted to the discovered endpoint, audience defaults to the issuer', async () => {
+    const audiences: (string | undefined)[] = []
+    const idp = await fakeServer((req, res) => {
+      if (req.url?.startsWith('/.well-known')) return json(res, 200, { token_endpoint: `${idp.url}/token` })
+      json(res, 200, {
+        access_token: 'EXCHANGED',
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        expires_in: 60,
+      })
+    })
+    try {
+      const auth = createAuth(
+        mlflowInputs({ oidc: oidc({ githubToken: 'token-exchange', issuer: idp.url }) }),
+        deps({ getIdToken: async (a) => (audiences.push(a), 'GHTOKEN') }),
+      )
+      expect(await auth.authorization()).toBe('Bearer EXCHANGED')
+      expect(audiences).toEqual([idp.url])
+      const body = new URLSearchParams(idp.requests[1]!.body)
+      expect(body.get('subject_token')).toBe('GHTOKEN')
+      expect(masked).toEqual(expect.arrayContaining(['GHTOKEN', 'EXCHANGED']))
+    } finally {
+      await idp.close()
+    }
+  })
+})
