@@ -97,7 +97,7 @@ kube_apply() {
 # --- processes ----------------------------------------------------------------------------
 kube_start_etcd() {
   is_running etcd && return 0
-  rm -rf "$KUBE_DIR/etcd-data"   # throwaway cluster state: every `up` starts from empty
+  rm -rf "$KUBE_DIR/etcd-data" "$KUBE_DIR"/applied-*   # throwaway cluster state: every start is empty
   start_bg etcd etcd --name rig --data-dir "$KUBE_DIR/etcd-data" --unsafe-no-fsync \
     --listen-client-urls "http://127.0.0.1:$RIG_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$RIG_ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$RIG_ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$RIG_ETCD_PEER_PORT" \
@@ -166,9 +166,12 @@ YAML
   done
 }
 kube_crds() {
-  local f name
+  local f name sum
   for f in knative-service kserve-isvc-full kserve-servingruntimes-full; do
     name=$(awk '/^metadata:/{m=1;next} m&&/^  name:/{print $2; exit}' "$SHARED_DIR/crds/$f.yaml")
+    # Applied once per etcd life: re-applying makes the apiserver reinitialize the CR storage.
+    sum=$(sha256sum "$SHARED_DIR/crds/$f.yaml" | cut -c1-64)
+    [ "$(cat "$KUBE_DIR/applied-$name" 2>/dev/null)" = "$sum" ] && continue
     kube_apply "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" "$SHARED_DIR/crds/$f.yaml"
     local i established=
     for i in $(seq 1 150); do
@@ -178,6 +181,7 @@ kube_crds() {
       sleep 0.2
     done
     [ "$established" = True ] || die "CRD $name not Established"
+    echo "$sum" >"$KUBE_DIR/applied-$name"
   done
 }
 

@@ -1,0 +1,214 @@
+// The rig's Kubernetes side, against the real servers: kube-apiserver (TLS, tokens, RBAC), the
+// upstream Knative/KServe CRDs, and the rig reconciler turning objects Ready like the real
+// controllers. A server that cannot be reached fails these tests; nothing is skipped.
+import { request } from 'node:https'
+import { readFileSync } from 'node:fs'
+import { rigEnv } from '../rig-env.js'
+
+interface Reply {
+  status: number
+  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+function api(method: string, path: string, token: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+  const url = new URL(path, rigEnv('KUBE_SERVER'))
+  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        ca: readFileSync(rigEnv('KUBE_CA')),
+        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(data ? { 'Content-Type': contentType } : {}) },
+        timeout: 30_000,
+      },
+      (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () => {
+          let parsed: unknown = text
+          try {
+            parsed = JSON.parse(text)
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, body: parsed })
+        })
+      },
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${path}`)))
+    if (data) req.write(data)
+    req.end()
+  })
+}
+const admin = () => rigEnv('KUBE_ADMIN_TOKEN')
+const deployer = () => rigEnv('KUBE_DEPLOYER_TOKEN')
+
+const KSVC = '/apis/serving.knative.dev/v1'
+const ISVC = '/apis/serving.kserve.io/v1beta1'
+const suffix = Date.now().toString(36).slice(-5)
+
+function knativeService(name: string, image: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: { name },
+    spec: {
+      template: {
+        spec: { containers: [{ image, ports: [{ containerPort: 8080, name: 'http1' }], env: [{ name: 'MLSERVER_HTTP_PORT', value: '8080' }], ...extra }] },
+      },
+    },
+  }
+}
+
+type Cond = { type: string; status: string; reason?: string; message?: string }
+const cond = (obj: any, type: string): Cond | undefined => obj?.status?.conditions?.find((c: Cond) => c.type === type) // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Poll the object until `done` says so; fail with the last status seen. */
+async function waitFor(path: string, what: string, done: (o: any) => boolean, seconds = 120): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const deadline = Date.now() + seconds * 1000
+  let last: Reply | undefined
+  while (Date.now() < deadline) {
+    last = await api('GET', path, admin())
+    if (last.status === 200 && done(last.body)) return last.body
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  throw new Error(`${what}: not reached in ${seconds} s; last: ${JSON.stringify(last?.body?.status ?? last?.body)}`)
+}
+
+async function health(url: string): Promise<number> {
+  try {
+    return (await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(5000) })).status
+  } catch {
+    return 0
+  }
+}
+
+// Per-test timeouts: jest's testTimeout is a global option, ignored inside `projects`.
+const LONG = 300_000
+
+const cleanup: string[] = []
+afterAll(async () => {
+  for (const path of cleanup) await api('DELETE', path, admin()).catch(() => undefined)
+})
+
+describe('kube-apiserver', () => {
+  test('/readyz answers 200 to the admin token over TLS (and 401 to a bad token)', async () => {
+    const ok = await api('GET', '/readyz', admin())
+    expect(ok.status).toBe(200)
+    expect((await api('GET', '/readyz', 'not-a-token')).status).toBe(401)
+    const version = await api('GET', '/version', admin())
+    expect(version.body.gitVersion).toMatch(/^v1\.36\./)
+  })
+
+  test('RBAC: the deployer may create Knative Services in deploy, not in forbidden', async () => {
+    const forbidden = rigEnv('KUBE_FORBIDDEN_NAMESPACE')
+    const svc = knativeService(`rbac-${suffix}`, 'example.invalid/x:1')
+    const denied = await api('POST', `${KSVC}/namespaces/${forbidden}/services`, deployer(), svc)
+    expect(denied.status).toBe(403)
+    expect(denied.body.reason).toBe('Forbidden')
+    const allowed = await api('POST', `${KSVC}/namespaces/deploy/services?dryRun=All`, deployer(), svc)
+    expect(allowed.status).toBe(201)
+    expect((await api('GET', `${ISVC}/namespaces/default/inferenceservices`, deployer())).status).toBe(200)
+    expect((await api('GET', '/api/v1/namespaces/deploy/events', deployer())).status).toBe(200)
+    expect((await api('GET', `/api/v1/namespaces/${forbidden}/events`, deployer())).status).toBe(403)
+  })
+
+  test('the Knative and KServe CRDs are Established and their schemas validate', async () => {
+    for (const name of ['services.serving.knative.dev', 'inferenceservices.serving.kserve.io', 'servingruntimes.serving.kserve.io']) {
+      const crd = await api('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, admin())
+      expect(crd.status).toBe(200)
+      expect(cond(crd.body, 'Established')?.status).toBe('True')
+    }
+    const bad = knativeService(`strict-${suffix}`, 'example.invalid/x:1', { bogusField: 1 })
+    const rejected = await api('POST', `${KSVC}/namespaces/deploy/services?dryRun=All&fieldValidation=Strict`, deployer(), bad)
+    // CRs: strict decoding errors are 400 BadRequest (built-in types answer 422).
+    expect(rejected.status).toBe(400)
+    expect(rejected.body.message).toMatch(/strict decoding error: unknown field "spec\.template\.spec\.containers\[0\]\.bogusField"/)
+    const badIsvc = {
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: { name: `strict-${suffix}` },
+      spec: { predictor: { model: { modelFormat: { name: 'mlflow' }, storageUri: 'file:///m', notAField: true } } },
+    }
+    const rejectedIsvc = await api('POST', `${ISVC}/namespaces/deploy/inferenceservices?dryRun=All&fieldValidation=Strict`, deployer(), badIsvc)
+    expect(rejectedIsvc.status).toBe(400)
+    expect(rejectedIsvc.body.message).toMatch(/strict decoding error: unknown field "spec\.predictor\.model\.notAField"/)
+  })
+})
+
+describe('rig reconciler', () => {
+  test('a Knative Service goes Ready with a working V2 URL; an unpullable update fails while the old URL serves', async () => {
+    const name = `ksvc-${suffix}`
+    const path = `${KSVC}/namespaces/deploy/services/${name}`
+    const created = await api('POST', `${KSVC}/namespaces/deploy/services`, deployer(), knativeService(name, rigEnv('BASE_IMAGE')))
+    expect(created.status).toBe(201)
+    cleanup.push(path)
+
+    const ready = await waitFor(path, 'Ready=True', (o) => o.status?.observedGeneration === o.metadata.generation && cond(o, 'Ready')?.status === 'True')
+    expect(ready.status.latestCreatedRevisionName).toBe(`${name}-00001`)
+    expect(ready.status.latestReadyRevisionName).toBe(`${name}-00001`)
+    expect(ready.status.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(ready.status.address.url).toBe(ready.status.url)
+    expect(ready.status.traffic).toEqual([{ revisionName: `${name}-00001`, latestRevision: true, percent: 100 }])
+    expect(['ConfigurationsReady', 'RoutesReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
+    expect(await health(ready.status.url)).toBe(200)
+
+    const missing = `${rigEnv('REGISTRY')}/rig-no-such-image:${suffix}`
+    const patched = await api(
+      'PATCH',
+      path,
+      deployer(),
+      { spec: { template: { spec: { containers: [{ image: missing, env: [{ name: 'MLSERVER_HTTP_PORT', value: '8080' }] }] } } } },
+      'application/merge-patch+json',
+    )
+    expect(patched.status).toBe(200)
+    const generation = patched.body.metadata.generation as number
+    const failed = await waitFor(path, 'Ready=False', (o) => o.status?.observedGeneration === generation && cond(o, 'Ready')?.status === 'False')
+    expect(cond(failed, 'Ready')?.reason).toBe('RevisionFailed')
+    expect(cond(failed, 'ConfigurationsReady')).toMatchObject({ status: 'False', reason: 'RevisionFailed' })
+    expect(cond(failed, 'ConfigurationsReady')?.message).toContain(`Revision "${name}-00002" failed with message: Unable to fetch image "${missing}"`)
+    expect(failed.status.latestCreatedRevisionName).toBe(`${name}-00002`)
+    expect(failed.status.latestReadyRevisionName).toBe(`${name}-00001`)
+    expect(failed.status.url).toBe(ready.status.url)
+    expect(await health(ready.status.url)).toBe(200)
+
+    const events = await api('GET', `/api/v1/namespaces/deploy/events?fieldSelector=involvedObject.name=${name}`, deployer())
+    expect(events.status).toBe(200)
+    const reasons = (events.body.items as { reason: string }[]).map((e) => e.reason)
+    expect(reasons).toEqual(expect.arrayContaining(['RevisionReady', 'RevisionFailed']))
+
+    // Deleting the service stops its revisions.
+    expect((await api('DELETE', path, deployer())).status).toBe(200)
+    const deadline = Date.now() + 30_000
+    while ((await health(ready.status.url)) === 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500))
+    expect(await health(ready.status.url)).not.toBe(200)
+  }, LONG)
+
+  test('an InferenceService with a custom container goes Ready', async () => {
+    const name = `isvc-${suffix}`
+    const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
+    const isvc = {
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: { name },
+      spec: {
+        predictor: {
+          containers: [{ name: 'kserve-container', image: rigEnv('BASE_IMAGE'), env: [{ name: 'PROTOCOL', value: 'v2' }] }],
+        },
+      },
+    }
+    const created = await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)
+    expect(created.status).toBe(201)
+    cleanup.push(path)
+    const ready = await waitFor(path, 'Ready=True', (o) => cond(o, 'Ready')?.status === 'True')
+    expect(['PredictorReady', 'IngressReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
+    const predictor = ready.status.components.predictor
+    expect(predictor.latestCreatedRevision).toBe(`${name}-predictor-00001`)
+    expect(predictor.latestReadyRevision).toBe(`${name}-predictor-00001`)
+    expect(predictor.latestRolledoutRevision).toBe(`${name}-predictor-00001`)
+    expect(predictor.traffic).toEqual([{ revisionName: `${name}-predictor-00001`, latestRevision: true, percent: 100 }])
+    expect(ready.status.modelStatus.transitionStatus).toBe('UpToDate')
+    expect(ready.status.url).toBe(predictor.url)
+    expect(await health(ready.status.url)).toBe(200)
+  }, LONG)
+})
