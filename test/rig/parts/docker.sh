@@ -58,11 +58,24 @@ docker_down() {
   # sure of it, by that pid only.
   local cpid=""
   [ -f "$DOCKER_DIR/exec/containerd/containerd.pid" ] && cpid=$(cat "$DOCKER_DIR/exec/containerd/containerd.pid")
+  # dockerd stops running containers first (up to its 15 s shutdown timeout): give it 30 s
+  # before stop_bg's KILL, so no container or containerd is left behind.
+  if is_running dockerd; then
+    local pid i; pid=$(cat "$(pidfile dockerd)")
+    log "stopping dockerd (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
   stop_bg dockerd
   if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null &&
     grep -q "$DOCKER_DIR" "/proc/$cpid/cmdline" 2>/dev/null; then
     log "stopping leftover containerd (pid $cpid)"
     kill -TERM "$cpid" 2>/dev/null || true
+  fi
+  # dockerd leaves its default network namespace bind-mounted under exec-root: unmount it so the
+  # state dir can be removed.
+  if ! is_running dockerd && mountpoint -q "$DOCKER_DIR/exec/netns/default" 2>/dev/null; then
+    umount "$DOCKER_DIR/exec/netns/default" 2>/dev/null || true
   fi
   rm -f "$DOCKER_SOCK"
 }
