@@ -1,0 +1,195 @@
+// docker buildx: build the context and push it, reading the pushed digest from --metadata-file.
+// Works with the `docker` driver (a plain runner's default, and this rig's), which builds one
+// platform and keeps its layer cache in the daemon; other drivers get the same arguments.
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DeployError } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import type { Exec } from './exec.js'
+
+export interface BuildxBuildOptions {
+  readonly context: string
+  readonly dockerfile: string
+  readonly tags: readonly string[]
+  readonly metadataFile: string
+  readonly push: boolean
+  readonly platforms: readonly string[]
+  readonly buildArgs: Readonly<Record<string, string>>
+  readonly labels: Readonly<Record<string, string>>
+  readonly cacheFrom: readonly string[]
+  readonly cacheTo: readonly string[]
+  /** RUN steps' network, e.g. `host` where the daemon has no bridge (this rig). */
+  readonly network?: string
+  readonly builder?: string
+}
+
+/** The argument list after `docker`. Pure; keys are sorted so the command reads the same each run. */
+export function buildxArgs(o: BuildxBuildOptions): string[] {
+  const args = ['buildx', 'build', '--progress', 'plain']
+  if (o.builder) args.push('--builder', o.builder)
+  args.push('--file', o.dockerfile)
+  if (o.platforms.length) args.push('--platform', o.platforms.join(','))
+  for (const k of Object.keys(o.buildArgs).sort()) args.push('--build-arg', `${k}=${o.buildArgs[k]}`)
+  for (const k of Object.keys(o.labels).sort()) args.push('--label', `${k}=${o.labels[k]}`)
+  for (const c of o.cacheFrom) args.push('--cache-from', c)
+  for (const c of o.cacheTo) args.push('--cache-to', c)
+  if (o.network) args.push('--network', o.network)
+  args.push('--metadata-file', o.metadataFile)
+  if (o.push) args.push('--push')
+  for (const t of o.tags) args.push('--tag', t)
+  args.push(o.context)
+  return args
+}
+
+/** The image digest buildx recorded (`containerimage.digest`). */
+export function digestFromMetadata(text: string): string | undefined {
+  try {
+    const meta = JSON.parse(text) as Record<string, unknown>
+    const d = meta['containerimage.digest']
+    return typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d) ? d : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What the commands of the build step whose header mentions `marker` printed, without BuildKit's
+ * `#<step> <seconds> ` prefixes. Lines without a time are BuildKit's own (headers, DONE, ERROR).
+ */
+export function stepOutput(log: string, marker: string): string[] {
+  const lines = log.split('\n')
+  const ids = new Set<string>()
+  for (const l of lines) {
+    const m = /^#(\d+) \[[^\]]*\] /.exec(l)
+    if (m && l.includes(marker)) ids.add(m[1]!)
+  }
+  const out: string[] = []
+  for (const l of lines) {
+    const m = /^#(\d+) \d+\.\d+ (.*)$/.exec(l)
+    if (m && ids.has(m[1]!)) out.push(m[2]!)
+  }
+  return out
+}
+
+function quote(arg: string): string {
+  return /^[\w./:=@,+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+}
+
+function lastLines(lines: readonly string[], n: number): string {
+  return lines
+    .map((l) => l.trimEnd())
+    .filter(Boolean)
+    .slice(-n)
+    .join('\n')
+}
+
+export interface BuildFailureContext {
+  readonly baseImage: string
+  readonly tags: readonly string[]
+  readonly dockerHost: string | undefined
+}
+
+/**
+ * Turns a failed `docker buildx build` into one message that says what went wrong and what to do.
+ * Pure, so each fault is a table row in the tests.
+ */
+export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFailureContext): string {
+  const tail = lastLines(log.split('\n'), 1)
+  if (exitCode === 127 || /unable to locate executable/i.test(log))
+    return 'the docker CLI was not found on PATH: this step needs Docker with the buildx plugin (GitHub ubuntu runners have both)'
+  if (/unknown command:? "?docker buildx|is not a docker command|unknown command "buildx"/i.test(log))
+    return 'docker buildx is not installed: add docker/setup-buildx-action before this step, or install the docker-buildx package (the buildx CLI plugin)'
+  if (/Cannot connect to the Docker daemon|error during connect|docker daemon is not running/i.test(log))
+    return `the Docker daemon is not running or not reachable${ctx.dockerHost ? ` at DOCKER_HOST=${ctx.dockerHost}` : ''}: ${tail}`
+  if (/network bridge not found/i.test(log))
+    return 'the Docker daemon has no bridge network for RUN steps (dockerd --bridge=none): build with network "host"'
+  if (
+    /failed to create LLB definition|load metadata for/i.test(log) &&
+    /not found|manifest unknown|pull access denied|unauthorized|denied/i.test(tail)
+  )
+    return `the base image ${ctx.baseImage} could not be pulled: it does not exist, or the registry needs credentials (${tail})`
+  const failed =
+    /(?:executor failed running|process) "?\[?(.*?)(?:\]:|" did not complete successfully)/.exec(tail)?.[1] ?? ''
+  if (failed.includes('pip install')) {
+    const pip = stepOutput(log, 'pip install')
+    const errors = pip.filter(
+      (l) => !/^(Collecting|Downloading|Requirement already satisfied|Using cached|Obtaining)\b/.test(l),
+    )
+    return `the model's requirements failed to install. The end of pip's output:\n${lastLines(errors.length ? errors : pip, 12)}`
+  }
+  if (
+    /no basic auth credentials|failed to push|push access denied|insufficient_scope|unauthorized|authentication required|denied:/i.test(
+      log,
+    )
+  )
+    return `pushing ${ctx.tags.join(', ')} was refused: log in to the registry with push rights first, e.g. with docker/login-action (${tail})`
+  if (/multiple platforms feature is currently not supported/i.test(log))
+    return `the docker driver builds one platform only: for several platforms use a docker-container builder (docker/setup-buildx-action) (${tail})`
+  return `docker buildx build failed with exit code ${exitCode}: ${tail}`
+}
+
+export interface BuildxOptions {
+  readonly exec: Exec
+  readonly log: Logger
+  /** Environment for every docker call: DOCKER_HOST, DOCKER_CONFIG, … */
+  readonly env?: Readonly<Record<string, string>>
+  /** The docker CLI, default `docker` from PATH. */
+  readonly docker?: string
+}
+
+export interface BuildxResult {
+  readonly digest: string
+  readonly seconds: number
+}
+
+export class Buildx {
+  constructor(private readonly options: BuildxOptions) {}
+
+  /** `docker buildx version`, or an error saying how to add buildx. */
+  async version(): Promise<string> {
+    const res = await this.docker(['buildx', 'version'])
+    if (res.exitCode !== 0)
+      throw new DeployError(
+        explainBuildFailure(res.exitCode, `${res.stdout}\n${res.stderr}`, this.failureContext('', [])),
+      )
+    return res.stdout.trim()
+  }
+
+  /** Builds and pushes; returns the pushed image's digest. */
+  async build(
+    o: Omit<BuildxBuildOptions, 'metadataFile' | 'push'> & { readonly baseImage: string },
+  ): Promise<BuildxResult> {
+    const dir = await mkdtemp(join(tmpdir(), 'mlflow-k8s-deploy-buildx-'))
+    try {
+      const metadataFile = join(dir, 'metadata.json')
+      const args = buildxArgs({ ...o, metadataFile, push: true })
+      // The labels repeat the identity: the full command goes to debug, a short form to the log.
+      this.options.log.info(`docker buildx build --push --tag ${o.tags.join(' --tag ')} ${o.context}`)
+      this.options.log.debug(`docker ${args.map(quote).join(' ')}`)
+      const started = performance.now()
+      const res = await this.docker(args, (l) => this.options.log.debug(l))
+      const seconds = (performance.now() - started) / 1000
+      if (res.exitCode !== 0)
+        throw new DeployError(
+          explainBuildFailure(res.exitCode, `${res.stdout}\n${res.stderr}`, this.failureContext(o.baseImage, o.tags)),
+        )
+      const digest = digestFromMetadata(await readFile(metadataFile, 'utf8').catch(() => ''))
+      if (!digest)
+        throw new DeployError(
+          'docker buildx build succeeded but wrote no containerimage.digest to its metadata file (buildx ≥ 0.6 is needed)',
+        )
+      return { digest, seconds }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  private docker(args: string[], onLine?: (line: string) => void) {
+    return this.options.exec(this.options.docker ?? 'docker', args, { env: this.options.env, onLine })
+  }
+
+  private failureContext(baseImage: string, tags: readonly string[]): BuildFailureContext {
+    return { baseImage, tags, dockerHost: this.options.env?.DOCKER_HOST ?? process.env.DOCKER_HOST }
+  }
+}

@@ -1,0 +1,198 @@
+// The image stages for the pipeline: plan (identity → tag → registry check → hit or build) and
+// build (context → buildx → pushed digest). The plan reads only small registry documents; the
+// model is downloaded only when the plan says build.
+import type { ImageInputs } from '../inputs.js'
+import { DeployError } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import { Buildx } from './buildx.js'
+import { writeBuildFiles, type BuildContext } from './context.js'
+import { DockerConfigCredentials } from './docker-config.js'
+import { actionsExec, type Exec } from './exec.js'
+import {
+  computeIdentity,
+  decideCache,
+  defaultTag,
+  identityLabels,
+  TEMPLATE_VERSION,
+  type ImageIdentity,
+  type LabelExtras,
+  type ModelFacts,
+} from './identity.js'
+import { formatImageRef, parseImageRef, pinnedRef, withTag } from './reference.js'
+import { RegistryClient, undiciRegistryHttp, type RegistryHttp } from './registry.js'
+
+export { createBuildContext, READINESS_PATH, type BuildContext } from './context.js'
+export { sha256Hex, type ModelFacts, type ArtifactEntry } from './identity.js'
+
+export interface ImageDeps {
+  readonly registry: RegistryClient
+  readonly buildx: Buildx
+  readonly log: Logger
+}
+
+export interface ImageDepsOptions {
+  readonly log: Logger
+  /** The action's environment: DOCKER_CONFIG, DOCKER_HOST, HOME, PATH for credential helpers. */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Called with every secret the moment it is read (core.setSecret). */
+  readonly mask: (secret: string) => void
+  readonly exec?: Exec
+  readonly http?: RegistryHttp
+  readonly signal?: AbortSignal
+}
+
+/** The composition of the image stage's outside systems. */
+export function createImageDeps(o: ImageDepsOptions): ImageDeps {
+  const exec = o.exec ?? actionsExec
+  const credentials = new DockerConfigCredentials({ env: o.env, exec, mask: o.mask })
+  const registry = new RegistryClient({
+    http: o.http ?? undiciRegistryHttp(),
+    credentials,
+    log: o.log,
+    signal: o.signal,
+  })
+  const dockerEnv: Record<string, string> = {}
+  for (const k of [
+    'DOCKER_HOST',
+    'DOCKER_CONFIG',
+    'DOCKER_CONTEXT',
+    'DOCKER_CERT_PATH',
+    'DOCKER_TLS_VERIFY',
+    'BUILDX_BUILDER',
+  ]) {
+    const v = o.env[k]
+    if (v) dockerEnv[k] = v
+  }
+  return { registry, buildx: new Buildx({ exec, log: o.log, env: dockerEnv }), log: o.log }
+}
+
+export interface PlanRequest {
+  readonly image: ImageInputs
+  readonly model: ModelFacts
+  /** This action's version (package.json). */
+  readonly generatorVersion: string
+  readonly labelExtras?: LabelExtras
+}
+
+export interface ImagePlan {
+  readonly decision: 'hit' | 'build'
+  /** One line for the log and the summary. */
+  readonly reason: string
+  /** registry/repository[:tag] as pushed, e.g. 127.0.0.1:5001/wine:v2-0123456789abcdef0123. */
+  readonly ref: string
+  readonly tag: string
+  readonly identity: ImageIdentity
+  readonly labels: Readonly<Record<string, string>>
+  /** The base image as given, and pinned by the digest the identity was computed with. */
+  readonly base: { readonly ref: string; readonly digest: string; readonly pinned: string }
+  /** On a hit: the digest and the image to deploy (repository@digest). */
+  readonly digest?: string
+  readonly image?: string
+  readonly warning?: string
+}
+
+/** Decides whether the registry already has this model's image. Reads no model artifact. */
+export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<ImagePlan> {
+  const { image, model } = req
+  if (!image.repository) throw new DeployError('image-repository is needed to find or build the serving image')
+  const repo = parseImageRef(image.repository)
+  if (repo.tag || repo.digest)
+    throw new DeployError(
+      `image-repository "${image.repository}" must not carry a tag or digest: put the tag in image-tag`,
+    )
+
+  const baseRef = parseImageRef(image.baseImage)
+  const baseDigest = baseRef.digest ?? (await deps.registry.headDigest(baseRef))
+  if (!baseDigest)
+    throw new DeployError(
+      `the base image ${image.baseImage} was not found in its registry (${baseRef.registry}): check base-image`,
+    )
+
+  const identity = computeIdentity({
+    model,
+    base: { ref: image.baseImage, digest: baseDigest },
+    runtime: { name: 'mlserver', version: runtimeVersion(baseRef.tag) },
+    generator: { version: req.generatorVersion, template: TEMPLATE_VERSION },
+    build: { platforms: image.platforms, args: image.buildArgs },
+  })
+  const tag = image.tag ?? defaultTag(identity)
+  const target = withTag(repo, tag)
+  const ref = formatImageRef(target)
+  deps.log.debug(`image identity ${identity.digest}: ${identity.document}`)
+
+  const remote = await deps.registry.inspect(target, image.platforms[0])
+  const decision = decideCache({
+    policy: image.build,
+    identity: identity.digest,
+    ref,
+    userTag: image.tag !== undefined,
+    remote: remote ? { exists: true, digest: remote.digest, labels: remote.labels } : { exists: false },
+  })
+  if (decision.kind === 'build' && decision.warning) deps.log.warning(decision.warning)
+  const common = {
+    ref,
+    tag,
+    identity,
+    labels: identityLabels(identity, req.labelExtras),
+    base: { ref: image.baseImage, digest: baseDigest, pinned: pinnedRef(baseRef, baseDigest) },
+  }
+  if (decision.kind === 'hit') {
+    return {
+      ...common,
+      decision: 'hit',
+      reason: `image cache hit: ${decision.reason}; build skipped`,
+      digest: decision.digest,
+      image: pinnedRef(repo, decision.digest),
+    }
+  }
+  return {
+    ...common,
+    decision: 'build',
+    reason: `image to build: ${decision.reason}`,
+    ...(decision.warning ? { warning: decision.warning } : {}),
+  }
+}
+
+export interface BuildRequest {
+  readonly image: ImageInputs
+  readonly plan: ImagePlan
+  /** A context from createBuildContext with the model downloaded into its modelDir. */
+  readonly context: BuildContext
+  /** RUN steps' network; `host` where the daemon runs without a bridge network (this rig). */
+  readonly network?: string
+}
+
+export interface BuiltImage {
+  readonly digest: string
+  /** repository@digest: what the deployment runs. */
+  readonly image: string
+  readonly seconds: number
+}
+
+/** Generates the Dockerfile, builds with buildx and pushes; returns the pushed digest. */
+export async function buildImage(deps: ImageDeps, req: BuildRequest): Promise<BuiltImage> {
+  const { plan, image, context } = req
+  await writeBuildFiles(context, plan.identity.input.model.requirements)
+  const model = plan.identity.input.model
+  const result = await deps.buildx.build({
+    context: context.dir,
+    dockerfile: context.dockerfile,
+    tags: [plan.ref],
+    platforms: image.platforms,
+    // Ours last: BASE_IMAGE must be the pinned base the identity was computed with.
+    buildArgs: { ...image.buildArgs, BASE_IMAGE: plan.base.pinned, MODEL_NAME: model.name ?? 'mlflow-model' },
+    labels: plan.labels,
+    cacheFrom: image.cacheFrom,
+    cacheTo: image.cacheTo,
+    network: req.network,
+    baseImage: plan.base.ref,
+  })
+  const repo = parseImageRef(plan.ref)
+  deps.log.info(`built and pushed ${plan.ref} (${result.digest}) in ${result.seconds.toFixed(1)} s`)
+  return { digest: result.digest, image: pinnedRef(repo, result.digest), seconds: result.seconds }
+}
+
+/** The MLServer version a base's tag names (seldonio/mlserver:1.7.1, …:1.7.1-py3.11); the digest is what counts. */
+export function runtimeVersion(tag: string | undefined): string {
+  return /(?:^|[^\d])(\d+\.\d+\.\d+)/.exec(tag ?? '')?.[1] ?? 'unknown'
+}

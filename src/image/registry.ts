@@ -1,0 +1,400 @@
+// The OCI distribution API, read-only: does a tag exist, what digest, what labels. Speaks the
+// Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope) and
+// registries that take Basic directly (ECR). Not found is an answer (a cache miss); no access,
+// no connection and a web page instead of a registry are errors that say which.
+import { request, type Dispatcher } from 'undici'
+import { DeployError } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import type { CredentialSource, RegistryCredential } from './docker-config.js'
+import { sha256Hex } from './identity.js'
+import { manifestReference, registryBaseUrl, type ImageRef } from './reference.js'
+
+export const MEDIA = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+} as const
+
+// All four: a narrow Accept makes some registries (GHCR) answer 404 for a tag that exists.
+export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest].join(', ')
+
+/** The slice of an HTTP client the registry needs; src/util/http.ts's transport fits it. */
+export interface RegistryHttp {
+  request(req: {
+    method: 'GET' | 'HEAD'
+    url: string
+    headers?: Record<string, string>
+    signal?: AbortSignal
+  }): Promise<{
+    status: number
+    headers: Readonly<Record<string, string | undefined>>
+    text(): Promise<string>
+    discard(): Promise<void>
+  }>
+}
+
+/** A minimal undici transport (no retries: a plan is a handful of quick reads). */
+export function undiciRegistryHttp(dispatcher?: Dispatcher): RegistryHttp {
+  return {
+    async request(req) {
+      const res = await request(req.url, {
+        method: req.method,
+        headers: req.headers,
+        signal: req.signal ?? AbortSignal.timeout(30_000),
+        dispatcher,
+      })
+      const headers: Record<string, string | undefined> = {}
+      for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v
+      return {
+        status: res.statusCode,
+        headers,
+        text: () => res.body.text(),
+        discard: () => res.body.dump().then(() => undefined),
+      }
+    },
+  }
+}
+
+export interface Challenge {
+  readonly scheme: string
+  readonly params: Readonly<Record<string, string>>
+}
+
+/**
+ * Parses WWW-Authenticate (RFC 7235): `Bearer realm="…",service="…",scope="…"`. A header may hold
+ * several challenges; all are returned in order.
+ */
+export function parseWwwAuthenticate(header: string | undefined): Challenge[] {
+  const out: { scheme: string; params: Record<string, string> }[] = []
+  // Each item is a bare token (a scheme) or key=value, the value a token or a quoted string.
+  const item = /[\s,]*([^\s=,]+)(?:\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*)))?/y
+  let m: RegExpExecArray | null
+  while (header && (m = item.exec(header)) !== null) {
+    const [, name, quoted, plain] = m
+    if (quoted === undefined && plain === undefined) out.push({ scheme: name!, params: {} })
+    else if (out.length) out[out.length - 1]!.params[name!.toLowerCase()] = quoted?.replace(/\\(.)/g, '$1') ?? plain!
+  }
+  return out
+}
+
+export interface RemoteImage {
+  /** Digest of what the tag points at (an index for multi-platform images): deploy by this. */
+  readonly digest: string
+  readonly mediaType: string
+  /** Config labels merged over index/manifest annotations. */
+  readonly labels: Readonly<Record<string, string>>
+  /** The platform manifest read for the labels, when the tag points at an index. */
+  readonly platformDigest?: string
+}
+
+interface Manifest {
+  mediaType?: string
+  schemaVersion?: number
+  config?: { digest?: string; mediaType?: string }
+  manifests?: {
+    digest: string
+    mediaType?: string
+    platform?: { os?: string; architecture?: string; variant?: string }
+    annotations?: Record<string, string>
+  }[]
+  annotations?: Record<string, string>
+}
+
+export interface RegistryClientOptions {
+  readonly http: RegistryHttp
+  readonly credentials: CredentialSource
+  readonly log: Logger
+  readonly signal?: AbortSignal
+}
+
+type Authorization = { header: string } | undefined
+
+export class RegistryClient {
+  private readonly tokens = new Map<string, { value: string; expiresAt: number }>()
+  /** The last challenge seen per registry host, so later requests authenticate up front. */
+  private readonly challenges = new Map<string, Challenge>()
+
+  constructor(private readonly options: RegistryClientOptions) {}
+
+  /** The digest the tag (or digest) points at, or undefined when it does not exist. */
+  async headDigest(ref: ImageRef): Promise<string | undefined> {
+    const path = `/v2/${ref.repository}/manifests/${manifestReference(ref)}`
+    const res = await this.send(ref, 'HEAD', path, MANIFEST_ACCEPT)
+    if (res.status === 404) return undefined
+    this.expectOk(ref, res, 'HEAD manifest')
+    const digest = res.headers['docker-content-digest']
+    if (digest) return digest
+    // Older registries (ECR) may omit the header: the digest is the sha256 of the GET body.
+    return (await this.getManifest(ref, manifestReference(ref)))?.digest
+  }
+
+  /** The image behind a tag with its labels, or undefined when the tag (or repository) is absent. */
+  async inspect(ref: ImageRef, platform = 'linux/amd64'): Promise<RemoteImage | undefined> {
+    const top = await this.getManifest(ref, manifestReference(ref))
+    if (!top) return undefined
+    let annotations: Record<string, string> = { ...(top.manifest.annotations ?? {}) }
+    let manifest = top.manifest
+    let platformDigest: string | undefined
+    if (isIndex(top.mediaType, manifest)) {
+      const child = pickPlatform(manifest, platform)
+      if (!child) throw new DeployError(`${describe(ref)} is an index with no image manifest for any platform`)
+      const got = await this.getManifest(ref, child.digest)
+      if (!got)
+        throw new DeployError(`${describe(ref)}: the index lists ${child.digest}, which the registry does not have`)
+      manifest = got.manifest
+      platformDigest = child.digest
+      annotations = { ...annotations, ...(child.annotations ?? {}), ...(manifest.annotations ?? {}) }
+    }
+    const configDigest = manifest.config?.digest
+    if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
+    const config = await this.getBlobJson(ref, configDigest)
+    const labels = (config as { config?: { Labels?: Record<string, string> | null } }).config?.Labels ?? {}
+    return { digest: top.digest, mediaType: top.mediaType, labels: { ...annotations, ...labels }, platformDigest }
+  }
+
+  private async getManifest(ref: ImageRef, reference: string) {
+    const res = await this.send(ref, 'GET', `/v2/${ref.repository}/manifests/${reference}`, MANIFEST_ACCEPT)
+    if (res.status === 404) {
+      await res.discard()
+      return undefined
+    }
+    const body = await this.readOk(ref, res, 'GET manifest')
+    let manifest: Manifest
+    try {
+      manifest = JSON.parse(body) as Manifest
+    } catch {
+      throw new DeployError(`${describe(ref)}: the manifest is not JSON`)
+    }
+    const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim() || manifest.mediaType || ''
+    const digest = res.headers['docker-content-digest'] ?? `sha256:${sha256Hex(body)}`
+    return { digest, mediaType: manifest.mediaType ?? mediaType, manifest }
+  }
+
+  private async getBlobJson(ref: ImageRef, digest: string): Promise<unknown> {
+    let res = await this.send(ref, 'GET', `/v2/${ref.repository}/blobs/${digest}`, '*/*')
+    // Blobs may live behind a redirect to storage (S3, a CDN): follow it without our credentials.
+    for (let hops = 0; [301, 302, 303, 307, 308].includes(res.status) && hops < 3; hops++) {
+      const location = res.headers.location
+      await res.discard()
+      if (!location) break
+      res = await this.call('GET', new URL(location, registryBaseUrl(ref.apiHost)).toString(), {}, ref)
+    }
+    const body = await this.readOk(ref, res, 'GET config blob')
+    if (`sha256:${sha256Hex(body)}` !== digest)
+      throw new DeployError(`${describe(ref)}: config blob ${digest} does not match its digest`)
+    try {
+      return JSON.parse(body)
+    } catch {
+      throw new DeployError(`${describe(ref)}: the image config ${digest} is not JSON`)
+    }
+  }
+
+  /** One registry request, authenticating when challenged. */
+  private async send(ref: ImageRef, method: 'GET' | 'HEAD', path: string, accept: string) {
+    const url = registryBaseUrl(ref.apiHost) + path
+    const known = this.challenges.get(ref.apiHost)
+    let auth: Authorization = known ? await this.authorize(ref, known, false) : undefined
+    let res = await this.call(method, url, headers(accept, auth), ref)
+    if (res.status === 401) {
+      const challenges = parseWwwAuthenticate(res.headers['www-authenticate'])
+      await res.discard()
+      const challenge =
+        challenges.find((c) => /^bearer$/i.test(c.scheme)) ?? challenges.find((c) => /^basic$/i.test(c.scheme))
+      if (!challenge)
+        throw new DeployError(`${describe(ref)}: HTTP 401 without a Bearer or Basic challenge from ${ref.apiHost}`)
+      this.challenges.set(ref.apiHost, challenge)
+      auth = await this.authorize(ref, challenge, true)
+      res = await this.call(method, url, headers(accept, auth), ref)
+    }
+    if (res.status === 401 || res.status === 403) {
+      const detail = method === 'HEAD' ? '' : `: ${registryErrorSummary(await res.text().catch(() => ''))}`
+      const cred = await this.options.credentials.get(ref.registry)
+      throw new DeployError(
+        `registry ${ref.registry} refused access to ${ref.repository} (HTTP ${res.status}${detail}); ${triedCredential(ref, cred)}`,
+      )
+    }
+    return res
+  }
+
+  private async call(method: 'GET' | 'HEAD', url: string, hdrs: Record<string, string>, ref: ImageRef) {
+    try {
+      return await this.options.http.request({ method, url, headers: hdrs, signal: this.options.signal })
+    } catch (err) {
+      this.options.signal?.throwIfAborted()
+      const e = err as { code?: string; cause?: { code?: string }; message?: string }
+      const code = e.cause?.code ?? e.code ?? ''
+      throw new DeployError(
+        `cannot reach registry ${ref.registry} (${new URL(url).origin}): ${code ? `${code} ` : ''}${e.message ?? String(err)}`,
+      )
+    }
+  }
+
+  /** The Authorization header for a challenge: a (cached) bearer token, or Basic credentials. */
+  private async authorize(ref: ImageRef, challenge: Challenge, fresh: boolean): Promise<Authorization> {
+    const cred = await this.options.credentials.get(ref.registry)
+    if (/^basic$/i.test(challenge.scheme)) {
+      if (!cred) {
+        if (!fresh) return undefined
+        throw new DeployError(
+          `registry ${ref.registry} requires authentication for ${ref.repository}; ${triedCredential(ref, cred)}`,
+        )
+      }
+      if (cred.kind === 'registry-token') return { header: `Bearer ${cred.secret}` }
+      return { header: `Basic ${Buffer.from(`${cred.username ?? ''}:${cred.secret}`).toString('base64')}` }
+    }
+    if (cred?.kind === 'registry-token') return { header: `Bearer ${cred.secret}` }
+    const realm = challenge.params.realm
+    if (!realm) throw new DeployError(`registry ${ref.registry} sent a Bearer challenge without a realm`)
+    const service = challenge.params.service
+    // Our own scope: the challenge's may be for another repository (a cached challenge) or absent.
+    const scope = `repository:${ref.repository}:pull`
+    const key = `${realm}|${service ?? ''}|${scope}`
+    const cached = this.tokens.get(key)
+    if (cached && cached.expiresAt > Date.now()) return { header: `Bearer ${cached.value}` }
+    const token = await this.fetchToken(ref, realm, service, scope, cred)
+    this.tokens.set(key, token)
+    return { header: `Bearer ${token.value}` }
+  }
+
+  private async fetchToken(
+    ref: ImageRef,
+    realm: string,
+    service: string | undefined,
+    scope: string,
+    cred: RegistryCredential | undefined,
+  ): Promise<{ value: string; expiresAt: number }> {
+    const url = new URL(realm)
+    if (service) url.searchParams.set('service', service)
+    url.searchParams.set('scope', scope)
+    const hdrs: Record<string, string> = { accept: 'application/json' }
+    if (cred?.kind === 'basic')
+      hdrs.authorization = `Basic ${Buffer.from(`${cred.username ?? ''}:${cred.secret}`).toString('base64')}`
+    // An identity token is an OAuth2 refresh token; most token servers also take it as Basic
+    // password with the user "<token>", which keeps this to one GET.
+    if (cred?.kind === 'identity-token')
+      hdrs.authorization = `Basic ${Buffer.from(`<token>:${cred.secret}`).toString('base64')}`
+    let res
+    try {
+      res = await this.options.http.request({
+        method: 'GET',
+        url: url.toString(),
+        headers: hdrs,
+        signal: this.options.signal,
+      })
+    } catch (err) {
+      this.options.signal?.throwIfAborted()
+      throw new DeployError(
+        `cannot reach the token service of registry ${ref.registry} (${url.origin}): ${(err as Error).message}`,
+      )
+    }
+    const body = await res.text()
+    if (res.status === 401 || res.status === 403)
+      throw new DeployError(
+        `the token service of registry ${ref.registry} (${url.origin}) refused ${scope} (HTTP ${res.status}); ${triedCredential(ref, cred)}`,
+      )
+    if (res.status !== 200)
+      throw new DeployError(
+        `the token service of registry ${ref.registry} (${url.origin}) answered HTTP ${res.status}: ${snippet(body)}`,
+      )
+    let json: { token?: string; access_token?: string; expires_in?: number }
+    try {
+      json = JSON.parse(body) as typeof json
+    } catch {
+      throw new DeployError(
+        `the token service of registry ${ref.registry} (${url.origin}) did not answer JSON: ${snippet(body)}`,
+      )
+    }
+    const value = json.token ?? json.access_token
+    if (!value) throw new DeployError(`the token service of registry ${ref.registry} answered without a token`)
+    // Renew a little early; the spec's default lifetime is 60 s.
+    const expiresAt = Date.now() + Math.max(10, (json.expires_in ?? 60) - 10) * 1000
+    return { value, expiresAt }
+  }
+
+  private async readOk(
+    ref: ImageRef,
+    res: Awaited<ReturnType<RegistryHttp['request']>>,
+    what: string,
+  ): Promise<string> {
+    const body = await res.text()
+    if (isHtml(res.headers['content-type'], body))
+      throw new DeployError(
+        `${ref.apiHost} answered ${what} for ${ref.repository} with an HTML page (HTTP ${res.status}), not the registry API: is ${ref.registry} a container registry, or is a proxy or login page in the way?`,
+      )
+    if (res.status !== 200)
+      throw new DeployError(`${describe(ref)}: ${what} answered HTTP ${res.status}: ${registryErrorSummary(body)}`)
+    return body
+  }
+
+  private expectOk(ref: ImageRef, res: Awaited<ReturnType<RegistryHttp['request']>>, what: string): void {
+    if (isHtml(res.headers['content-type'], ''))
+      throw new DeployError(
+        `${ref.apiHost} answered ${what} for ${ref.repository} with an HTML page (HTTP ${res.status}), not the registry API: is ${ref.registry} a container registry, or is a proxy or login page in the way?`,
+      )
+    if (res.status !== 200) throw new DeployError(`${describe(ref)}: ${what} answered HTTP ${res.status}`)
+  }
+}
+
+function headers(accept: string, auth: Authorization): Record<string, string> {
+  return auth ? { accept, authorization: auth.header } : { accept }
+}
+
+function describe(ref: ImageRef): string {
+  return `${ref.registry}/${ref.repository}:${manifestReference(ref)}`
+}
+
+function isHtml(contentType: string | undefined, body: string): boolean {
+  return /text\/html/i.test(contentType ?? '') || /^\s*<(!doctype html|html)/i.test(body)
+}
+
+function isIndex(mediaType: string, m: Manifest): boolean {
+  return mediaType === MEDIA.ociIndex || mediaType === MEDIA.dockerList || (!m.config && Array.isArray(m.manifests))
+}
+
+/** The platform's manifest from an index; attestation manifests (unknown/unknown) never count. */
+export function pickPlatform(
+  index: Manifest,
+  platform: string,
+): NonNullable<Manifest['manifests']>[number] | undefined {
+  const [os, arch, variant] = platform.split('/')
+  const images = (index.manifests ?? []).filter(
+    (m) =>
+      m.platform?.os !== 'unknown' &&
+      m.platform?.architecture !== 'unknown' &&
+      m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest',
+  )
+  return (
+    images.find(
+      (m) =>
+        m.platform?.os === os && m.platform?.architecture === arch && (!variant || m.platform?.variant === variant),
+    ) ?? images[0]
+  )
+}
+
+/** `CODE: message` from the spec's error body, or the body's start. */
+export function registryErrorSummary(body: string): string {
+  try {
+    const json = JSON.parse(body) as { errors?: { code?: string; message?: string }[] }
+    const e = json.errors?.[0]
+    if (e) return [e.code, e.message].filter(Boolean).join(': ')
+  } catch {
+    // not JSON: fall through
+  }
+  return snippet(body) || '(empty body)'
+}
+
+function snippet(body: string): string {
+  return body.replace(/\s+/g, ' ').trim().slice(0, 200)
+}
+
+function triedCredential(ref: ImageRef, cred: RegistryCredential | undefined): string {
+  if (!cred)
+    return `no credentials for ${ref.registry} were found in the Docker config (log in first, e.g. with docker/login-action)`
+  const who = cred.username
+    ? `user "${cred.username}"`
+    : cred.kind === 'identity-token'
+      ? 'an identity token'
+      : 'a registry token'
+  return `tried ${who} from ${cred.source}`
+}
