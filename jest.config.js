@@ -12,14 +12,14 @@ const common = {
 export default {
   // Integration suites share the one rig (one cluster, one registry): run suites one at a time.
   maxWorkers: 1,
+  // Real servers are slower than unit tests (a global option: jest ignores it per project).
+  testTimeout: 180_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      // Real servers: slower than unit tests.
-      testTimeout: 180_000,
     },
   ],
 }
