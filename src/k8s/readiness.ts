@@ -1,0 +1,265 @@
+// Is the rollout we just applied done, still going, or failed? Pure decisions over the status the
+// Knative and KServe controllers write (protocols.md 3.5 and 4.6). The two differ on purpose:
+// - Knative: status.observedGeneration is the Service's own; before it reaches the generation we
+//   applied, every condition describes the old spec (an old Ready=True must not count).
+// - KServe: status.observedGeneration is the child Knative Service's, not the isvc's, so it cannot
+//   be compared. Instead the caller records the predictor's latestCreatedRevision (and any failure)
+//   before applying, and a spec change counts once a new revision shows up.
+import { isPlainObject } from '../util/yaml.js'
+
+export interface KubeObject {
+  apiVersion?: string
+  kind?: string
+  metadata?: {
+    name?: string
+    namespace?: string
+    generation?: number
+    resourceVersion?: string
+    uid?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    [key: string]: unknown
+  }
+  spec?: Record<string, unknown>
+  status?: Record<string, unknown>
+}
+
+export interface Condition {
+  type: string
+  status: 'True' | 'False' | 'Unknown' | string
+  reason?: string
+  message?: string
+  lastTransitionTime?: string
+}
+
+export interface TrafficTarget {
+  revision?: string
+  percent?: number
+  tag?: string
+  url?: string
+  latestRevision?: boolean
+}
+
+/** Where the service answers and which revision serves, as the controller reports it. */
+export interface ServingStatus {
+  url?: string
+  /** The latest ready revision: what answers now. */
+  revision?: string
+  latestCreatedRevision?: string
+  traffic: TrafficTarget[]
+}
+
+/** What the caller knows about the rollout it started. */
+export interface Expectation {
+  /** metadata.generation returned by the apply (Knative compares observedGeneration with it). */
+  generation: number
+  /** latestCreatedRevision before the apply, when the object existed. */
+  previousRevision?: string
+  /** Whether the applied change makes a new revision (template / predictor changed). */
+  newRevision: boolean
+  /** KServe: `failureKey` of the object before the apply, so a stale failure is not taken for a new one. */
+  staleFailure?: string
+}
+
+export type Readiness =
+  | { state: 'pending'; detail: string }
+  | { state: 'ready'; serving: ServingStatus }
+  | { state: 'failed'; reason: string; message: string }
+
+export function conditionsOf(obj: KubeObject | undefined): Condition[] {
+  const list = obj?.status?.['conditions']
+  return Array.isArray(list)
+    ? (list.filter((c) => isPlainObject(c) && typeof c['type'] === 'string') as Condition[])
+    : []
+}
+
+export function condition(obj: KubeObject | undefined, type: string): Condition | undefined {
+  return conditionsOf(obj).find((c) => c.type === type)
+}
+
+export function isInferenceService(obj: KubeObject): boolean {
+  return obj.kind === 'InferenceService'
+}
+
+/** Decides the rollout state of a Knative Service or a KServe InferenceService. */
+export function readiness(obj: KubeObject | undefined, expect: Expectation): Readiness {
+  if (!obj) return { state: 'failed', reason: 'Deleted', message: 'the object was deleted while waiting for it' }
+  return isInferenceService(obj) ? kserveReadiness(obj, expect) : knativeReadiness(obj, expect)
+}
+
+export function knativeReadiness(obj: KubeObject, expect: Expectation): Readiness {
+  const observed = num(obj.status?.['observedGeneration'])
+  if (observed === undefined || observed < expect.generation) {
+    return {
+      state: 'pending',
+      detail: `waiting for the controller to observe generation ${expect.generation} (observed ${observed ?? 'none'})`,
+    }
+  }
+  const ready = condition(obj, 'Ready')
+  // Knative's own IsFailed: Ready=False at the observed generation.
+  if (ready?.status === 'False') return failedFrom(obj, ready, ['ConfigurationsReady', 'RoutesReady'])
+  const serving = servingStatus(obj)
+  if (expect.newRevision && expect.previousRevision && serving.latestCreatedRevision === expect.previousRevision) {
+    return { state: 'pending', detail: `waiting for a new revision (latest is still ${expect.previousRevision})` }
+  }
+  if (ready?.status !== 'True') return { state: 'pending', detail: describeCondition(ready, 'Ready') }
+  if (serving.latestCreatedRevision && serving.revision !== serving.latestCreatedRevision) {
+    return {
+      state: 'pending',
+      detail: `revision ${serving.latestCreatedRevision} is not ready yet (${serving.revision ?? 'none'} serves)`,
+    }
+  }
+  return { state: 'ready', serving }
+}
+
+// Reasons after which KServe will not become ready without a change: Knative's revision failures
+// propagated to PredictorReady, pod states copied after the progress deadline, and the model
+// status failures. PredictorReady=False alone is not enough: in raw mode it mirrors the
+// Deployment's Available condition, which is False while pods start.
+const KSERVE_TERMINAL = new Set([
+  'RevisionFailed',
+  'ContainerMissing',
+  'ProgressDeadlineExceeded',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+  'Unschedulable',
+  'NoSupportingRuntime',
+  'RuntimeNotRecognized',
+  'RuntimeDisabled',
+  'RuntimeUnhealthy',
+  'InvalidPredictorSpec',
+  'ModelLoadFailed',
+])
+
+export function kserveReadiness(obj: KubeObject, expect: Expectation): Readiness {
+  const serving = servingStatus(obj)
+  const stale =
+    expect.newRevision &&
+    expect.previousRevision !== undefined &&
+    serving.latestCreatedRevision === expect.previousRevision
+  const failure = kserveFailure(obj)
+  if (failure && !(stale && failureKey(obj) === expect.staleFailure)) return { state: 'failed', ...failure }
+  if (stale) {
+    return {
+      state: 'pending',
+      detail: `waiting for a new predictor revision (latest is still ${expect.previousRevision})`,
+    }
+  }
+  const ready = condition(obj, 'Ready')
+  if (ready?.status !== 'True') return { state: 'pending', detail: describeCondition(ready, 'Ready') }
+  if (serving.latestCreatedRevision && serving.revision !== serving.latestCreatedRevision) {
+    return {
+      state: 'pending',
+      detail: `predictor revision ${serving.latestCreatedRevision} is not ready yet (${serving.revision ?? 'none'} serves)`,
+    }
+  }
+  return { state: 'ready', serving }
+}
+
+/** A terminal KServe failure in the object's status, if any. */
+export function kserveFailure(obj: KubeObject): { reason: string; message: string } | undefined {
+  const model = isPlainObject(obj.status?.['modelStatus']) ? obj.status['modelStatus'] : {}
+  const info = isPlainObject(model['lastFailureInfo']) ? model['lastFailureInfo'] : {}
+  const states = isPlainObject(model['states']) ? model['states'] : {}
+  const transition = str(model['transitionStatus'])
+  const predictor = condition(obj, 'PredictorReady')
+  if (
+    transition === 'InvalidSpec' ||
+    transition === 'BlockedByFailedLoad' ||
+    states['activeModelState'] === 'FailedToLoad' ||
+    states['targetModelState'] === 'FailedToLoad'
+  ) {
+    return {
+      reason: str(info['reason']) ?? predictor?.reason ?? transition ?? 'FailedToLoad',
+      message: str(info['message']) ?? predictor?.message ?? `model status ${transition ?? 'FailedToLoad'}`,
+    }
+  }
+  for (const c of [predictor, condition(obj, 'Ready')]) {
+    if (c?.status === 'False' && c.reason && KSERVE_TERMINAL.has(c.reason)) {
+      return { reason: c.reason, message: c.message ?? '' }
+    }
+  }
+  return undefined
+}
+
+/** Identifies the failure an object shows, so one seen before an apply can be recognised later. */
+export function failureKey(obj: KubeObject | undefined): string | undefined {
+  if (!obj) return undefined
+  const failure = kserveFailure(obj)
+  if (!failure) return undefined
+  const model = isPlainObject(obj.status?.['modelStatus']) ? obj.status['modelStatus'] : {}
+  const info = isPlainObject(model['lastFailureInfo']) ? model['lastFailureInfo'] : {}
+  return JSON.stringify([
+    failure.reason,
+    failure.message,
+    info['time'] ?? null,
+    servingStatus(obj).latestCreatedRevision,
+  ])
+}
+
+/** URL, revisions and traffic of a Knative Service or InferenceService (predictor). */
+export function servingStatus(obj: KubeObject): ServingStatus {
+  const status = obj.status ?? {}
+  if (isInferenceService(obj)) {
+    const components = isPlainObject(status['components']) ? status['components'] : {}
+    const predictor = isPlainObject(components['predictor']) ? components['predictor'] : {}
+    return {
+      url: str(status['url']) ?? str(predictor['url']),
+      revision: str(predictor['latestReadyRevision']),
+      latestCreatedRevision: str(predictor['latestCreatedRevision']),
+      traffic: trafficOf(predictor['traffic']),
+    }
+  }
+  return {
+    url: str(status['url']),
+    revision: str(status['latestReadyRevisionName']),
+    latestCreatedRevision: str(status['latestCreatedRevisionName']),
+    traffic: trafficOf(status['traffic']),
+  }
+}
+
+/** The URL of a tagged traffic target (Knative tags, KServe's latest/prev), if reported. */
+export function tagUrl(serving: ServingStatus, tag: string): string | undefined {
+  return serving.traffic.find((t) => t.tag === tag)?.url
+}
+
+/** One line per condition, for logs and failure messages. */
+export function describeConditions(obj: KubeObject | undefined): string[] {
+  return conditionsOf(obj).map((c) => describeCondition(c, c.type))
+}
+
+function describeCondition(c: Condition | undefined, type: string): string {
+  if (!c) return `${type} condition not reported yet`
+  const why = [c.reason, c.message].filter(Boolean).join(': ')
+  return `${c.type}=${c.status}${why ? ` (${why})` : ''}`
+}
+
+function failedFrom(obj: KubeObject, ready: Condition, others: string[]): Readiness {
+  // Ready's message may be empty when a sub-condition carries the detail.
+  const detail = [ready, ...others.map((t) => condition(obj, t))].find((c) => c?.status === 'False' && c.message)
+  return { state: 'failed', reason: ready.reason ?? detail?.reason ?? 'Failed', message: detail?.message ?? '' }
+}
+
+function trafficOf(value: unknown): TrafficTarget[] {
+  if (!Array.isArray(value)) return []
+  return value.filter(isPlainObject).map((t) => {
+    const target: TrafficTarget = {}
+    if (str(t['revisionName'])) target.revision = str(t['revisionName'])
+    if (num(t['percent']) !== undefined) target.percent = num(t['percent'])
+    if (str(t['tag'])) target.tag = str(t['tag'])
+    if (str(t['url'])) target.url = str(t['url'])
+    if (typeof t['latestRevision'] === 'boolean') target.latestRevision = t['latestRevision']
+    return target
+  })
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
+}

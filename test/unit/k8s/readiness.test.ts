@@ -1,0 +1,371 @@
+import {
+  failureKey,
+  readiness,
+  servingStatus,
+  tagUrl,
+  type Expectation,
+  type KubeObject,
+} from '../../../src/k8s/readiness.js'
+import { changesRevision, expectationFor, restoreManifest, withTraffic } from '../../../src/k8s/rollout.js'
+
+// Status objects in the shape Knative Serving and KServe write them (protocols.md 3.3, 4.6).
+const cond = (type: string, status: string, reason?: string, message?: string) => ({
+  type,
+  status,
+  ...(reason ? { reason } : {}),
+  ...(message ? { message } : {}),
+  lastTransitionTime: '2026-11-22T08:00:00Z',
+})
+
+function ksvc(generation: number, status: Record<string, unknown> | undefined): KubeObject {
+  return {
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: { name: 'wine', namespace: 'models', generation },
+    spec: { template: { spec: { containers: [{ image: `r/wine:${generation}` }] } } },
+    ...(status ? { status } : {}),
+  }
+}
+
+const readyV1 = {
+  observedGeneration: 1,
+  url: 'http://wine.models.example.com',
+  latestCreatedRevisionName: 'wine-00001',
+  latestReadyRevisionName: 'wine-00001',
+  traffic: [{ revisionName: 'wine-00001', latestRevision: true, percent: 100 }],
+  conditions: [cond('ConfigurationsReady', 'True'), cond('Ready', 'True'), cond('RoutesReady', 'True')],
+}
+
+const text = (r: ReturnType<typeof readiness>) =>
+  r.state === 'failed' ? `${r.reason}: ${r.message}` : r.state === 'pending' ? r.detail : 'ready'
+
+const update: Expectation = { generation: 2, previousRevision: 'wine-00001', newRevision: true }
+const first: Expectation = { generation: 1, newRevision: true }
+
+describe('Knative Service readiness', () => {
+  test.each<[string, KubeObject, Expectation, string, string?]>([
+    ['no status yet', ksvc(1, undefined), first, 'pending', 'observe generation 1 (observed none)'],
+    ['first deploy ready', ksvc(1, readyV1), first, 'ready'],
+    // The trap mlflow-knative falls into: Ready=True describes generation 1, we applied 2.
+    [
+      'old generation Ready, new not observed',
+      ksvc(2, readyV1),
+      update,
+      'pending',
+      'observe generation 2 (observed 1)',
+    ],
+    [
+      'new generation observed, revision deploying',
+      ksvc(2, {
+        ...readyV1,
+        observedGeneration: 2,
+        latestCreatedRevisionName: 'wine-00002',
+        conditions: [
+          cond('ConfigurationsReady', 'Unknown', 'Deploying'),
+          cond('Ready', 'Unknown', 'Deploying'),
+          cond('RoutesReady', 'True'),
+        ],
+      }),
+      update,
+      'pending',
+      'Ready=Unknown (Deploying)',
+    ],
+    [
+      'observed but no new revision yet',
+      ksvc(2, { ...readyV1, observedGeneration: 2 }),
+      update,
+      'pending',
+      'waiting for a new revision',
+    ],
+    [
+      'new revision ready',
+      ksvc(2, {
+        ...readyV1,
+        observedGeneration: 2,
+        latestCreatedRevisionName: 'wine-00002',
+        latestReadyRevisionName: 'wine-00002',
+      }),
+      update,
+      'ready',
+    ],
+    [
+      'Ready=True but latest created not ready yet (pinned traffic)',
+      ksvc(2, { ...readyV1, observedGeneration: 2, latestCreatedRevisionName: 'wine-00002' }),
+      update,
+      'pending',
+      'wine-00002 is not ready yet (wine-00001 serves)',
+    ],
+    [
+      'unpullable image: Ready=False RevisionFailed, old revision serving',
+      ksvc(2, {
+        ...readyV1,
+        observedGeneration: 2,
+        latestCreatedRevisionName: 'wine-00002',
+        conditions: [
+          cond(
+            'ConfigurationsReady',
+            'False',
+            'RevisionFailed',
+            'Revision "wine-00002" failed with message: Unable to fetch image "r/wine:2": failed to resolve image to digest: 404.',
+          ),
+          cond('Ready', 'False', 'RevisionFailed'),
+          cond('RoutesReady', 'True'),
+        ],
+      }),
+      update,
+      'failed',
+      'RevisionFailed: Revision "wine-00002" failed with message: Unable to fetch image',
+    ],
+    [
+      'old generation failed, new one not observed: not a failure yet',
+      ksvc(3, {
+        ...readyV1,
+        observedGeneration: 2,
+        conditions: [cond('Ready', 'False', 'RevisionFailed', 'old failure')],
+      }),
+      { generation: 3, previousRevision: 'wine-00002', newRevision: true },
+      'pending',
+    ],
+    [
+      'no change, still ready',
+      ksvc(1, readyV1),
+      { generation: 1, previousRevision: 'wine-00001', newRevision: false },
+      'ready',
+    ],
+  ])('%s', (...[, obj, expect_, state, detail]) => {
+    const r = readiness(obj, expect_)
+    expect(r.state).toBe(state)
+    if (detail) expect(text(r)).toContain(detail)
+  })
+
+  test('a deleted object fails the wait', () => {
+    expect(readiness(undefined, first)).toMatchObject({ state: 'failed', reason: 'Deleted' })
+  })
+})
+
+function isvc(status: Record<string, unknown> | undefined, generation = 1): KubeObject {
+  return {
+    apiVersion: 'serving.kserve.io/v1beta1',
+    kind: 'InferenceService',
+    metadata: { name: 'wine', namespace: 'models', generation },
+    spec: { predictor: { model: { modelFormat: { name: 'mlflow' }, storageUri: `s3://b/${generation}` } } },
+    ...(status ? { status } : {}),
+  }
+}
+
+const predictor = (created: string, ready?: string) => ({
+  predictor: {
+    latestCreatedRevision: created,
+    ...(ready ? { latestReadyRevision: ready, latestRolledoutRevision: ready } : {}),
+    url: 'http://wine-predictor.models.example.com',
+    traffic: ready ? [{ revisionName: ready, latestRevision: true, percent: 100 }] : [],
+  },
+})
+
+const isvcReady = {
+  // KServe copies the child ksvc's generation here: 3 on an isvc at generation 1 is normal.
+  observedGeneration: 3,
+  url: 'http://wine.models.example.com',
+  components: predictor('wine-predictor-00001', 'wine-predictor-00001'),
+  modelStatus: { transitionStatus: 'UpToDate', states: { activeModelState: 'Loaded', targetModelState: 'Loaded' } },
+  conditions: [cond('IngressReady', 'True'), cond('PredictorReady', 'True'), cond('Ready', 'True')],
+}
+
+const failedLoad = {
+  ...isvcReady,
+  components: predictor('wine-predictor-00002', 'wine-predictor-00001'),
+  modelStatus: {
+    transitionStatus: 'BlockedByFailedLoad',
+    states: { activeModelState: 'Loaded', targetModelState: 'FailedToLoad' },
+    lastFailureInfo: {
+      reason: 'ModelLoadFailed',
+      message: 'Container failed with: OSError: model not found (exit code 1).',
+      modelRevisionName: 'wine-predictor-00002',
+      time: '2026-11-22T08:01:00Z',
+    },
+  },
+  conditions: [
+    cond('IngressReady', 'True'),
+    cond('PredictorReady', 'False', 'RevisionFailed', 'Revision "wine-predictor-00002" failed with message: ...'),
+    cond('Ready', 'False', 'RevisionFailed'),
+  ],
+}
+
+describe('InferenceService readiness', () => {
+  const upd: Expectation = { generation: 2, previousRevision: 'wine-predictor-00001', newRevision: true }
+  test.each<[string, KubeObject, Expectation, string, string?]>([
+    ['ready although observedGeneration differs from metadata.generation', isvc(isvcReady), first, 'ready'],
+    [
+      'first deploy, ingress not yet created (Ready=False is transient in KServe)',
+      isvc({
+        conditions: [
+          cond('IngressReady', 'False', 'PredictorIngressNotCreated'),
+          cond('PredictorReady', 'Unknown'),
+          cond('Ready', 'False', 'PredictorIngressNotCreated'),
+        ],
+      }),
+      first,
+      'pending',
+    ],
+    ['update not picked up yet: old revision Ready', isvc(isvcReady, 2), upd, 'pending', 'new predictor revision'],
+    [
+      'new revision created, loading',
+      isvc(
+        {
+          ...isvcReady,
+          components: predictor('wine-predictor-00002', 'wine-predictor-00001'),
+          modelStatus: { transitionStatus: 'InProgress' },
+          conditions: [cond('PredictorReady', 'Unknown', 'Deploying'), cond('Ready', 'Unknown')],
+        },
+        2,
+      ),
+      upd,
+      'pending',
+    ],
+    [
+      'Ready=True but the new revision is not the ready one',
+      isvc({ ...isvcReady, components: predictor('wine-predictor-00002', 'wine-predictor-00001') }, 2),
+      upd,
+      'pending',
+      'wine-predictor-00002 is not ready yet',
+    ],
+    [
+      'new revision ready',
+      isvc({ ...isvcReady, components: predictor('wine-predictor-00002', 'wine-predictor-00002') }, 2),
+      upd,
+      'ready',
+    ],
+    ['model failed to load', isvc(failedLoad, 2), upd, 'failed', 'ModelLoadFailed: Container failed with'],
+    [
+      'no supporting runtime (InvalidSpec, no revision is ever made)',
+      isvc({
+        modelStatus: {
+          transitionStatus: 'InvalidSpec',
+          lastFailureInfo: {
+            reason: 'NoSupportingRuntime',
+            message: 'No runtime found to support specified framework/version',
+          },
+        },
+        conditions: [cond('PredictorReady', 'False', 'NoSupportingRuntime'), cond('Ready', 'False')],
+      }),
+      first,
+      'failed',
+      'NoSupportingRuntime: No runtime found',
+    ],
+    [
+      'raw mode: PredictorReady=False while pods start is not terminal',
+      isvc({ conditions: [cond('PredictorReady', 'False', 'MinimumReplicasUnavailable'), cond('Ready', 'False')] }),
+      first,
+      'pending',
+    ],
+  ])('%s', (...[, obj, expect_, state, detail]) => {
+    const r = readiness(obj, expect_)
+    expect(r.state).toBe(state)
+    if (detail) expect(text(r)).toContain(detail)
+  })
+
+  test('a failure seen before the apply is stale until a new revision appears', () => {
+    const before = isvc(failedLoad, 2)
+    const fixed = isvc(failedLoad, 3)
+    const expect_ = expectationFor(before, fixed)
+    expect(expect_.staleFailure).toBe(failureKey(before))
+    expect(expect_.previousRevision).toBe('wine-predictor-00002')
+    expect(readiness(fixed, expect_).state).toBe('pending')
+    // The same failure with a different message (a new attempt) counts.
+    const again = structuredClone(fixed)
+    ;(again.status!['modelStatus'] as { lastFailureInfo: { time: string } }).lastFailureInfo.time =
+      '2026-11-22T08:05:00Z'
+    expect(readiness(again, expect_).state).toBe('failed')
+  })
+})
+
+describe('serving status', () => {
+  test('Knative tag URLs come from status.traffic', () => {
+    const s = servingStatus(
+      ksvc(2, {
+        ...readyV1,
+        traffic: [
+          { revisionName: 'wine-00001', percent: 100 },
+          {
+            revisionName: 'wine-00002',
+            latestRevision: true,
+            percent: 0,
+            tag: 'candidate',
+            url: 'http://candidate-wine.models.example.com',
+          },
+        ],
+      }),
+    )
+    expect(s.revision).toBe('wine-00001')
+    expect(tagUrl(s, 'candidate')).toBe('http://candidate-wine.models.example.com')
+    expect(tagUrl(s, 'other')).toBeUndefined()
+  })
+
+  test('KServe URL and revision come from the predictor component', () => {
+    const s = servingStatus(isvc(isvcReady))
+    expect(s).toMatchObject({ url: 'http://wine.models.example.com', revision: 'wine-predictor-00001' })
+  })
+})
+
+describe('rollout decisions', () => {
+  test('a new revision is expected when the template changes, not when only traffic does', () => {
+    const a = ksvc(1, readyV1)
+    const b = { ...ksvc(1, readyV1), spec: { ...a.spec, traffic: [{ latestRevision: true, percent: 100, tag: 'x' }] } }
+    expect(changesRevision(a, b)).toBe(false)
+    expect(changesRevision(a, ksvc(2, readyV1))).toBe(true)
+    const i = isvc(isvcReady)
+    const canary = structuredClone(i)
+    ;(canary.spec!['predictor'] as Record<string, unknown>)['canaryTrafficPercent'] = 10
+    expect(changesRevision(i, canary)).toBe(false)
+    expect(changesRevision(i, isvc(isvcReady, 2))).toBe(true)
+  })
+
+  test.each<[string, { trafficPercent?: number; tag?: string }, KubeObject | undefined, unknown]>([
+    ['nothing asked: no traffic block', {}, ksvc(1, readyV1), undefined],
+    [
+      'tag alone stages the new revision at 0 %',
+      { tag: 'candidate' },
+      ksvc(1, readyV1),
+      [
+        { latestRevision: true, percent: 0, tag: 'candidate' },
+        { revisionName: 'wine-00001', percent: 100 },
+      ],
+    ],
+    [
+      'a split',
+      { trafficPercent: 20 },
+      ksvc(1, readyV1),
+      [
+        { latestRevision: true, percent: 20 },
+        { revisionName: 'wine-00001', percent: 80 },
+      ],
+    ],
+    [
+      'first deploy takes everything',
+      { trafficPercent: 20, tag: 'c' },
+      undefined,
+      [{ latestRevision: true, percent: 100, tag: 'c' }],
+    ],
+  ])('Knative traffic: %s', (_t, options, previous, traffic) => {
+    const out = withTraffic(ksvc(2, undefined), options, previous)
+    expect(out.spec!['traffic']).toEqual(traffic)
+  })
+
+  test('KServe traffic is canaryTrafficPercent', () => {
+    const out = withTraffic(isvc(undefined), { trafficPercent: 10 }, isvc(isvcReady))
+    expect((out.spec!['predictor'] as Record<string, unknown>)['canaryTrafficPercent']).toBe(10)
+  })
+
+  test('restoring keeps spec, labels and annotations, drops server fields', () => {
+    const prev = ksvc(1, readyV1)
+    prev.metadata!.labels = { 'app.kubernetes.io/managed-by': 'mlflow-k8s-deploy' }
+    prev.metadata!.resourceVersion = '42'
+    const body = restoreManifest(prev)
+    expect(body).toEqual({
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'wine', namespace: 'models', labels: { 'app.kubernetes.io/managed-by': 'mlflow-k8s-deploy' } },
+      spec: prev.spec,
+    })
+  })
+})
