@@ -1,0 +1,168 @@
+// The cluster and inference side of the pipeline, as one facade returning plain data:
+// apply → wait for the new generation → smoke test, with a rollback when an update fails, and
+// delete. Built once in the composition root from the kubeconfig inputs.
+import { runSmokeTest, type SmokeModel, type SmokeResult } from '../inference/smoke.js'
+import { V2Client } from '../inference/v2.js'
+import { systemClock, type Clock } from '../util/clock.js'
+import { DeployError } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport, describe } from './kube.js'
+import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
+import { servingStatus, type KubeObject } from './readiness.js'
+import { applyManifest, rollBack, waitReady, type Applied, type Ready, type RolloutDeps } from './rollout.js'
+import { waitFor } from './wait.js'
+
+export type { Applied, Ready } from './rollout.js'
+export type { SmokeModel, SmokeResult } from '../inference/smoke.js'
+export { RolloutError } from './rollout.js'
+
+export interface ApplyOptions {
+  /** Take over an existing object that this action did not create (label app.kubernetes.io/managed-by). */
+  readonly takeOver?: boolean
+  readonly trafficPercent?: number
+  readonly tag?: string
+  readonly signal?: AbortSignal
+}
+
+export interface Deployment extends Ready {
+  readonly kind: 'Service' | 'InferenceService'
+  readonly namespace: string
+  readonly name: string
+  /** True when this run created the object. */
+  readonly created: boolean
+  /** False when the apply changed nothing. */
+  readonly changed: boolean
+  readonly generation: number
+  /** Needed to roll back after a failed smoke test. */
+  readonly applied: Applied
+}
+
+export class ServingCluster {
+  private readonly deps: RolloutDeps
+
+  constructor(
+    readonly kube: Kube,
+    private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.deps = { kube, log, clock }
+  }
+
+  /** Connects with the kubeconfig inputs (content or path), KUBECONFIG, or in-cluster. */
+  static connect(source: KubeconfigSource, log: Logger, options: { clock?: Clock; env?: KubeconfigEnv } = {}) {
+    const loaded = loadKubeconfig(source, options.env)
+    log.info(`cluster ${loaded.server}, context ${loaded.context} (from ${loaded.origin})`)
+    return new ServingCluster(new Kube(new KubeConfigTransport(loaded.config), log), log, options.clock)
+  }
+
+  /** Server-side apply; reads the previous object first (for the wait and a rollback). */
+  async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<Applied> {
+    const applied = await applyManifest(this.deps, manifest, options)
+    this.log.info(
+      `${applied.created ? 'created' : applied.changed ? 'updated' : 'unchanged'} ${describe(applied)} ` +
+        `(generation ${applied.expectation.generation}${applied.expectation.newRevision ? ', new revision expected' : ''})`,
+    )
+    return applied
+  }
+
+  /** Waits for the applied generation; on failure rolls an update back and throws RolloutError. */
+  async waitReady(applied: Applied, options: { timeoutMs: number; signal?: AbortSignal }): Promise<Deployment> {
+    const ready = await waitReady(this.deps, applied, options)
+    this.log.info(
+      `${describe(applied)} is ready after ${Math.round(ready.waitedMs)} ms: revision ${ready.revision ?? '?'} at ${ready.url ?? '(no URL)'}`,
+    )
+    return deployment(applied, ready)
+  }
+
+  async applyAndWait(
+    manifest: KubeObject,
+    options: ApplyOptions & { wait: boolean; timeoutMs: number },
+  ): Promise<Deployment> {
+    const applied = await this.apply(manifest, options)
+    if (options.wait) return this.waitReady(applied, options)
+    const s = servingStatus(applied.object)
+    return deployment(applied, {
+      url: s.url,
+      smokeUrl: s.url,
+      revision: s.revision,
+      previousRevision: applied.previous && servingStatus(applied.previous).revision,
+      traffic: s.traffic,
+      waitedMs: 0,
+    })
+  }
+
+  /**
+   * Calls the deployed model over V2 (ready, then infer) and checks its outputs. A failure after
+   * an update rolls back to the previous spec (RolloutError says so).
+   */
+  async smokeTest(
+    deployed: Deployment,
+    model: Omit<SmokeModel, 'name'> & { name?: string },
+    options: { timeoutMs: number; ingressHost?: string; rollBack?: boolean; signal?: AbortSignal },
+  ): Promise<SmokeResult> {
+    if (!deployed.smokeUrl) throw new DeployError(`${describe(deployed.applied)} reports no URL to smoke-test`)
+    const client = new V2Client({
+      baseUrl: deployed.smokeUrl,
+      hostHeader: options.ingressHost,
+      log: this.log,
+      clock: this.clock,
+    })
+    const name = model.name ?? deployed.name
+    this.log.info(`smoke test: POST ${deployed.smokeUrl}/v2/models/${name}/infer`)
+    try {
+      const result = await runSmokeTest(
+        client,
+        { ...model, name },
+        { budgetMs: options.timeoutMs, clock: this.clock, log: this.log, signal: options.signal },
+      )
+      this.log.info(
+        `smoke test passed: ${result.outputs.map((o) => `${o.name} [${o.shape}] ${o.datatype}`).join(', ')} ` +
+          `in ${Math.round(result.latencyMs)} ms (ready after ${Math.round(result.readyMs)} ms)`,
+      )
+      return result
+    } catch (err) {
+      if (options.signal?.aborted || options.rollBack === false) throw err
+      return rollBack(this.deps, deployed.applied, err, { timeoutMs: options.timeoutMs, signal: options.signal })
+    } finally {
+      await client.close()
+    }
+  }
+
+  /** Deletes what the action created and waits until it is gone. Idempotent. */
+  async remove(
+    target: { target: 'knative' | 'kserve'; namespace: string; name: string },
+    options: { timeoutMs: number; takeOver?: boolean; signal?: AbortSignal },
+  ): Promise<{ removed: boolean; waitedMs: number }> {
+    const kind = target.target === 'kserve' ? INFERENCE_SERVICE : KNATIVE_SERVICE
+    const { namespace, name } = target
+    const outcome = await this.kube.delete(kind, namespace, name, options)
+    if (outcome === 'absent') {
+      this.log.info(`${describe({ kind, namespace, name })} does not exist: nothing to delete`)
+      return { removed: false, waitedMs: 0 }
+    }
+    // Finalizers (KServe has one) keep the object a while: wait until it is really gone.
+    const result = await waitFor(
+      {
+        list: (signal) => this.kube.list(kind, namespace, name, signal),
+        watch: (rv, onEvent, signal) => this.kube.watch(kind, namespace, name, rv, onEvent, signal),
+      },
+      (o) => (o ? { state: 'pending', detail: 'deletion in progress' } : { state: 'done' }),
+      { ...options, clock: this.clock, log: this.log, what: `deletion of ${describe({ kind, namespace, name })}` },
+    )
+    this.log.info(`deleted ${describe({ kind, namespace, name })}`)
+    return { removed: true, waitedMs: result.elapsedMs }
+  }
+}
+
+function deployment(applied: Applied, ready: Ready): Deployment {
+  return {
+    ...ready,
+    kind: applied.kind.kind as Deployment['kind'],
+    namespace: applied.namespace,
+    name: applied.name,
+    created: applied.created,
+    changed: applied.changed,
+    generation: applied.expectation.generation,
+    applied,
+  }
+}

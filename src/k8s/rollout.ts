@@ -1,0 +1,296 @@
+// Apply, wait for the new generation, and undo a failed update. The previous object is read before
+// the apply; if the rollout (or the smoke test after it) fails, its spec is re-applied and awaited.
+// A failed first deploy has nothing to go back to: it is left in place for inspection.
+import type { Clock } from '../util/clock.js'
+import { DeployError, errorMessage } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import { isPlainObject } from '../util/yaml.js'
+import { describe, servingKindOf, type Kube, type ServingKind } from './kube.js'
+import {
+  describeConditions,
+  failureKey,
+  isInferenceService,
+  readiness,
+  servingStatus,
+  tagUrl,
+  type Expectation,
+  type KubeObject,
+  type ServingStatus,
+  type TrafficTarget,
+} from './readiness.js'
+import { WaitError, waitFor, type Verdict } from './wait.js'
+
+export interface RolloutDeps {
+  readonly kube: Kube
+  readonly clock: Clock
+  readonly log: Logger
+}
+
+export interface TrafficOptions {
+  /** Percent of traffic for the new revision (Knative split / KServe canaryTrafficPercent). */
+  readonly trafficPercent?: number
+  /** Knative tag for the new revision: it gets its own URL. */
+  readonly tag?: string
+}
+
+/** What the apply did, and what a rollback needs. Plain data. */
+export interface Applied {
+  readonly kind: ServingKind
+  readonly namespace: string
+  readonly name: string
+  readonly object: KubeObject
+  readonly previous: KubeObject | undefined
+  readonly expectation: Expectation
+  readonly created: boolean
+  /** False when the apply changed nothing (same generation). */
+  readonly changed: boolean
+  readonly tag: string | undefined
+}
+
+export interface Ready {
+  readonly url: string | undefined
+  /** Where the smoke test should call: the tag's URL when a tag was asked for, else `url`. */
+  readonly smokeUrl: string | undefined
+  readonly revision: string | undefined
+  readonly previousRevision: string | undefined
+  readonly traffic: readonly TrafficTarget[]
+  readonly waitedMs: number
+}
+
+/** The rollout failed; says whether and what was rolled back. */
+export class RolloutError extends DeployError {
+  constructor(
+    message: string,
+    readonly outcome: 'rolled-back' | 'left-for-inspection' | 'rollback-failed' | 'not-rolled-back',
+    readonly evidence: readonly string[],
+  ) {
+    super(message)
+  }
+}
+
+export async function applyManifest(
+  deps: RolloutDeps,
+  manifest: KubeObject,
+  options: TrafficOptions & { takeOver?: boolean; signal?: AbortSignal } = {},
+): Promise<Applied> {
+  const kind = servingKindOf(manifest)
+  const { namespace, name } = manifest.metadata as { namespace: string; name: string }
+  const before = await deps.kube.get(kind, namespace, name, options.signal)
+  const desired = withTraffic(manifest, options, before)
+  const { object, previous } = await deps.kube.apply(desired, { takeOver: options.takeOver, signal: options.signal })
+  const generation = object.metadata?.generation ?? 0
+  const changed = !previous || previous.metadata?.generation !== generation
+  return {
+    kind,
+    namespace,
+    name,
+    object,
+    previous,
+    created: !previous,
+    changed,
+    tag: options.tag,
+    expectation: expectationFor(previous, object),
+  }
+}
+
+export function expectationFor(previous: KubeObject | undefined, applied: KubeObject): Expectation {
+  const expect: Expectation = {
+    generation: applied.metadata?.generation ?? 0,
+    newRevision: !previous || changesRevision(previous, applied),
+  }
+  if (previous) {
+    const revision = servingStatus(previous).latestCreatedRevision
+    if (revision) expect.previousRevision = revision
+    const stale = failureKey(previous)
+    if (stale) expect.staleFailure = stale
+  }
+  return expect
+}
+
+/**
+ * Whether the change between two server copies of the object makes a new revision: Knative cuts one
+ * per change of spec.template; KServe per change of the predictor (canaryTrafficPercent aside).
+ */
+export function changesRevision(before: KubeObject, after: KubeObject): boolean {
+  const part = (o: KubeObject) => {
+    if (!isInferenceService(o)) return o.spec?.['template']
+    const predictor = isPlainObject(o.spec?.['predictor']) ? { ...o.spec['predictor'] } : {}
+    delete predictor['canaryTrafficPercent']
+    return predictor
+  }
+  return canonical(part(before)) !== canonical(part(after))
+}
+
+/**
+ * Sets the traffic the user asked for. Knative: the new (latest ready) revision gets `percent`
+ * (and the tag), the previously ready revision the rest; a tag alone stages the new revision at
+ * 0 %. KServe: canaryTrafficPercent. Nothing asked: no traffic block, so server-side apply drops
+ * one an earlier run set and 100 % goes to the latest revision.
+ */
+export function withTraffic(
+  manifest: KubeObject,
+  options: TrafficOptions,
+  previous: KubeObject | undefined,
+): KubeObject {
+  const { trafficPercent, tag } = options
+  if (trafficPercent === undefined && tag === undefined) return manifest
+  const copy = structuredClone(manifest)
+  const spec = (copy.spec ??= {})
+  if (isInferenceService(copy)) {
+    if (tag !== undefined) throw new DeployError('traffic tags are Knative-only; KServe takes traffic-percent')
+    const predictor = (isPlainObject(spec['predictor']) ? spec['predictor'] : (spec['predictor'] = {})) as Record<
+      string,
+      unknown
+    >
+    predictor['canaryTrafficPercent'] = trafficPercent
+    return copy
+  }
+  const serving = previous && servingStatus(previous).revision
+  const percent = serving ? (trafficPercent ?? 0) : 100
+  const latest: Record<string, unknown> = { latestRevision: true, percent }
+  if (tag) latest['tag'] = tag
+  spec['traffic'] = serving && percent < 100 ? [latest, { revisionName: serving, percent: 100 - percent }] : [latest]
+  return copy
+}
+
+/** Waits for the applied generation; on failure rolls back an update (or leaves a first deploy). */
+export async function waitReady(
+  deps: RolloutDeps,
+  applied: Applied,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<Ready> {
+  const what = `${describe(applied)} (generation ${applied.expectation.generation})`
+  deps.log.info(
+    `waiting up to ${Math.round(options.timeoutMs / 1000)} s for ${what} to become ready` +
+      (applied.changed ? '' : ' (the apply changed nothing)'),
+  )
+  let object: KubeObject | undefined
+  let waitedMs: number
+  try {
+    const result = await waitObject(deps, applied, applied.expectation, { ...options, what })
+    object = result.object
+    waitedMs = result.elapsedMs
+  } catch (err) {
+    if (options.signal?.aborted) throw err
+    return rollBack(deps, applied, err, options)
+  }
+  const serving: ServingStatus = servingStatus(object!)
+  const previousRevision = applied.previous && servingStatus(applied.previous).revision
+  return {
+    url: serving.url,
+    smokeUrl: (applied.tag && tagUrl(serving, applied.tag)) || serving.url,
+    revision: serving.revision,
+    previousRevision,
+    traffic: serving.traffic,
+    waitedMs,
+  }
+}
+
+function waitObject(
+  deps: RolloutDeps,
+  target: { kind: ServingKind; namespace: string; name: string },
+  expect: Expectation,
+  options: { timeoutMs: number; signal?: AbortSignal; what: string },
+) {
+  const { kind, namespace, name } = target
+  return waitFor(
+    {
+      list: (signal) => deps.kube.list(kind, namespace, name, signal),
+      watch: (rv, onEvent, signal) => deps.kube.watch(kind, namespace, name, rv, onEvent, signal),
+    },
+    (o): Verdict => {
+      const r = readiness(o, expect)
+      return r.state === 'ready' ? { state: 'done' } : r
+    },
+    {
+      ...options,
+      clock: deps.clock,
+      log: deps.log,
+      diagnose: async (o) => [
+        ...describeConditions(o).map((c) => `condition ${c}`),
+        ...(await deps.kube.events(kind, namespace, name, options.signal)).map((e) => `event ${e}`),
+      ],
+    },
+  )
+}
+
+/**
+ * Restores the spec read before the apply and waits for it; always throws a RolloutError that
+ * says what happened. A first deploy is left as it is for inspection.
+ */
+export async function rollBack(
+  deps: RolloutDeps,
+  applied: Applied,
+  cause: unknown,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<never> {
+  const evidence = cause instanceof WaitError ? cause.evidence : []
+  const why = errorMessage(cause)
+  if (!applied.previous) {
+    throw new RolloutError(
+      `${why}; ${describe(applied)} was created by this run and is left in place for inspection (remove it with action: delete)`,
+      'left-for-inspection',
+      evidence,
+    )
+  }
+  if (!applied.changed) {
+    throw new RolloutError(
+      `${why}; the apply changed nothing, so there is nothing to roll back`,
+      'not-rolled-back',
+      evidence,
+    )
+  }
+  const previous = applied.previous
+  const was = modelOf(previous)
+  deps.log.warning(`${why}`)
+  deps.log.info(`rolling back ${describe(applied)} to its previous spec${was ? ` (${was})` : ''}`)
+  try {
+    const { object: restored, previous: failed } = await deps.kube.apply(restoreManifest(previous), {
+      takeOver: true,
+      signal: options.signal,
+    })
+    const expect = expectationFor(failed, restored)
+    const result = await waitObject(deps, applied, expect, {
+      ...options,
+      what: `rollback of ${describe(applied)}`,
+    })
+    const revision = servingStatus(result.object!).revision
+    throw new RolloutError(
+      `${why}; rolled back to the previous spec${was ? ` (${was})` : ''}: revision ${revision ?? '?'} serves`,
+      'rolled-back',
+      evidence,
+    )
+  } catch (err) {
+    if (err instanceof RolloutError) throw err
+    throw new RolloutError(
+      `${why}; rolling back to the previous spec also failed: ${errorMessage(err)}`,
+      'rollback-failed',
+      evidence,
+    )
+  }
+}
+
+/** The previous object as an apply body: its spec, labels and annotations, nothing server-owned. */
+export function restoreManifest(previous: KubeObject): KubeObject {
+  const meta = previous.metadata ?? {}
+  const metadata: Record<string, unknown> = { name: meta.name, namespace: meta.namespace }
+  if (meta.labels) metadata['labels'] = meta.labels
+  if (meta.annotations) metadata['annotations'] = meta.annotations
+  return { apiVersion: previous.apiVersion, kind: previous.kind, metadata, spec: previous.spec } as KubeObject
+}
+
+function modelOf(obj: KubeObject): string | undefined {
+  const a = obj.metadata?.annotations ?? {}
+  const name = a['mlflow-k8s-deploy/model-name']
+  const version = a['mlflow-k8s-deploy/model-version']
+  if (name && version) return `model ${name} version ${version}`
+  return a['mlflow-k8s-deploy/model-uri'] ? `model ${a['mlflow-k8s-deploy/model-uri']}` : undefined
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  )
+}
+
+export { describe }
