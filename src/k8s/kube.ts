@@ -478,12 +478,23 @@ export function kubeApiError(
         )
       }
       return new KubeApiError(404, reason, `${describe(target)}: not found (${message})`)
-    default:
+    default: {
+      // Server-side apply types the patch against the CRD schema before strict validation runs,
+      // so an unknown field comes back as a 500 "failed to create typed patch object".
+      const schema = /failed to create typed patch object \([^)]*\): (.*)$/.exec(message)
+      if (schema) {
+        return new KubeApiError(
+          res.status,
+          reason,
+          `${describe(target)}: the manifest does not fit the cluster's ${target.kind.kind} schema: ${schema[1]}`,
+        )
+      }
       return new KubeApiError(
         res.status,
         reason,
         `the API server refused to ${verb} ${describe(target)}: ${res.status}${reason ? ` ${reason}` : ''}: ${message}`,
       )
+    }
   }
 }
 
