@@ -22,6 +22,8 @@ export interface BuildxBuildOptions {
   /** RUN steps' network, e.g. `host` where the daemon has no bridge (this rig). */
   readonly network?: string
   readonly builder?: string
+  /** Ignore the layer cache (benchmarks of a cold build). */
+  readonly noCache?: boolean
 }
 
 /** The argument list after `docker`. Pure; keys are sorted so the command reads the same each run. */
@@ -35,6 +37,7 @@ export function buildxArgs(o: BuildxBuildOptions): string[] {
   for (const c of o.cacheFrom) args.push('--cache-from', c)
   for (const c of o.cacheTo) args.push('--cache-to', c)
   if (o.network) args.push('--network', o.network)
+  if (o.noCache) args.push('--no-cache')
   args.push('--metadata-file', o.metadataFile)
   if (o.push) args.push('--push')
   for (const t of o.tags) args.push('--tag', t)
@@ -98,7 +101,11 @@ export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFai
   const tail = lastLines(log.split('\n'), 1)
   if (exitCode === 127 || /unable to locate executable/i.test(log))
     return 'the docker CLI was not found on PATH: this step needs Docker with the buildx plugin (GitHub ubuntu runners have both)'
-  if (/unknown command:? "?docker buildx|is not a docker command|unknown command "buildx"/i.test(log))
+  // Without the plugin, docker reads `buildx build --progress …` as its own flags: "unknown flag".
+  if (
+    /unknown command:? "?docker buildx|is not a docker command|unknown command "buildx"/i.test(log) ||
+    (/unknown flag: --/.test(log) && /Usage:\s+docker \[OPTIONS\] COMMAND/.test(log))
+  )
     return 'docker buildx is not installed: add docker/setup-buildx-action before this step, or install the docker-buildx package (the buildx CLI plugin)'
   if (/Cannot connect to the Docker daemon|error during connect|docker daemon is not running/i.test(log))
     return `the Docker daemon is not running or not reachable${ctx.dockerHost ? ` at DOCKER_HOST=${ctx.dockerHost}` : ''}: ${tail}`

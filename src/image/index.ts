@@ -1,11 +1,12 @@
 // The image stages for the pipeline: plan (identity → tag → registry check → hit or build) and
 // build (context → buildx → pushed digest). The plan reads only small registry documents; the
 // model is downloaded only when the plan says build.
+import { cp, rm } from 'node:fs/promises'
 import type { ImageInputs } from '../inputs.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { Buildx } from './buildx.js'
-import { writeBuildFiles, type BuildContext } from './context.js'
+import { createBuildContext, writeBuildFiles } from './context.js'
 import { DockerConfigCredentials } from './docker-config.js'
 import { actionsExec, type Exec } from './exec.js'
 import {
@@ -13,16 +14,18 @@ import {
   decideCache,
   defaultTag,
   identityLabels,
+  sha256Hex,
   TEMPLATE_VERSION,
   type ImageIdentity,
   type LabelExtras,
   type ModelFacts,
 } from './identity.js'
+import { isPlainObject, loadYaml } from '../util/yaml.js'
 import { formatImageRef, parseImageRef, pinnedRef, withTag } from './reference.js'
 import { RegistryClient, undiciRegistryHttp, type RegistryHttp } from './registry.js'
 
-export { createBuildContext, READINESS_PATH, type BuildContext } from './context.js'
-export { sha256Hex, type ModelFacts, type ArtifactEntry } from './identity.js'
+export { READINESS_PATH } from './context.js'
+export { type ModelFacts, type ArtifactEntry } from './identity.js'
 
 export interface ImageDeps {
   readonly registry: RegistryClient
@@ -156,10 +159,14 @@ export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<Imag
 export interface BuildRequest {
   readonly image: ImageInputs
   readonly plan: ImagePlan
-  /** A context from createBuildContext with the model downloaded into its modelDir. */
-  readonly context: BuildContext
+  /** The downloaded model directory (the one holding MLmodel). Copied into the build context. */
+  readonly modelDir: string
   /** RUN steps' network; `host` where the daemon runs without a bridge network (this rig). */
   readonly network?: string
+  /** Parent of the temporary build context (default: the OS temp dir, e.g. RUNNER_TEMP). */
+  readonly workDir?: string
+  /** Ignore the layer cache (benchmarks). */
+  readonly noCache?: boolean
 }
 
 export interface BuiltImage {
@@ -169,30 +176,73 @@ export interface BuiltImage {
   readonly seconds: number
 }
 
-/** Generates the Dockerfile, builds with buildx and pushes; returns the pushed digest. */
+/** Generates the context and Dockerfile, builds with buildx and pushes; returns the pushed digest. */
 export async function buildImage(deps: ImageDeps, req: BuildRequest): Promise<BuiltImage> {
-  const { plan, image, context } = req
-  await writeBuildFiles(context, plan.identity.input.model.requirements)
-  const model = plan.identity.input.model
-  const result = await deps.buildx.build({
-    context: context.dir,
-    dockerfile: context.dockerfile,
-    tags: [plan.ref],
-    platforms: image.platforms,
-    // Ours last: BASE_IMAGE must be the pinned base the identity was computed with.
-    buildArgs: { ...image.buildArgs, BASE_IMAGE: plan.base.pinned, MODEL_NAME: model.name ?? 'mlflow-model' },
-    labels: plan.labels,
-    cacheFrom: image.cacheFrom,
-    cacheTo: image.cacheTo,
-    network: req.network,
-    baseImage: plan.base.ref,
-  })
-  const repo = parseImageRef(plan.ref)
-  deps.log.info(`built and pushed ${plan.ref} (${result.digest}) in ${result.seconds.toFixed(1)} s`)
-  return { digest: result.digest, image: pinnedRef(repo, result.digest), seconds: result.seconds }
+  const { plan, image } = req
+  const context = await createBuildContext(req.workDir)
+  try {
+    await cp(req.modelDir, context.modelDir, { recursive: true })
+    await writeBuildFiles(context, plan.identity.input.model.requirements)
+    const model = plan.identity.input.model
+    const result = await deps.buildx.build({
+      context: context.dir,
+      dockerfile: context.dockerfile,
+      tags: [plan.ref],
+      platforms: image.platforms,
+      // Ours last: BASE_IMAGE must be the pinned base the identity was computed with.
+      buildArgs: { ...image.buildArgs, BASE_IMAGE: plan.base.pinned, MODEL_NAME: model.name ?? 'mlflow-model' },
+      labels: plan.labels,
+      cacheFrom: image.cacheFrom,
+      cacheTo: image.cacheTo,
+      network: req.network,
+      noCache: req.noCache,
+      baseImage: plan.base.ref,
+    })
+    const repo = parseImageRef(plan.ref)
+    deps.log.info(`built and pushed ${plan.ref} (${result.digest}) in ${result.seconds.toFixed(1)} s`)
+    return { digest: result.digest, image: pinnedRef(repo, result.digest), seconds: result.seconds }
+  } finally {
+    await rm(context.dir, { recursive: true, force: true })
+  }
 }
 
 /** The MLServer version a base's tag names (seldonio/mlserver:1.7.1, …:1.7.1-py3.11); the digest is what counts. */
 export function runtimeVersion(tag: string | undefined): string {
   return /(?:^|[^\d])(\d+\.\d+\.\d+)/.exec(tag ?? '')?.[1] ?? 'unknown'
+}
+
+/** What the MLflow side read without downloading (src/mlflow's ModelDetails fits this shape). */
+export interface InspectedModel {
+  readonly model: { readonly name?: string; readonly version?: string; readonly runId?: string }
+  readonly files: readonly { readonly path: string; readonly size: number }[]
+  /** Small files read by path: MLmodel, requirements.txt, conda.yaml… */
+  readonly smallFiles: Readonly<Record<string, Uint8Array>>
+}
+
+/** The identity's model part. Requirements come from requirements.txt, else conda.yaml's pip list. */
+export function modelFacts(m: InspectedModel): ModelFacts {
+  const mlmodel = m.smallFiles['MLmodel']
+  if (!mlmodel) throw new DeployError('the model has no MLmodel file: is the URI a model directory?')
+  const text = (p: string) => {
+    const b = m.smallFiles[p]
+    return b ? Buffer.from(b).toString('utf8') : undefined
+  }
+  const requirements = text('requirements.txt') ?? condaPipRequirements(text('conda.yaml')) ?? ''
+  return {
+    name: m.model.name,
+    version: m.model.version,
+    runId: m.model.runId,
+    artifacts: m.files.map((f) => ({ path: f.path, size: f.size })),
+    mlmodelSha256: sha256Hex(mlmodel),
+    requirements,
+  }
+}
+
+/** The `pip:` list of a conda.yaml, as requirements text (older models have no requirements.txt). */
+export function condaPipRequirements(yaml: string | undefined): string | undefined {
+  if (!yaml) return undefined
+  const doc = loadYaml(yaml)
+  const deps = isPlainObject(doc) && Array.isArray(doc.dependencies) ? doc.dependencies : []
+  const pip = deps.find((d): d is { pip: unknown[] } => isPlainObject(d) && Array.isArray(d.pip))
+  return pip ? pip.pip.map(String).join('\n') + '\n' : undefined
 }

@@ -121,8 +121,9 @@ export class RegistryClient {
   async headDigest(ref: ImageRef): Promise<string | undefined> {
     const path = `/v2/${ref.repository}/manifests/${manifestReference(ref)}`
     const res = await this.send(ref, 'HEAD', path, MANIFEST_ACCEPT)
+    this.rejectHtml(ref, res, 'HEAD manifest')
     if (res.status === 404) return undefined
-    this.expectOk(ref, res, 'HEAD manifest')
+    if (res.status !== 200) throw new DeployError(`${describe(ref)}: HEAD manifest answered HTTP ${res.status}`)
     const digest = res.headers['docker-content-digest']
     if (digest) return digest
     // Older registries (ECR) may omit the header: the digest is the sha256 of the GET body.
@@ -155,6 +156,8 @@ export class RegistryClient {
 
   private async getManifest(ref: ImageRef, reference: string) {
     const res = await this.send(ref, 'GET', `/v2/${ref.repository}/manifests/${reference}`, MANIFEST_ACCEPT)
+    // A web server that is not a registry answers 404 too, with a page: that is no cache miss.
+    this.rejectHtml(ref, res, 'GET manifest')
     if (res.status === 404) {
       await res.discard()
       return undefined
@@ -312,27 +315,21 @@ export class RegistryClient {
     return { value, expiresAt }
   }
 
-  private async readOk(
-    ref: ImageRef,
-    res: Awaited<ReturnType<RegistryHttp['request']>>,
-    what: string,
-  ): Promise<string> {
+  private async readOk(ref: ImageRef, res: Awaited<ReturnType<RegistryHttp['request']>>, what: string): Promise<string> {
+    this.rejectHtml(ref, res, what)
     const body = await res.text()
-    if (isHtml(res.headers['content-type'], body))
-      throw new DeployError(
-        `${ref.apiHost} answered ${what} for ${ref.repository} with an HTML page (HTTP ${res.status}), not the registry API: is ${ref.registry} a container registry, or is a proxy or login page in the way?`,
-      )
     if (res.status !== 200)
       throw new DeployError(`${describe(ref)}: ${what} answered HTTP ${res.status}: ${registryErrorSummary(body)}`)
     return body
   }
 
-  private expectOk(ref: ImageRef, res: Awaited<ReturnType<RegistryHttp['request']>>, what: string): void {
-    if (isHtml(res.headers['content-type'], ''))
+  private rejectHtml(ref: ImageRef, res: Awaited<ReturnType<RegistryHttp['request']>>, what: string): void {
+    if (/text\/html/i.test(res.headers['content-type'] ?? '')) {
+      void res.discard()
       throw new DeployError(
         `${ref.apiHost} answered ${what} for ${ref.repository} with an HTML page (HTTP ${res.status}), not the registry API: is ${ref.registry} a container registry, or is a proxy or login page in the way?`,
       )
-    if (res.status !== 200) throw new DeployError(`${describe(ref)}: ${what} answered HTTP ${res.status}`)
+    }
   }
 }
 
@@ -342,10 +339,6 @@ function headers(accept: string, auth: Authorization): Record<string, string> {
 
 function describe(ref: ImageRef): string {
   return `${ref.registry}/${ref.repository}:${manifestReference(ref)}`
-}
-
-function isHtml(contentType: string | undefined, body: string): boolean {
-  return /text\/html/i.test(contentType ?? '') || /^\s*<(!doctype html|html)/i.test(body)
 }
 
 function isIndex(mediaType: string, m: Manifest): boolean {

@@ -103,6 +103,7 @@ test.each([
 
 describe('explainBuildFailure on recorded buildx output (buildx 0.13, dockerd 20.10)', () => {
   test.each<[string, number, RegExp]>([
+    ['missing-build', 125, /docker buildx is not installed/],
     ['missing', 1, /docker buildx is not installed: add docker\/setup-buildx-action .* docker-buildx package/],
     ['nodaemon', 1, /Docker daemon is not running or not reachable at DOCKER_HOST=unix:\/\/\/tmp\/nosuch.sock/],
     ['pipfail-nonet', 1, /no bridge network .* network "host"/],

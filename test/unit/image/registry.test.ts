@@ -334,6 +334,7 @@ describe('RegistryClient against loopback fakes', () => {
   test.each([
     ['a login page (200 text/html)', 200],
     ['an error page (502 text/html)', 502],
+    ['a web server’s 404 page (not a cache miss)', 404],
   ])('a registry answering %s says it is HTML', async (_n, status) => {
     const s = await start((_req, res) => {
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' })
