@@ -139,7 +139,8 @@ async function fromVersion(
     stage: mv.current_stage,
     runId: mv.run_id || located.runId,
     source: mv.source,
-    modelId: mv.model_id || located.modelId,
+    // MLflow 3.17's REST answer omits model_id; the source names the logged model then.
+    modelId: mv.model_id || /^models:\/(m-[0-9a-f]+)$/.exec(mv.source ?? '')?.[1] || located.modelId,
     artifactUri: located.artifactUri,
     status: mv.status,
     aliases: mv.aliases ?? [],

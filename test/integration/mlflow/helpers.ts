@@ -1,0 +1,135 @@
+// Building the action's MLflow facade against the rig servers, and asking MLflow's own Python
+// client the same questions for cross-checks.
+import { execFile } from 'node:child_process'
+import type { MlflowInputs, OidcInputs } from '../../../src/inputs.js'
+import { createMlflow, fetchGithubIdToken, type Mlflow } from '../../../src/mlflow/index.js'
+import { UndiciTransport } from '../../../src/util/http.js'
+import { MemoryLogger } from '../../../src/util/logger.js'
+import { rigEnv } from '../rig-env.js'
+
+// jest's testTimeout is global-only (ignored in a project config): give each test its own.
+export const SLOW = 120_000
+
+export type Server = 'plain' | 'basic' | 'oidc'
+
+export function serverUri(server: Server): string {
+  return rigEnv(server === 'plain' ? 'MLFLOW_URI' : server === 'basic' ? 'MLFLOW_BASIC_URI' : 'MLFLOW_OIDC_URI')
+}
+
+export function inputs(server: Server, over: Partial<MlflowInputs> = {}): MlflowInputs {
+  return {
+    trackingUri: serverUri(server),
+    registryUri: undefined,
+    token: undefined,
+    username: undefined,
+    password: undefined,
+    caCertPath: undefined,
+    insecureTls: false,
+    oidc: undefined,
+    ...over,
+  }
+}
+
+export function oidcInputs(over: Partial<OidcInputs>): OidcInputs {
+  return {
+    issuer: undefined,
+    clientId: undefined,
+    clientSecret: undefined,
+    scope: undefined,
+    audience: undefined,
+    githubToken: 'none',
+    githubAudience: undefined,
+    ...over,
+  }
+}
+
+/** The environment a job with `permissions: id-token: write` has, pointing at the rig's stand-in. */
+export function githubEnv(): Record<string, string> {
+  return {
+    ACTIONS_ID_TOKEN_REQUEST_URL: rigEnv('GHA_ID_TOKEN_REQUEST_URL'),
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: rigEnv('GHA_ID_TOKEN_REQUEST_TOKEN'),
+  }
+}
+
+export interface Built {
+  mlflow: Mlflow
+  masked: string[]
+  log: MemoryLogger
+  idTokenAudiences: (string | undefined)[]
+  close(): Promise<void>
+}
+
+/** The facade as the action builds it; getIdToken does what @actions/core's getIDToken does. */
+export function build(i: MlflowInputs, env: Record<string, string> = githubEnv()): Built {
+  const masked: string[] = []
+  const idTokenAudiences: (string | undefined)[] = []
+  const log = new MemoryLogger()
+  const http = new UndiciTransport({ caCertPath: i.caCertPath, insecureTls: i.insecureTls, env: {} })
+  const mlflow = createMlflow(i, {
+    http,
+    env,
+    log,
+    mask: (s) => void masked.push(s),
+    getIdToken: (audience) => {
+      idTokenAudiences.push(audience)
+      return fetchGithubIdToken(http, env, audience)
+    },
+  })
+  return { mlflow, masked, log, idTokenAudiences, close: () => http.close() }
+}
+
+/** Runs a Python snippet in the rig's MLflow venv; stdout's last line parsed as JSON. */
+export function python(code: string, env: Record<string, string>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      rigEnv('MLFLOW_PYTHON'),
+      ['-c', code],
+      { env: { ...process.env, MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', ...env }, timeout: 110_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`python failed: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))
+        resolve(JSON.parse(stdout.trim().split('\n').pop()!))
+      },
+    )
+  })
+}
+
+/** What MLflow's Python client resolves a URI to: name, version and the download location. */
+export async function pythonResolve(uris: string[], env: Record<string, string>): Promise<Record<string, unknown>[]> {
+  const code = `
+import json, os
+from mlflow import MlflowClient
+from mlflow.store.artifact.utils.models import get_model_name_and_version
+from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
+client = MlflowClient()
+out = []
+for uri in json.loads(os.environ["URIS"]):
+    if uri.startswith("runs:/"):
+        out.append({"uri": uri, "artifactUri": RunsArtifactRepository.get_underlying_uri(uri)})
+        continue
+    parts = get_model_name_and_version(client, uri)
+    if len(parts) == 1:
+        out.append({"uri": uri, "modelId": parts[0], "artifactUri": client.get_logged_model(parts[0]).artifact_location})
+        continue
+    name, version = parts
+    out.append({"uri": uri, "name": name, "version": str(version), "artifactUri": client.get_model_version_download_uri(name, version)})
+print(json.dumps(out))
+`
+  return (await python(code, { ...env, URIS: JSON.stringify(uris) })) as Record<string, unknown>[]
+}
+
+/** Files (path → size) MLflow's Python client downloads for a URI. */
+export async function pythonFiles(uri: string, env: Record<string, string>): Promise<Record<string, number>> {
+  const code = `
+import json, os, tempfile
+import mlflow
+with tempfile.TemporaryDirectory() as d:
+    root = mlflow.artifacts.download_artifacts(artifact_uri=os.environ["URI"], dst_path=d)
+    out = {}
+    for base, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(base, f)
+            out[os.path.relpath(p, root)] = os.path.getsize(p)
+print(json.dumps(out))
+`
+  return (await python(code, { ...env, URI: uri })) as Record<string, number>
+}
