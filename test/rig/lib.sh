@@ -20,8 +20,8 @@ mkdir -p "$RIG_CACHE" "$RIG_STATE/pids" "$RIG_STATE/logs"
 : "${RIG_MLFLOW_PORT:=5050}"          # plain MLflow
 : "${RIG_MLFLOW_BASIC_PORT:=5051}"    # MLflow --app-name basic-auth
 : "${RIG_MLFLOW_OIDC_PORT:=5052}"     # MLflow --app-name oidc-auth
-: "${RIG_OIDC_PORT:=5060}"            # oidc-provider (the IdP)
-: "${RIG_GHA_OIDC_PORT:=5061}"        # GitHub-style ACTIONS_ID_TOKEN_REQUEST_URL endpoint
+: "${RIG_OIDC_PORT:=5062}"            # oidc-provider (the IdP). Not 5060/5061: fetch() refuses those (SIP, on the Fetch spec's bad-port list)
+: "${RIG_GHA_OIDC_PORT:=5063}"        # GitHub-style ACTIONS_ID_TOKEN_REQUEST_URL endpoint
 : "${RIG_CONTAINER_PORT_MIN:=18000}"  # reconciler picks container ports from this range
 : "${RIG_CONTAINER_PORT_MAX:=18999}"
 

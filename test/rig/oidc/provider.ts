@@ -1,10 +1,10 @@
 // The rig's identity provider, run with Node 24 (`$NODE24 test/rig/oidc/provider.ts`; types are
 // stripped, so erasable syntax only). One process, two loopback listeners:
 //
-// * RIG_OIDC_PORT (5060): a real OpenID provider (npm `oidc-provider` 9). client_credentials with
+// * RIG_OIDC_PORT (5062): a real OpenID provider (npm `oidc-provider` 9). client_credentials with
 //   resource indicators; access tokens are JWTs (RS256, typ at+jwt, aud = the resource) carrying
 //   `email` and `groups`, which is what the OIDC-protected MLflow (mlflow-oidc-auth) checks.
-// * RIG_GHA_OIDC_PORT (5061): a stand-in for GitHub Actions' ID-token service
+// * RIG_GHA_OIDC_PORT (5063): a stand-in for GitHub Actions' ID-token service
 //   (`ACTIONS_ID_TOKEN_REQUEST_URL`): GET /token?api-version=2.0&audience=X with
 //   `Authorization: Bearer <ACTIONS_ID_TOKEN_REQUEST_TOKEN>` answers {"value": "<JWT>"}, signed by a
 //   key of its own and discoverable at /.well-known/openid-configuration like the real issuer.
@@ -44,8 +44,8 @@ const env = (key: string, fallback?: string): string => {
 }
 
 const HOST = '127.0.0.1'
-const OIDC_PORT = Number(env('RIG_OIDC_PORT', '5060'))
-const GHA_PORT = Number(env('RIG_GHA_OIDC_PORT', '5061'))
+const OIDC_PORT = Number(env('RIG_OIDC_PORT', '5062'))
+const GHA_PORT = Number(env('RIG_GHA_OIDC_PORT', '5063'))
 const STATE_DIR = env('RIG_OIDC_STATE_DIR')
 const ISSUER = `http://${HOST}:${OIDC_PORT}`
 const GHA_ISSUER = `http://${HOST}:${GHA_PORT}`
@@ -102,7 +102,10 @@ function confidential(idKey: string, secretKey: string, email: string, groups: s
   clientIdentities[id] = { email, groups }
 }
 confidential('RIG_OIDC_CLIENT_ID', 'RIG_OIDC_CLIENT_SECRET', 'mlflow-k8s-deploy@rig.example', [USERS_GROUP])
-confidential('RIG_OIDC_ADMIN_CLIENT_ID', 'RIG_OIDC_ADMIN_CLIENT_SECRET', 'rig-admin@rig.example', [ADMINS_GROUP, USERS_GROUP])
+confidential('RIG_OIDC_ADMIN_CLIENT_ID', 'RIG_OIDC_ADMIN_CLIENT_SECRET', 'rig-admin@rig.example', [
+  ADMINS_GROUP,
+  USERS_GROUP,
+])
 confidential('RIG_OIDC_NOPERM_CLIENT_ID', 'RIG_OIDC_NOPERM_CLIENT_SECRET', 'rig-noperm@rig.example', [USERS_GROUP])
 // The federated client: reached only with a verified GitHub token (middleware below).
 clients.push({
@@ -199,10 +202,7 @@ provider.proxy = false
 // (a) RFC 8693 token exchange.
 provider.registerGrantType(
   TOKEN_EXCHANGE,
-  async (ctx: {
-    oidc: { params: Record<string, string | undefined>; client: unknown }
-    body: unknown
-  }) => {
+  async (ctx: { oidc: { params: Record<string, string | undefined>; client: unknown }; body: unknown }) => {
     const p = ctx.oidc.params
     if (!p.subject_token) throw new errors.InvalidRequest('missing required parameter subject_token')
     if (p.subject_token_type !== `${TT}jwt` && p.subject_token_type !== `${TT}id_token`) {
@@ -236,12 +236,39 @@ provider.registerGrantType(
       scope: 'mlflow',
     }
   },
-  ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope', 'actor_token', 'actor_token_type'],
+  [
+    'subject_token',
+    'subject_token_type',
+    'requested_token_type',
+    'audience',
+    'resource',
+    'scope',
+    'actor_token',
+    'actor_token_type',
+  ],
   ['audience', 'resource'],
 )
 
+// The slice of Koa's context the middleware touches.
+type KoaContext = {
+  method: string
+  path: string
+  req: IncomingMessage
+  headers: IncomingMessage['headers']
+  request: { body?: unknown }
+  status: number
+  body: unknown
+  is: (type: string) => string | false | null
+  set: (k: string, v: string) => void
+}
+
 // (b) the federated-credential front door of the token endpoint (see the header comment).
-function oauthError(ctx: { status: number; body: unknown; set: (k: string, v: string) => void }, status: number, error: string, description: string) {
+function oauthError(
+  ctx: Pick<KoaContext, 'status' | 'body' | 'set'>,
+  status: number,
+  error: string,
+  description: string,
+) {
   ctx.status = status
   ctx.set('Cache-Control', 'no-store')
   ctx.body = { error, error_description: description }
@@ -251,7 +278,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
   for await (const chunk of req) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks).toString('utf8')
 }
-provider.use(async (ctx: any, next: () => Promise<void>) => {
+provider.use(async (ctx: KoaContext, next: () => Promise<void>) => {
   if (ctx.method !== 'POST' || ctx.path !== '/token' || !ctx.is('application/x-www-form-urlencoded')) {
     return next()
   }
@@ -283,17 +310,25 @@ provider.use(async (ctx: any, next: () => Promise<void>) => {
     }
   }
   const anyClientAuth =
-    ctx.headers.authorization !== undefined || body.client_id !== undefined || body.client_secret !== undefined || body.client_assertion !== undefined
+    ctx.headers.authorization !== undefined ||
+    body.client_id !== undefined ||
+    body.client_secret !== undefined ||
+    body.client_assertion !== undefined
   if (one('grant_type') === TOKEN_EXCHANGE && !anyClientAuth) body.client_id = FEDERATED_CLIENT
   if (body.client_id === FEDERATED_CLIENT && !verified && one('grant_type') !== TOKEN_EXCHANGE) {
-    return oauthError(ctx, 401, 'invalid_client', 'the federated client authenticates with a GitHub token (client_assertion)')
+    return oauthError(
+      ctx,
+      401,
+      'invalid_client',
+      'the federated client authenticates with a GitHub token (client_assertion)',
+    )
   }
   // oidc-provider accepts an already parsed body (it warns once about it).
   ctx.request.body = body
   return next()
 })
 
-provider.on('grant.success', (ctx: any) => {
+provider.on('grant.success', (ctx: { oidc: { params: { grant_type?: string }; client?: { clientId: string } } }) => {
   const github = githubIdentity.get(ctx)
   console.log(
     `[idp] ${ctx.oidc.params.grant_type} for ${ctx.oidc.client?.clientId}${github ? ` as ${String(github.sub)}` : ''}`,
@@ -362,7 +397,22 @@ createServer((req, res) => {
       jwks_uri: `${GHA_ISSUER}/.well-known/jwks`,
       subject_types_supported: ['public', 'pairwise'],
       response_types_supported: ['id_token'],
-      claims_supported: ['sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'ref', 'sha', 'repository', 'repository_owner', 'run_id', 'actor', 'workflow'],
+      claims_supported: [
+        'sub',
+        'aud',
+        'exp',
+        'iat',
+        'iss',
+        'jti',
+        'nbf',
+        'ref',
+        'sha',
+        'repository',
+        'repository_owner',
+        'run_id',
+        'actor',
+        'workflow',
+      ],
       id_token_signing_alg_values_supported: ['RS256'],
       scopes_supported: ['openid'],
     })

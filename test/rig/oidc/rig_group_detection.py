@@ -8,7 +8,7 @@ plugin has already validated are read.
 
 import os
 
-GITHUB_ISSUER = os.environ.get("RIG_GHA_ISSUER", "http://127.0.0.1:5061")
+GITHUB_ISSUER = os.environ.get("RIG_GHA_ISSUER", "http://127.0.0.1:5063")
 USERS_GROUP = os.environ.get("RIG_OIDC_USERS_GROUP", "mlflow-users")
 
 
