@@ -184,6 +184,37 @@ describe('rig reconciler', () => {
     expect(await health(ready.status.url)).not.toBe(200)
   }, LONG)
 
+  test('a container that exits fails its revision with its exit code and last log lines', async () => {
+    const name = `crash-${suffix}`
+    const path = `${KSVC}/namespaces/deploy/services/${name}`
+    const svc = knativeService(name, rigEnv('BASE_IMAGE'), { command: ['sh', '-c', 'echo "fatal: model exploded" >&2; exit 3'] })
+    expect((await api('POST', `${KSVC}/namespaces/deploy/services`, deployer(), svc)).status).toBe(201)
+    cleanup.push(path)
+    const failed = await waitFor(path, 'Ready=False', (o) => o.status?.observedGeneration === 1 && cond(o, 'Ready')?.status === 'False')
+    expect(cond(failed, 'ConfigurationsReady')).toMatchObject({ status: 'False', reason: 'RevisionFailed' })
+    expect(cond(failed, 'Ready')?.message).toBe(`Revision "${name}-00001" failed with message: Container failed with: fatal: model exploded (exit code 3).`)
+    expect(cond(failed, 'RoutesReady')).toMatchObject({ status: 'False', reason: 'RevisionMissing' })
+    expect(failed.status.latestReadyRevisionName).toBeUndefined()
+    expect(failed.status.url).toBeUndefined()
+  }, LONG)
+
+  test('an InferenceService whose storageUri the rig cannot load is InvalidSpec', async () => {
+    const name = `s3-${suffix}`
+    const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
+    const isvc = {
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: { name },
+      spec: { predictor: { model: { modelFormat: { name: 'mlflow' }, protocolVersion: 'v2', storageUri: 's3://bucket/model' } } },
+    }
+    expect((await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)).status).toBe(201)
+    cleanup.push(path)
+    const failed = await waitFor(path, 'Ready=False', (o) => cond(o, 'Ready')?.status === 'False')
+    expect(cond(failed, 'PredictorReady')).toMatchObject({ status: 'False', reason: 'ModelLoadFailed' })
+    expect(cond(failed, 'PredictorReady')?.message).toContain('s3://bucket/model')
+    expect(failed.status.modelStatus).toMatchObject({ transitionStatus: 'InvalidSpec', lastFailureInfo: { reason: 'ModelLoadFailed' } })
+  }, LONG)
+
   test('an InferenceService with a custom container goes Ready', async () => {
     const name = `isvc-${suffix}`
     const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`

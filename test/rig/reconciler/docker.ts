@@ -2,7 +2,7 @@
 // networking, or (InferenceService with a storageUri) MLServer from the host venv. Everything
 // listens on 127.0.0.1 on ports picked from RIG_CONTAINER_PORT_MIN..MAX.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 export const OWNER_LABEL = 'rig.mlflow-k8s-deploy/owner'
@@ -135,8 +135,11 @@ export function runHostMlserver(workDir: string, env: Record<string, string>, po
   return handle
 }
 
-function tail(text: string, lines = 8): string {
-  return text.trim().split('\n').slice(-lines).join('\n')
+/** The lines worth reporting: the last error-looking ones if any, else the last few. */
+function tail(text: string): string {
+  const lines = text.trim().split('\n')
+  const errors = lines.filter((l) => /error|exception|failed|fatal|traceback/i.test(l))
+  return (errors.length ? errors.slice(-5) : lines.slice(-8)).join('\n')
 }
 
 export async function liveness(h: Handle): Promise<Liveness> {
@@ -152,17 +155,14 @@ export async function liveness(h: Handle): Promise<Liveness> {
   if (r.code !== 0) return { running: false, exitCode: -1, logs: 'container disappeared' }
   const [running, code] = r.stdout.trim().split(' ')
   if (running === 'true') return { running: true }
-  const logs = await docker(['logs', '--tail', '8', h.id])
+  const logs = await docker(['logs', '--tail', '200', h.id])
   return { running: false, exitCode: Number(code), logs: tail(`${logs.stdout}\n${logs.stderr}`) }
 }
 
 export async function stop(h: Handle): Promise<void> {
   if (h.kind === 'process') {
-    if (!h.exit) {
-      try {
-        process.kill(-Number(h.id), 'SIGTERM')
-      } catch {}
-    }
+    killHostProcess(h)
+    if (h.logFile) rmSync(h.logFile.replace(/\/[^/]*$/, ''), { recursive: true, force: true })
   } else {
     await docker(['rm', '-f', h.id])
   }

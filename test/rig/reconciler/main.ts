@@ -10,6 +10,7 @@ import {
   setHeaderOptions,
   type KubernetesObject,
 } from '@kubernetes/client-node'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import * as docker from './docker.ts'
 import {
@@ -46,11 +47,12 @@ type Plan =
 
 interface Revision extends RevisionView {
   hash: string
-  plan?: Plan // unknown for containers adopted from an earlier life
+  plan: Plan
   handle?: docker.Handle
 }
 interface Tracked {
   key: string
+  uid: string
   kind: KindName
   namespace: string
   name: string
@@ -75,7 +77,33 @@ const custom = kc.makeApiClient(CustomObjectsApi)
 const core = kc.makeApiClient(CoreV1Api)
 const tracked = new Map<string, Tracked>()
 const informers = {} as Record<KindName, ReturnType<typeof makeInformer<KubernetesObject>>>
-let adopted: docker.OwnedContainer[] = []
+
+// --- state across restarts ------------------------------------------------------------------------
+// What the real controllers keep in Revision objects, the rig keeps in a file: a restarted
+// reconciler neither recreates revisions nor forgets failures. Running containers are adopted.
+const STATE_FILE = `${STATE_DIR}/state.json`
+type Saved = Omit<Tracked, 'revisions' | 'lastWritten' | 'initialized'> & { revisions: (Omit<Revision, 'handle'> & { handle?: docker.Handle })[] }
+let saved: Record<string, Saved> = {}
+function loadState(): void {
+  try {
+    saved = JSON.parse(readFileSync(STATE_FILE, 'utf8')) as Record<string, Saved>
+  } catch {
+    saved = {}
+  }
+}
+function saveState(): void {
+  const out: Record<string, Saved> = {}
+  for (const t of tracked.values()) {
+    const { lastWritten: _w, initialized: _i, ...rest } = t
+    out[t.key] = {
+      ...rest,
+      revisions: t.revisions.map((r) => ({ ...r, handle: r.handle?.kind === 'container' ? { kind: 'container', id: r.handle.id, ports: r.handle.ports } : undefined })),
+    }
+  }
+  mkdirSync(STATE_DIR, { recursive: true })
+  writeFileSync(`${STATE_FILE}.tmp`, JSON.stringify(out))
+  renameSync(`${STATE_FILE}.tmp`, STATE_FILE)
+}
 
 // --- work queue: one reconcile at a time per object, bursts coalesced ---------------------------
 const pending = new Set<string>()
@@ -153,9 +181,7 @@ function ownerLabel(t: Tracked): string {
 async function startRevision(t: Tracked, rev: Revision): Promise<void> {
   const plan = rev.plan
   try {
-    if (!plan || plan.kind === 'invalid') {
-      return fail(t, rev, 'InvalidSpec', plan?.message ?? 'revision spec unknown', undefined)
-    }
+    if (plan.kind === 'invalid') return fail(t, rev, 'InvalidSpec', plan.message)
     if (plan.kind === 'image') {
       const err = await docker.pull(plan.image)
       if (err) return fail(t, rev, 'ContainerMissing', `Unable to fetch image "${plan.image}": failed to resolve image to digest: ${err}`)
@@ -195,10 +221,16 @@ async function startRevision(t: Tracked, rev: Revision): Promise<void> {
     if (rev.state !== 'starting') return void (await docker.stop(rev.handle)) // superseded meanwhile
     rev.url = `http://127.0.0.1:${http}`
     log(`${t.key}: revision ${rev.name} started on ${rev.url}`)
-    await waitReady(t, rev, plan.kind === 'image' ? plan.readyPath : '/v2/health/ready')
+    await waitReady(t, rev, readyPath(plan))
   } catch (e) {
     await fail(t, rev, 'InternalError', e instanceof Error ? e.message : String(e))
   }
+}
+
+/** The image's readiness probe path; for a storageUri model, that model's own readiness (a server
+ * whose model failed to load is briefly "ready" with no models before it exits). */
+function readyPath(plan: Plan): string {
+  return plan.kind === 'image' ? plan.readyPath : plan.kind === 'mlserver' ? `/v2/models/${plan.modelName}/ready` : '/v2/health/ready'
 }
 
 async function waitReady(t: Tracked, rev: Revision, path: string): Promise<void> {
@@ -279,41 +311,43 @@ async function event(t: Tracked, type: 'Normal' | 'Warning', reason: string, mes
 }
 
 // --- reconcile ------------------------------------------------------------------------------------
-function init(t: Tracked, obj: Obj): void {
+async function init(t: Tracked, obj: Obj): Promise<void> {
+  t.initialized = true
+  const prev = saved[t.key]
+  delete saved[t.key]
+  if (prev && prev.uid === t.uid) {
+    // Same object as before our restart: carry on where we were.
+    Object.assign(t, { ...prev, revisions: [], initialized: true })
+    for (const r of prev.revisions) {
+      const rev: Revision = { ...r, handle: undefined, url: undefined }
+      t.revisions.push(rev)
+      if (rev.state !== 'ready' && rev.state !== 'starting') continue
+      const port = r.handle?.ports[0]
+      if (r.handle && port && (await docker.liveness(r.handle)).running) {
+        rev.handle = r.handle
+        rev.url = `http://127.0.0.1:${port}`
+        r.handle.ports.forEach(docker.reservePort)
+        log(`${t.key}: adopted ${rev.name} (${rev.url})`)
+        if (rev.state === 'starting') void waitReady(t, rev, readyPath(rev.plan))
+      } else if (rev.name === t.latestReady || rev.state === 'starting') {
+        // Its container or host process is gone (docker or the reconciler restarted): run it again.
+        log(`${t.key}: ${rev.name} is not running any more, starting it again`)
+        rev.state = 'starting'
+        void startRevision(t, rev)
+      } else {
+        rev.state = 'stopped'
+      }
+    }
+    return
+  }
+  // First sight: continue the revision numbering the status shows.
   const status = (obj.status ?? {}) as Obj
   const predictor = ((status.components as Obj | undefined)?.predictor ?? {}) as Obj
-  const prevLatest = (status.latestCreatedRevisionName ?? predictor.latestCreatedRevision) as string | undefined
-  t.nextNumber = revisionNumber(prevLatest) + 1
+  t.nextNumber = revisionNumber((status.latestCreatedRevisionName ?? predictor.latestCreatedRevision) as string | undefined) + 1
   t.childGeneration = Number(status.observedGeneration ?? 0)
   t.latestRolledout = predictor.latestRolledoutRevision as string | undefined
   t.previousRolledout = predictor.previousRolledoutRevision as string | undefined
   t.lastWritten = status
-  // Adopt running containers this reconciler started in an earlier life.
-  const mine = adopted.filter((c) => c.labels[docker.OWNER_LABEL] === ownerLabel(t))
-  adopted = adopted.filter((c) => !mine.includes(c))
-  mine.sort((a, b) => revisionNumber(a.labels[docker.REVISION_LABEL]) - revisionNumber(b.labels[docker.REVISION_LABEL]))
-  for (const c of mine) {
-    const name = c.labels[docker.REVISION_LABEL] ?? ''
-    const port = Number(c.labels[docker.PORT_LABEL])
-    if (!c.running || !port) {
-      void docker.removeContainer(c.id)
-      continue
-    }
-    docker.reservePort(port)
-    const rev: Revision = {
-      name,
-      state: 'starting',
-      hash: c.labels[docker.HASH_LABEL] ?? '',
-      url: `http://127.0.0.1:${port}`,
-      handle: { kind: 'container', id: c.id, ports: [port] },
-    }
-    t.revisions.push(rev)
-    t.hash = rev.hash
-    t.nextNumber = Math.max(t.nextNumber, revisionNumber(name) + 1)
-    log(`${t.key}: adopted ${name} (${rev.url})`)
-    void waitReady(t, rev, '/v2/health/ready')
-  }
-  t.initialized = true
 }
 
 async function reconcile(key: string): Promise<void> {
@@ -325,14 +359,16 @@ async function reconcile(key: string): Promise<void> {
       log(`${key}: deleted, stopping its revisions`)
       tracked.delete(key)
       for (const rev of t.revisions) await stopRevision(t, rev)
+      saveState()
     }
     return
   }
   if (!t) {
-    t = { key, kind, namespace, name, initialized: false, nextNumber: 1, revisions: [], childGeneration: 0 }
+    const uid = String((obj.metadata as Obj).uid)
+    t = { key, uid, kind, namespace, name, initialized: false, nextNumber: 1, revisions: [], childGeneration: 0 }
     tracked.set(key, t)
   }
-  if (!t.initialized) init(t, obj)
+  if (!t.initialized) await init(t, obj)
 
   // A changed revision template → a new revision (KServe: a new child-ksvc generation too).
   const hash = kind === 'ksvc' ? knativeTemplateHash(obj) : kserveTemplateHash(obj)
@@ -410,11 +446,12 @@ async function reconcile(key: string): Promise<void> {
   for (const rev of t.revisions) if (rev.handle && rev.state === 'ready' && !keep.has(rev.name)) await stopRevision(t, rev)
   // Traffic pinned to a revision we stopped earlier: run it again (Knative would scale it up).
   for (const rev of t.revisions) {
-    if (rev.state === 'stopped' && referenced.includes(rev.name) && rev.plan) {
+    if (rev.state === 'stopped' && referenced.includes(rev.name)) {
       rev.state = 'starting'
       void startRevision(t, rev)
     }
   }
+  saveState()
 }
 
 function readyOf(status: Obj): string | undefined {
@@ -461,18 +498,22 @@ async function listAll(kind: KindName): Promise<Obj[]> {
 }
 
 async function main(): Promise<void> {
-  adopted = await docker.ownedContainers()
-  log(`rig reconciler starting; ${adopted.length} container(s) from an earlier life`)
-  // Containers whose object is gone (deleted while we were down) are removed; the others are
-  // adopted when their object is first reconciled.
-  const owners = new Set<string>()
+  loadState()
+  // Drop what belongs to objects deleted while we were down, and containers we do not know.
+  const live = new Map<string, string>() // key → uid
   for (const kind of ['ksvc', 'isvc'] as const) {
-    for (const o of await listAll(kind)) owners.add(`${(o.metadata as Obj).namespace}/${KINDS[kind].kind}/${(o.metadata as Obj).name}`)
+    for (const o of await listAll(kind)) {
+      const m = o.metadata as Obj
+      live.set(keyOf(kind, String(m.namespace), String(m.name)), String(m.uid))
+    }
   }
-  for (const c of adopted.filter((c) => !owners.has(c.labels[docker.OWNER_LABEL] ?? ''))) {
+  for (const [key, st] of Object.entries(saved)) if (live.get(key) !== st.uid) delete saved[key]
+  const known = new Set(Object.values(saved).flatMap((st) => st.revisions.map((r) => r.handle?.id)))
+  const owned = await docker.ownedContainers()
+  log(`rig reconciler starting; ${Object.keys(saved).length} object(s) and ${owned.length} container(s) from an earlier life`)
+  for (const c of owned.filter((c) => !known.has(c.id))) {
     log(`removing orphan container ${c.labels[docker.REVISION_LABEL]} (${c.labels[docker.OWNER_LABEL]})`)
     await docker.removeContainer(c.id)
-    adopted = adopted.filter((a) => a !== c)
   }
   await Promise.all([watch('ksvc'), watch('isvc')])
   // Periodic resync heals anything a missed event left behind.
