@@ -49,6 +49,8 @@ COPY --chown=${SERVING_UID}:0 ${MODEL_SUBDIR}/ ${MODEL_DIR_IN_IMAGE}/
 
 # 3. How MLServer serves it. No model-settings.json: MLServer builds the model's settings from
 #    these variables, so a deployment can rename the model with MLSERVER_MODEL_NAME alone.
+#    Inference runs in the server process (PARALLEL_WORKERS=0; pods scale out instead): MLServer
+#    1.7.1's worker processes die at start with uvloop >= 0.22 (SeldonIO/MLServer#2286).
 ARG MODEL_NAME=mlflow-model
 ENV MLSERVER_MODEL_NAME=\${MODEL_NAME} \\
     MLSERVER_MODEL_IMPLEMENTATION=mlserver_mlflow.MLflowRuntime \\
@@ -56,7 +58,8 @@ ENV MLSERVER_MODEL_NAME=\${MODEL_NAME} \\
     MLSERVER_HTTP_PORT=${SERVING_PORT} \\
     MLSERVER_GRPC_PORT=8081 \\
     MLSERVER_METRICS_PORT=8082 \\
-    MLSERVER_LOAD_MODELS_AT_STARTUP=true
+    MLSERVER_LOAD_MODELS_AT_STARTUP=true \\
+    MLSERVER_PARALLEL_WORKERS=0
 WORKDIR /opt/mlflow-k8s-deploy/work
 USER ${SERVING_UID}
 EXPOSE ${SERVING_PORT}

@@ -37,6 +37,7 @@ describe('the generated Dockerfile', () => {
     ['MLSERVER_MODEL_IMPLEMENTATION=mlserver_mlflow.MLflowRuntime'],
     [`MLSERVER_MODEL_URI=${MODEL_DIR_IN_IMAGE}`],
     ['MLSERVER_HTTP_PORT=8080'],
+    ['MLSERVER_PARALLEL_WORKERS=0'],
     ['EXPOSE 8080'],
     [READINESS_PATH],
     [`CMD ["mlserver", "start", "${MODEL_DIR_IN_IMAGE}"]`],
