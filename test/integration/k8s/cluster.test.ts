@@ -1,0 +1,423 @@
+// The cluster facade against the real rig: kube-apiserver v1.36 with the upstream Knative/KServe
+// CRDs and the rig reconciler running each revision for real. Every deploy here answers a real
+// wine prediction over V2. Nothing is skipped: an unreachable server fails the test.
+import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport } from '../../../src/k8s/kube.js'
+import { ServingCluster, RolloutError, type Deployment } from '../../../src/k8s/index.js'
+import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
+import { renderManifest, type Shape } from '../../../src/k8s/render.js'
+import type { KubeObject } from '../../../src/k8s/readiness.js'
+import { MemoryLogger } from '../../../src/util/logger.js'
+import { rigEnv } from '../rig-env.js'
+import { fixtureModel, modelImage, withLyingSignature, type FixtureModel } from './fixtures.js'
+
+const NS = 'deploy'
+const suffix = Date.now().toString(36).slice(-5)
+const TIMEOUT = 180_000
+const LONG = 600_000
+
+const log = new MemoryLogger()
+const as = (who: 'ADMIN' | 'DEPLOYER') =>
+  ServingCluster.connect({ kubeconfig: { path: rigEnv(`KUBECONFIG_${who}`) }, kubeContext: undefined }, log)
+let deployer: ServingCluster
+let admin: ServingCluster
+const created: { target: 'knative' | 'kserve'; name: string; namespace: string }[] = []
+
+beforeAll(() => {
+  deployer = as('DEPLOYER')
+  admin = as('ADMIN')
+})
+
+afterAll(async () => {
+  for (const c of created) {
+    await admin.remove(c, { timeoutMs: 60_000, takeOver: true }).catch((e) => console.warn(`cleanup ${c.name}: ${e}`))
+  }
+})
+
+function manifest(
+  shape: Shape,
+  name: string,
+  values: { image?: string; storageUri?: string; version?: string },
+  namespace = NS,
+) {
+  const target = shape === 'knative' ? 'knative' : 'kserve'
+  if (!created.some((c) => c.name === name && c.namespace === namespace)) created.push({ target, name, namespace })
+  return renderManifest(
+    {
+      name,
+      namespace,
+      modelUri: `models:/wine-classifier/${values.version ?? '1'}`,
+      modelName: 'wine-classifier',
+      modelVersion: values.version ?? '1',
+      image: values.image,
+      digest: values.image?.split('@')[1],
+      storageUri: values.storageUri,
+    },
+    {
+      shape,
+      env: [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '0' }],
+      labels: { team: 'it' },
+      annotations: {},
+      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: undefined },
+      minScale: 1,
+      maxScale: 2,
+    },
+  )
+}
+
+const smoke = (cluster: ServingCluster, d: Deployment, model: FixtureModel) =>
+  cluster.smokeTest(d, { signature: model.signature, example: model.example }, { timeoutMs: 60_000 })
+
+describe('rendered objects and the real CRD schemas', () => {
+  test('all three shapes pass server-side apply with strict field validation (dry run)', async () => {
+    const kube = deployer.kube
+    for (const [shape, values] of [
+      ['knative', { image: 'r.example/wine@sha256:' + 'a'.repeat(64) }],
+      ['kserve-container', { image: 'r.example/wine@sha256:' + 'a'.repeat(64) }],
+      ['kserve-mlflow', { storageUri: 's3://bucket/1/models/m-1/artifacts' }],
+    ] as const) {
+      const m = renderManifest(
+        { name: `strict-${suffix}`, namespace: NS, modelUri: 'models:/wine-classifier/1', ...values },
+        {
+          shape,
+          env: [{ name: 'A', value: '1' }],
+          labels: { team: 'it' },
+          annotations: { note: 'x' },
+          resources: { requests: { cpu: '1' }, limits: { memory: '1Gi' } },
+          minScale: 1,
+          maxScale: 3,
+        },
+      )
+      const { object } = await kube.apply(m, { dryRun: true })
+      expect(object.metadata?.name).toBe(`strict-${suffix}`)
+    }
+    // And a misspelt field is refused, not dropped.
+    const bad = renderManifest(
+      { name: `strict-${suffix}`, namespace: NS, modelUri: 'm', image: 'r/x@sha256:' + 'a'.repeat(64) },
+      {
+        shape: 'knative',
+        env: [],
+        labels: {},
+        annotations: {},
+        resources: undefined,
+        minScale: undefined,
+        maxScale: undefined,
+      },
+      { apiVersion: 'serving.knative.dev/v1', kind: 'Service', spec: { template: { spec: { containerz: [] } } } },
+    )
+    await expect(kube.apply(bad, { dryRun: true })).rejects.toThrow(
+      `Service ${NS}/strict-${suffix}: the manifest does not fit the cluster's Service schema: .spec.template.spec.containerz: field not declared in schema`,
+    )
+  })
+})
+
+describe('Knative Service running the serving image', () => {
+  const name = `it-ksvc-${suffix}`
+
+  test(
+    'deploy v1, update to v2 (new revision), back to v1; every revision answers',
+    async () => {
+      const [v1, v2] = await Promise.all([fixtureModel('1'), fixtureModel('2')])
+      const [img1, img2] = await Promise.all([modelImage('1'), modelImage('2')])
+
+      const first = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      expect(first).toMatchObject({ created: true, revision: `${name}-00001`, previousRevision: undefined })
+      expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      const s1 = await smoke(deployer, first, v1)
+      expect(s1).toMatchObject({
+        source: 'input example',
+        outputs: [{ name: 'output-1', shape: [3, 1], datatype: 'INT64' }],
+      })
+      console.log(
+        `knative v1: ready in ${Math.round(first.waitedMs)} ms, prediction ${JSON.stringify(s1.sample)} in ${Math.round(s1.latencyMs)} ms`,
+      )
+
+      const second = await deployer.applyAndWait(manifest('knative', name, { image: img2, version: '2' }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      expect(second).toMatchObject({
+        created: false,
+        changed: true,
+        revision: `${name}-00002`,
+        previousRevision: `${name}-00001`,
+      })
+      await smoke(deployer, second, v2)
+
+      const back = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      expect(back).toMatchObject({ revision: `${name}-00003`, previousRevision: `${name}-00002` })
+      await smoke(deployer, back, v1)
+
+      // Re-applying the same spec changes nothing and is ready at once.
+      const same = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      expect(same).toMatchObject({ changed: false, revision: `${name}-00003` })
+      expect(same.waitedMs).toBeLessThan(1000)
+    },
+    LONG,
+  )
+
+  test(
+    'a broken update (unpullable image) is rolled back; the previous revision kept answering',
+    async () => {
+      const v1 = await fixtureModel('1')
+      const missing = `${rigEnv('REGISTRY')}/it-k8s-no-such-image@sha256:${'0'.repeat(64)}`
+      const before = await deployer.kube.get(KNATIVE_SERVICE, NS, name)
+      const oldUrl = (before?.status as { url: string }).url
+      const applied = await deployer.apply(manifest('knative', name, { image: missing, version: '3' }))
+      // Until the rollback starts, the old revision must keep answering.
+      const answers: number[] = []
+      const rolling = () => log.lines.some((l) => l.startsWith(`rolling back Service ${NS}/${name}`))
+      const polling = (async () => {
+        while (!rolling()) {
+          const res = await fetch(`${oldUrl}/v2/models/${name}/ready`, { signal: AbortSignal.timeout(5_000) })
+          answers.push(res.status)
+          await new Promise((r) => setTimeout(r, 200))
+        }
+      })()
+      const err = (await deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e) => e)) as RolloutError
+      await polling
+      expect(answers.length).toBeGreaterThan(0)
+      expect(answers.every((s) => s === 200)).toBe(true)
+      expect(err).toBeInstanceOf(RolloutError)
+      expect(err.outcome).toBe('rolled-back')
+      expect(err.message).toMatch(
+        new RegExp(
+          `failed: RevisionFailed: Revision "${name}-00004" failed with message: Unable to fetch image .*; rolled back to the previous spec \\(model wine-classifier version 1\\): revision ${name}-00005 serves`,
+        ),
+      )
+      expect(err.evidence.join('\n')).toMatch(/condition Ready=False \(RevisionFailed/)
+      expect(err.evidence.join('\n')).toMatch(/event .* Warning RevisionFailed/)
+      const now = await deployer.kube.get(KNATIVE_SERVICE, NS, name)
+      const restored = await deployer.applyAndWait(
+        manifest('knative', name, { image: await modelImage('1'), version: '1' }),
+        {
+          wait: true,
+          timeoutMs: TIMEOUT,
+        },
+      )
+      expect(now?.metadata?.annotations?.['mlflow-k8s-deploy/model-version']).toBe('1')
+      expect(restored.changed).toBe(false)
+      await smoke(deployer, restored, v1)
+    },
+    LONG,
+  )
+
+  test(
+    'a smoke test that gets the wrong output shape fails, saying what was promised',
+    async () => {
+      const v1 = await fixtureModel('1')
+      const d = await deployer.applyAndWait(manifest('knative', name, { image: await modelImage('1'), version: '1' }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      const lying = withLyingSignature(v1)
+      const err = await deployer
+        .smokeTest(d, { signature: lying.signature, example: v1.example }, { timeoutMs: 30_000, rollBack: false })
+        .catch((e) => e)
+      expect(err.message).toBe(
+        `smoke test of /v2/models/${name}/infer: output output-1 has shape [3,1], the signature promises [-1,3]`,
+      )
+    },
+    LONG,
+  )
+})
+
+describe('KServe InferenceService', () => {
+  test(
+    'custom container: deploys and answers',
+    async () => {
+      const name = `it-isvc-c-${suffix}`
+      const v1 = await fixtureModel('1')
+      const d = await deployer.applyAndWait(manifest('kserve-container', name, { image: await modelImage('1') }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      expect(d).toMatchObject({ kind: 'InferenceService', created: true, revision: `${name}-predictor-00001` })
+      const s = await smoke(deployer, d, v1)
+      expect(s.outputs).toEqual([{ name: 'output-1', shape: [3, 1], datatype: 'INT64' }])
+    },
+    LONG,
+  )
+
+  test(
+    'MLflow runtime (storageUri): v1, then v2 as a new predictor revision, answering',
+    async () => {
+      const name = `it-isvc-m-${suffix}`
+      const [v1, v2] = await Promise.all([fixtureModel('1'), fixtureModel('2')])
+      const d1 = await deployer.applyAndWait(manifest('kserve-mlflow', name, { storageUri: `file://${v1.dir}` }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      expect(d1.revision).toBe(`${name}-predictor-00001`)
+      await smoke(deployer, d1, v1)
+      const d2 = await deployer.applyAndWait(
+        manifest('kserve-mlflow', name, { storageUri: `file://${v2.dir}`, version: '2' }),
+        {
+          wait: true,
+          timeoutMs: TIMEOUT,
+        },
+      )
+      expect(d2).toMatchObject({ revision: `${name}-predictor-00002`, previousRevision: `${name}-predictor-00001` })
+      await smoke(deployer, d2, v2)
+    },
+    LONG,
+  )
+
+  test(
+    'an update whose smoke test fails (outputs not as promised) is rolled back',
+    async () => {
+      const name = `it-isvc-lie-${suffix}`
+      const v1 = await fixtureModel('1')
+      const lying = withLyingSignature(v1)
+      const d1 = await deployer.applyAndWait(manifest('kserve-mlflow', name, { storageUri: `file://${v1.dir}` }), {
+        wait: true,
+        timeoutMs: TIMEOUT,
+      })
+      const d2 = await deployer.applyAndWait(
+        manifest('kserve-mlflow', name, { storageUri: `file://${lying.dir}`, version: '9' }),
+        {
+          wait: true,
+          timeoutMs: TIMEOUT,
+        },
+      )
+      const err = (await smoke(deployer, d2, lying).catch((e) => e)) as RolloutError
+      expect(err).toBeInstanceOf(RolloutError)
+      expect(err.message).toMatch(
+        /output output-1 has shape \[3,1\], the signature promises \[-1,3\]; rolled back to the previous spec \(model wine-classifier version 1\): revision .*-predictor-00003 serves/,
+      )
+      const now = await deployer.kube.get(INFERENCE_SERVICE, NS, name)
+      expect((now?.spec as { predictor: { model: { storageUri: string } } }).predictor.model.storageUri).toBe(
+        `file://${v1.dir}`,
+      )
+      await smoke(deployer, { ...d1, smokeUrl: (now?.status as { url: string }).url }, v1)
+    },
+    LONG,
+  )
+})
+
+describe('failures, each with a clear message', () => {
+  test(
+    'a crashing container fails fast; a first deploy is left for inspection',
+    async () => {
+      const name = `it-crash-${suffix}`
+      const m = manifest('knative', name, { image: rigEnv('BASE_IMAGE') })
+      const container = (m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec
+        .containers[0]!
+      container['command'] = ['/bin/sh', '-c', 'echo "model exploded" >&2; exit 3']
+      const started = Date.now()
+      const applied = await deployer.apply(m)
+      const err = (await deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e) => e)) as RolloutError
+      expect(err.outcome).toBe('left-for-inspection')
+      expect(err.message).toMatch(
+        /failed: RevisionFailed: .*model exploded.*exit code 3.*was created by this run and is left in place for inspection/,
+      )
+      expect(Date.now() - started).toBeLessThan(60_000)
+      expect(await deployer.kube.get(KNATIVE_SERVICE, NS, name)).toBeDefined()
+    },
+    LONG,
+  )
+
+  test(
+    'timeout: a revision that never gets ready',
+    async () => {
+      const name = `it-slow-${suffix}`
+      const m = manifest('knative', name, { image: rigEnv('BASE_IMAGE') })
+      const container = (m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec
+        .containers[0]!
+      container['command'] = ['/bin/sh', '-c', 'sleep 3600']
+      const applied = await deployer.apply(m)
+      const err = (await deployer.waitReady(applied, { timeoutMs: 8_000 }).catch((e) => e)) as RolloutError
+      expect(err.message).toMatch(/not done after 8\.0 s; last state: Ready=Unknown/)
+      expect(err.evidence.some((l) => l.startsWith('condition Ready=Unknown'))).toBe(true)
+    },
+    LONG,
+  )
+
+  test('namespace missing', async () => {
+    const m = manifest('knative', `it-nons-${suffix}`, { image: rigEnv('BASE_IMAGE') }, `no-such-ns-${suffix}`)
+    await expect(admin.apply(m)).rejects.toThrow(
+      `namespace "no-such-ns-${suffix}" does not exist: create it first (the action does not create namespaces)`,
+    )
+  })
+
+  test('RBAC forbidden: the deployer in the forbidden namespace', async () => {
+    const ns = rigEnv('KUBE_FORBIDDEN_NAMESPACE')
+    const m = manifest('knative', `it-rbac-${suffix}`, { image: rigEnv('BASE_IMAGE') }, ns)
+    await expect(deployer.apply(m)).rejects.toThrow(
+      `RBAC forbids "deployer" to get services.serving.knative.dev in namespace "${ns}"`,
+    )
+  })
+
+  test('CRD not installed: a kind the cluster does not serve', async () => {
+    const kube = deployer.kube
+    await expect(kube.ensureInstalled({ ...KNATIVE_SERVICE, version: 'v9' })).rejects.toThrow(
+      'Knative Serving is not installed in the cluster (no serving.knative.dev/v9 Service)',
+    )
+    await expect(kube.ensureInstalled({ ...INFERENCE_SERVICE, group: 'serving.kubeflow.org' })).rejects.toThrow(
+      'KServe is not installed in the cluster (no serving.kubeflow.org/v1beta1 InferenceService)',
+    )
+  })
+
+  test('API server unreachable, and TLS with an unknown CA', async () => {
+    const loaded = loadKubeconfig({ kubeconfig: { path: rigEnv('KUBECONFIG_DEPLOYER') }, kubeContext: undefined })
+    const text = loaded.config.exportConfig()
+    const down = loadKubeconfig({
+      kubeconfig: { content: text.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1') },
+      kubeContext: undefined,
+    })
+    await expect(new Kube(new KubeConfigTransport(down.config), log).get(KNATIVE_SERVICE, NS, 'x')).rejects.toThrow(
+      'the Kubernetes API server https://127.0.0.1:1 is unreachable (ECONNREFUSED',
+    )
+    const noCa = JSON.parse(text)
+    delete noCa.clusters[0].cluster['certificate-authority-data']
+    delete noCa.clusters[0].cluster['caData']
+    const tls = loadKubeconfig({ kubeconfig: { content: JSON.stringify(noCa) }, kubeContext: undefined })
+    const err = await new Kube(new KubeConfigTransport(tls.config), log).get(KNATIVE_SERVICE, NS, 'x').catch((e) => e)
+    expect(err.message).toMatch(/^TLS with the Kubernetes API server https:\/\/127\.0\.0\.1:\d+ failed \(/)
+    expect(err.message).not.toContain(rigEnv('KUBE_DEPLOYER_TOKEN'))
+  })
+
+  test('an object the action does not manage is neither updated nor deleted without consent', async () => {
+    const name = `it-foreign-${suffix}`
+    const m = manifest('knative', name, { image: await modelImage('1') })
+    const foreign = structuredClone(m) as KubeObject
+    foreign.metadata!.labels = { 'app.kubernetes.io/managed-by': 'helm' }
+    await admin.kube.apply(foreign, { takeOver: true })
+    await expect(deployer.apply(m)).rejects.toThrow(
+      `Service ${NS}/${name} exists but is not managed by mlflow-k8s-deploy (label app.kubernetes.io/managed-by=helm); refusing to update it`,
+    )
+    await expect(deployer.remove({ target: 'knative', namespace: NS, name }, { timeoutMs: 30_000 })).rejects.toThrow(
+      /refusing to delete it/,
+    )
+  })
+})
+
+describe('delete', () => {
+  test(
+    'removes what the action created and is idempotent',
+    async () => {
+      const name = `it-del-${suffix}`
+      await deployer.applyAndWait(manifest('knative', name, { image: await modelImage('1') }), {
+        wait: false,
+        timeoutMs: TIMEOUT,
+      })
+      expect(await deployer.remove({ target: 'knative', namespace: NS, name }, { timeoutMs: 60_000 })).toMatchObject({
+        removed: true,
+      })
+      expect(await deployer.remove({ target: 'knative', namespace: NS, name }, { timeoutMs: 60_000 })).toEqual({
+        removed: false,
+        waitedMs: 0,
+      })
+      expect(await deployer.kube.get(KNATIVE_SERVICE, NS, name)).toBeUndefined()
+    },
+    LONG,
+  )
+})
