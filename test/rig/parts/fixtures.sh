@@ -7,21 +7,22 @@ _fixtures_stamp() { echo "$RIG_STATE/mlflow/fixtures.stamp"; }
 _fixtures_want() { cat "$RIG_DIR/fixtures/mlflow_fixtures.py" "$RIG_DIR/parts/fixtures.sh" | sha256sum | cut -c1-16; }
 
 # The fixtures are in place when the script that made them is unchanged and every server still
-# resolves the alias (and the runs:/ run): then `up` skips Python altogether (warm: ~1 s).
+# resolves the alias (and the runs:/ run): then `up` skips Python altogether (warm: ~1 s). Generous
+# timeouts: the first request to a freshly started MLflow initialises its stores (tens of seconds).
 _fixtures_present() {
   local model=wine-classifier token issuer te
   [ "$(cat "$(_fixtures_stamp)" 2>/dev/null)" = "$(_fixtures_want)" ] || return 1
   [ -n "$(env_get FIXTURE_RUN_ID)" ] && [ -n "$(env_get FIXTURE_RUN_ID_OIDC)" ] || return 1
-  curl -fsS -o /dev/null --max-time 5 "$(env_get MLFLOW_URI)/api/2.0/mlflow/registered-models/alias?name=$model&alias=champion" || return 1
-  curl -fsS -o /dev/null --max-time 5 "$(env_get MLFLOW_URI)/api/2.0/mlflow/runs/get?run_id=$(env_get FIXTURE_RUN_ID)" || return 1
-  curl -fsS -o /dev/null --max-time 5 -u "$(env_get MLFLOW_BASIC_ADMIN_USER):$(env_get MLFLOW_BASIC_ADMIN_PASSWORD)" \
+  curl -fsS -o /dev/null --max-time 60 "$(env_get MLFLOW_URI)/api/2.0/mlflow/registered-models/alias?name=$model&alias=champion" || return 1
+  curl -fsS -o /dev/null --max-time 60 "$(env_get MLFLOW_URI)/api/2.0/mlflow/runs/get?run_id=$(env_get FIXTURE_RUN_ID)" || return 1
+  curl -fsS -o /dev/null --max-time 60 -u "$(env_get MLFLOW_BASIC_ADMIN_USER):$(env_get MLFLOW_BASIC_ADMIN_PASSWORD)" \
     "$(env_get MLFLOW_BASIC_URI)/api/2.0/mlflow/registered-models/alias?name=$model&alias=champion" || return 1
   issuer=$(env_get OIDC_ISSUER)
-  te=$(curl -fsS --max-time 5 "$issuer/.well-known/openid-configuration" | sed -n 's/.*"token_endpoint":"\([^"]*\)".*/\1/p')
-  token=$(curl -fsS --max-time 5 -u "$(env_get OIDC_ADMIN_CLIENT_ID):$(env_get OIDC_ADMIN_CLIENT_SECRET)" \
+  te=$(curl -fsS --max-time 60 "$issuer/.well-known/openid-configuration" | sed -n 's/.*"token_endpoint":"\([^"]*\)".*/\1/p')
+  token=$(curl -fsS --max-time 60 -u "$(env_get OIDC_ADMIN_CLIENT_ID):$(env_get OIDC_ADMIN_CLIENT_SECRET)" \
     -d grant_type=client_credentials "$te" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
   [ -n "$token" ] || return 1
-  curl -fsS -o /dev/null --max-time 5 -H "Authorization: Bearer $token" \
+  curl -fsS -o /dev/null --max-time 60 -H "Authorization: Bearer $token" \
     "$(env_get MLFLOW_OIDC_URI)/api/2.0/mlflow/registered-models/alias?name=$model&alias=champion"
 }
 

@@ -88,9 +88,22 @@ _mlflow_basic_users() {
   done
 }
 
+# What the running servers were started from: when it changes, `up` restarts them.
+_mlflow_config_hash() {
+  (cat "$RIG_DIR/parts/mlflow.sh" "$RIG_DIR/oidc/provider.ts" "$RIG_DIR/oidc/rig_group_detection.py" \
+    "$RIG_DIR/mlflow-requirements.txt" "$RIG_DIR/mlflow-oidc-requirements.txt"
+  echo "$RIG_MLFLOW_PORT $RIG_MLFLOW_BASIC_PORT $RIG_MLFLOW_OIDC_PORT $RIG_OIDC_PORT $RIG_GHA_OIDC_PORT $RIG_SKLEARN_VERSION") |
+    sha256sum | cut -c1-16
+}
+
 mlflow_up() {
+  local config
   command -v curl >/dev/null || apt_install curl
   [ -x "$NODE24" ] || die "Node 24 missing at $NODE24: run npm ci"
+  config=$(_mlflow_config_hash)
+  if [ "$(cat "$MLFLOW_DATA/config.stamp" 2>/dev/null)" != "$config" ]; then
+    mlflow_down # servers started from another configuration (stops only what is running)
+  fi
   _mlflow_venv "$MLFLOW_VENV" "$RIG_DIR/mlflow-requirements.txt"
   _mlflow_venv "$MLFLOW_OIDC_VENV" "$RIG_DIR/mlflow-oidc-requirements.txt"
   mkdir -p "$MLFLOW_DATA/basic" "$MLFLOW_DATA/oidc" "$MLFLOW_DATA/idp"
@@ -130,6 +143,7 @@ EOF
   _mlflow_wait mlflow-basic "http://127.0.0.1:$RIG_MLFLOW_BASIC_PORT/health"
   _mlflow_wait mlflow-oidc "http://127.0.0.1:$RIG_MLFLOW_OIDC_PORT/health"
   _mlflow_basic_users
+  echo "$config" >"$MLFLOW_DATA/config.stamp"
 
   env_set MLFLOW_VENV "$MLFLOW_VENV"
   env_set MLFLOW_PYTHON "$MLFLOW_VENV/bin/python"
@@ -182,7 +196,8 @@ _mlflow_oidc_start() {
     OIDC_PROVISION_ON_BEARER_AUTH=true DEFAULT_MLFLOW_PERMISSION=READ \
     OIDC_USERNAME_FIELD=email,preferred_username,repository \
     OIDC_GROUP_NAME=mlflow-users OIDC_ADMIN_GROUP_NAME=mlflow-admins OIDC_TRUST_BEARER_GROUP_CLAIMS=true \
-    OIDC_GROUP_DETECTION_PLUGIN=rig_group_detection PYTHONPATH=$RIG_DIR/oidc RIG_GHA_ISSUER=$RIG_GHA_ISSUER \
+    OIDC_GROUP_DETECTION_PLUGIN=rig_group_detection PYTHONPATH=$RIG_DIR/oidc PYTHONDONTWRITEBYTECODE=1 \
+    RIG_GHA_ISSUER=$RIG_GHA_ISSUER \
     _mlflow_server mlflow-oidc oidc "$RIG_MLFLOW_OIDC_PORT" "$MLFLOW_OIDC_VENV" --app-name oidc-auth
 }
 
