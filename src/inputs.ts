@@ -26,6 +26,8 @@ export interface MlflowInputs {
   readonly caCertPath: string | undefined
   readonly insecureTls: boolean
   readonly oidc: OidcInputs | undefined
+  /** The server's --artifacts-destination, to map mlflow-artifacts:/ to a real storage location. */
+  readonly artifactsDestination?: string
 }
 
 export interface OidcInputs {
@@ -47,6 +49,7 @@ export interface ImageInputs {
   readonly buildArgs: Readonly<Record<string, string>>
   readonly cacheFrom: readonly string[]
   readonly cacheTo: readonly string[]
+  readonly network?: string
 }
 
 export interface ClusterInputs {
@@ -57,6 +60,8 @@ export interface ClusterInputs {
   readonly nameDerived: boolean
   readonly namespace: string
   readonly kubeContext: string | undefined
+  /** Take over an existing object the action did not create. */
+  readonly takeOver: boolean
   /** Kubeconfig from the input: its content, or a path. Undefined: KUBECONFIG, then in-cluster. */
   readonly kubeconfig: { readonly content: string } | { readonly path: string } | undefined
   readonly templatePath: string | undefined
@@ -148,7 +153,14 @@ function parseMlflow(read: Reader, action: Action): MlflowInputs {
     const which = token ? 'mlflow-token' : 'mlflow-username/mlflow-password'
     throw new InputError('oidc-issuer', `OIDC and ${which} are two ways to authenticate; use one`)
   }
-  return { trackingUri, registryUri, token, username, password, caCertPath, insecureTls, oidc }
+  const artifactsDestination = read.text('artifacts-destination').replace(/\/+$/, '') || undefined
+  if (artifactsDestination && !/^[a-z][a-z0-9+.-]*:\/\//.test(artifactsDestination)) {
+    throw new InputError(
+      'artifacts-destination',
+      `"${artifactsDestination}" is not a storage URI such as s3://bucket/mlartifacts`,
+    )
+  }
+  return { trackingUri, registryUri, token, username, password, caCertPath, insecureTls, oidc, artifactsDestination }
 }
 
 function parseOidc(read: Reader): OidcInputs | undefined {
@@ -237,6 +249,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
   const buildArgs = read.stringMap('build-args', { keyValueLines: true })
   const cacheFrom = read.lines('cache-from')
   const cacheTo = read.lines('cache-to')
+  const network = read.text('build-network') || undefined
 
   if (serving === 'mlflow-runtime') {
     const given = (
@@ -247,6 +260,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
         ['build-args', Object.keys(buildArgs).length],
         ['cache-from', cacheFrom.length],
         ['cache-to', cacheTo.length],
+        ['build-network', network],
       ] as const
     ).find(([, v]) => v)
     if (given)
@@ -268,6 +282,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
     buildArgs,
     cacheFrom,
     cacheTo,
+    network,
   }
 }
 
@@ -297,6 +312,7 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
     throw new InputError('namespace', `"${namespace}" is not a valid namespace (a DNS-1123 label)`)
   }
   const kubeContext = read.text('kube-context') || undefined
+  const takeOver = read.bool('take-over', false)
   const kubeconfig = read.kubeconfig('kubeconfig')
   const templatePath = read.file('template')
   const env = read.envVars('env')
@@ -327,6 +343,7 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
     nameDerived: !given,
     namespace,
     kubeContext,
+    takeOver,
     kubeconfig,
     templatePath,
     env,

@@ -1,11 +1,14 @@
 // The composition root and the one place that talks to @actions/core for inputs, outputs,
 // summary and failure.
+import { rm } from 'node:fs/promises'
 import * as core from '@actions/core'
+import { readRunContext } from './github-context.js'
 import { parseInputs, type Inputs } from './inputs.js'
+import type { Services } from './pipeline/context.js'
 import { runPipeline } from './pipeline/run.js'
-import { unimplementedStages, type Stages } from './pipeline/stages.js'
 import { OUTPUT_NAMES, Report } from './report/report.js'
 import { renderSummary } from './report/summary.js'
+import { createServices } from './services.js'
 import { errorMessage } from './util/errors.js'
 import type { Logger } from './util/logger.js'
 
@@ -17,7 +20,8 @@ const coreLogger: Logger = {
 }
 
 export interface RunOptions {
-  stages?: Stages
+  /** Replaces the outside systems (tests). */
+  services?: (inputs: Inputs, signal: AbortSignal) => Services
   signal?: AbortSignal
 }
 
@@ -32,16 +36,29 @@ export async function run(options: RunOptions = {}): Promise<void> {
 
   const report = new Report()
   const signal = options.signal ?? cancelOnSignals()
+  let services: Services | undefined
   try {
-    await runPipeline({ inputs, log: coreLogger, signal }, options.stages ?? unimplementedStages(), report, {
-      now: () => performance.now(),
-    })
+    services =
+      options.services?.(inputs, signal) ??
+      createServices(inputs, {
+        env: process.env,
+        log: coreLogger,
+        mask: (s) => core.setSecret(s),
+        getIdToken: (audience) => core.getIDToken(audience),
+        run: readRunContext(process.env),
+        signal,
+      })
+    await runPipeline(
+      { inputs, services, log: coreLogger, signal, report, state: {} },
+      { now: () => performance.now() },
+    )
   } catch (err) {
     report.failure = errorMessage(err)
     core.debug(err instanceof Error && err.stack ? err.stack : String(err))
     core.setFailed(report.failure)
   } finally {
     await publish(report, inputs)
+    if (services) await rm(services.workDir, { recursive: true, force: true }).catch(() => undefined)
   }
 }
 

@@ -1,34 +1,62 @@
-// The pipeline: which stages run for each action, in order, each timed and recorded.
+// The pipeline: which stages run for each action, in order, each timed, logged as a group and
+// recorded with its decision.
 import { registeredName } from '../mlflow/model-uri.js'
 import { errorMessage } from '../util/errors.js'
-import type { Report } from '../report/report.js'
-import { STAGE_TITLES, type StageContext, type Stages } from './stages.js'
+import type { Action } from '../inputs.js'
+import { apply } from './apply.js'
+import { buildImage } from './build-image.js'
+import type { Stage, StageContext } from './context.js'
+import { planImage } from './plan-image.js'
+import { promote } from './promote.js'
+import { remove } from './remove.js'
+import { renderManifest } from './render-manifest.js'
+import { resolveModel } from './resolve-model.js'
+import { smokeTest } from './smoke-test.js'
+import { waitReady } from './wait-ready.js'
 
 export interface Clock {
   now(): number
 }
 
-const PLAN: Record<StageContext['inputs']['action'], readonly (keyof Stages)[]> = {
-  deploy: ['resolveModel', 'planImage', 'buildImage', 'renderManifest', 'apply', 'waitReady', 'smokeTest', 'promote'],
-  render: ['resolveModel', 'planImage', 'renderManifest'],
-  delete: ['remove'],
+export const PLAN: Record<Action, readonly [string, Stage][]> = {
+  deploy: [
+    ['resolve model', resolveModel],
+    ['plan image', planImage],
+    ['build image', buildImage],
+    ['render manifest', renderManifest],
+    ['apply', apply],
+    ['wait for ready', waitReady],
+    ['smoke test', smokeTest],
+    ['promote', promote],
+  ],
+  render: [
+    ['resolve model', resolveModel],
+    ['plan image', planImage],
+    ['build image', buildImage],
+    ['render manifest', renderManifest],
+  ],
+  delete: [['delete', remove]],
 }
 
-export async function runPipeline(ctx: StageContext, stages: Stages, report: Report, clock: Clock): Promise<void> {
-  const { inputs } = ctx
+export async function runPipeline(ctx: StageContext, clock: Clock, plan = PLAN[ctx.inputs.action]): Promise<void> {
+  const { inputs, report, log } = ctx
   // Outputs known before any stage runs are written even if a stage fails.
   report.set('name', inputs.cluster.name)
   report.set('namespace', inputs.cluster.namespace)
   report.set('model-name', registeredName(inputs.model.ref))
 
-  for (const key of PLAN[inputs.action]) {
+  for (const [title, stage] of plan) {
     ctx.signal.throwIfAborted()
-    const title = STAGE_TITLES[key]
     const started = clock.now()
     try {
-      const { decision } = await ctx.log.group(title, () => stages[key](ctx))
-      ctx.log.info(`${title}: ${decision}`)
-      report.record({ name: title, status: 'ok', decision, durationMs: clock.now() - started })
+      const outcome = await log.group(title, () => stage(ctx))
+      log.info(`${title}: ${outcome.decision}`)
+      report.record({
+        name: title,
+        status: outcome.skipped ? 'skipped' : 'ok',
+        decision: outcome.decision,
+        durationMs: clock.now() - started,
+      })
     } catch (err) {
       report.record({ name: title, status: 'failed', decision: errorMessage(err), durationMs: clock.now() - started })
       throw new StageFailure(title, err)

@@ -67,6 +67,9 @@ describe('defaults', () => {
     ['platforms', i.image.platforms, []],
     ['traffic-percent (routing untouched)', i.flow.trafficPercent, undefined],
     ['kubeconfig (KUBECONFIG, then in-cluster)', i.cluster.kubeconfig, undefined],
+    ['take-over', i.cluster.takeOver, false],
+    ['build-network', i.image.network, undefined],
+    ['artifacts-destination', i.mlflow.artifactsDestination, undefined],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
   test('trailing slash dropped from tracking-uri', () =>
     expect(i.mlflow.trackingUri).toBe('https://mlflow.example.com'))
@@ -89,6 +92,9 @@ describe('every input is read', () => {
     'build-args': 'PIP_INDEX_URL=https://pypi.example.com/simple\nFOO=a=b',
     'cache-from': 'type=registry,ref=ghcr.io/acme/wine:cache\n',
     'cache-to': 'type=inline',
+    'build-network': 'host',
+    'artifacts-destination': 's3://bucket/mlartifacts/',
+    'take-over': 'true',
     target: 'kserve',
     name: 'wine',
     namespace: 'models',
@@ -118,6 +124,9 @@ describe('every input is read', () => {
     ['build-args', i.image.buildArgs, { PIP_INDEX_URL: 'https://pypi.example.com/simple', FOO: 'a=b' }],
     ['cache-from', i.image.cacheFrom, ['type=registry,ref=ghcr.io/acme/wine:cache']],
     ['cache-to', i.image.cacheTo, ['type=inline']],
+    ['build-network', i.image.network, 'host'],
+    ['artifacts-destination', i.mlflow.artifactsDestination, 's3://bucket/mlartifacts'],
+    ['take-over', i.cluster.takeOver, true],
     ['target', i.cluster.target, 'kserve'],
     ['name', i.cluster.name, 'wine'],
     ['namespace', i.cluster.namespace, 'models'],
@@ -361,6 +370,8 @@ describe('bad values name the input and what is allowed', () => {
     ['promote-alias reserved', { 'promote-alias': 'latest' }, 'promote-alias', /reserved/],
     ['promote-alias v1', { 'promote-alias': 'v1' }, 'promote-alias', /reserved/],
     ['promote-alias chars', { 'promote-alias': 'prod env' }, 'promote-alias', /not a valid MLflow alias/],
+    ['take-over boolean', { 'take-over': 'please' }, 'take-over', /true or false/],
+    ['artifacts-destination', { 'artifacts-destination': 'bucket/path' }, 'artifacts-destination', /not a storage URI/],
   ])('%s', (_case, inputs, input, message) => {
     const err = errorOf({ ...BASE, ...inputs })
     expect(err.input).toBe(input)
