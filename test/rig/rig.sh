@@ -37,7 +37,10 @@ case "$cmd" in
     ;;
   env)
     [ -f "$RIG_ENV_FILE" ] || die "no rig facts yet: run 'npm run rig:up'"
-    sed 's/^/export /' "$RIG_ENV_FILE"
+    # Shell-quoted, so `eval "$(rig.sh env)"` survives values with spaces (fixture model names).
+    while IFS= read -r line; do
+      [ -n "$line" ] && printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+    done <"$RIG_ENV_FILE"
     ;;
   *) die "usage: rig.sh up|down|status|env [part...]" ;;
 esac
