@@ -166,21 +166,28 @@ YAML
   done
 }
 kube_crds() {
-  local f name sum
+  local f name sum group plural version i pending=()
   for f in knative-service kserve-isvc-full kserve-servingruntimes-full; do
     name=$(awk '/^metadata:/{m=1;next} m&&/^  name:/{print $2; exit}' "$SHARED_DIR/crds/$f.yaml")
     # Applied once per etcd life: re-applying makes the apiserver reinitialize the CR storage.
     sum=$(sha256sum "$SHARED_DIR/crds/$f.yaml" | cut -c1-64)
     [ "$(cat "$KUBE_DIR/applied-$name" 2>/dev/null)" = "$sum" ] && continue
-    kube_apply "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" "$SHARED_DIR/crds/$f.yaml"
-    local i established=
-    for i in $(seq 1 150); do
-      established=$(kube_api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" |
-        jq -r '.status.conditions[]? | select(.type=="Established") | .status')
-      [ "$established" = True ] && break
+    version=$(sed '/^---\s*$/d' "$SHARED_DIR/crds/$f.yaml" |
+      kube_api PATCH "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name?fieldManager=rig&force=true" \
+        -H 'Content-Type: application/apply-patch+yaml' --data-binary @- |
+      jq -r '.spec.versions[] | select(.storage) | .name') || die "applying CRD $name failed"
+    pending+=("$name $version $sum")
+  done
+  # Established = served: wait on discovery (small) rather than polling the 2 MB CRD objects.
+  for f in "${pending[@]}"; do
+    read -r name version sum <<<"$f"
+    plural=${name%%.*}; group=${name#*.}
+    for i in $(seq 1 300); do
+      kube_api GET "/apis/$group/$version" 2>/dev/null | jq -e --arg p "$plural" '.resources[] | select(.name == $p)' >/dev/null && break
       sleep 0.2
     done
-    [ "$established" = True ] || die "CRD $name not Established"
+    [ "$(kube_api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" |
+      jq -r '.status.conditions[]? | select(.type=="Established") | .status')" = True ] || die "CRD $name not Established"
     echo "$sum" >"$KUBE_DIR/applied-$name"
   done
 }
