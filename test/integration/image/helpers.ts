@@ -1,0 +1,147 @@
+// The image stage against the rig: the real MLflow server (model facts, download), the real
+// registries, the real dockerd + buildx, and MLflow's own pyfunc for cross-checks.
+import { execFile } from 'node:child_process'
+import { createServer } from 'node:net'
+import { promisify } from 'node:util'
+import type { ImageInputs } from '../../../src/inputs.js'
+import { actionsExec, type Exec } from '../../../src/image/exec.js'
+import { createImageDeps, modelFacts, type ImageDeps } from '../../../src/image/index.js'
+import { createMlflow, type Mlflow, type ModelDetails } from '../../../src/mlflow/index.js'
+import { parseModelUri, type ModelRef } from '../../../src/mlflow/model-uri.js'
+import { UndiciTransport, type HttpRequest, type HttpTransport } from '../../../src/util/http.js'
+import { MemoryLogger } from '../../../src/util/logger.js'
+import { rigEnv } from '../rig-env.js'
+
+export const SLOW = 300_000
+const run = promisify(execFile)
+
+/** An MLflow transport that records every URL it fetched (to prove a plan downloads nothing). */
+export class RecordingTransport implements HttpTransport {
+  readonly urls: string[] = []
+  private readonly inner = new UndiciTransport()
+  request(req: HttpRequest) {
+    this.urls.push(req.url)
+    return this.inner.request(req)
+  }
+  close() {
+    return this.inner.close()
+  }
+}
+
+export function mlflowClient(http: HttpTransport, log = new MemoryLogger()): Mlflow {
+  return createMlflow(
+    {
+      trackingUri: rigEnv('MLFLOW_URI'),
+      registryUri: undefined,
+      token: undefined,
+      username: undefined,
+      password: undefined,
+      caCertPath: undefined,
+      insecureTls: false,
+      oidc: undefined,
+    },
+    { getIdToken: async () => '', mask: () => {}, env: {}, log, http },
+  )
+}
+
+export async function inspectModel(mlflow: Mlflow, uri: string): Promise<ModelDetails> {
+  const ref = parseModelUri(uri)
+  if (typeof ref === 'string') throw new Error(ref)
+  return mlflow.inspect(await mlflow.resolve(ref as ModelRef))
+}
+
+export { modelFacts }
+
+/** The rig's docker environment, for docker calls made by tests and by the action. */
+export function dockerEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { DOCKER_HOST: rigEnv('DOCKER_HOST'), ...extra }
+}
+
+export function imageDeps(
+  opts: { dockerConfig?: string; exec?: Exec; env?: Record<string, string> } = {},
+): ImageDeps & { log: MemoryLogger; masked: string[] } {
+  const log = new MemoryLogger()
+  const masked: string[] = []
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DOCKER_HOST: rigEnv('DOCKER_HOST'),
+    DOCKER_CONFIG: opts.dockerConfig ?? '/nonexistent-docker-config',
+    ...opts.env,
+  }
+  const deps = createImageDeps({ log, env, mask: (s) => masked.push(s), exec: opts.exec ?? actionsExec })
+  return { ...deps, log, masked }
+}
+
+export function imageInputs(over: Partial<ImageInputs> = {}): ImageInputs {
+  return {
+    repository: `${rigEnv('REGISTRY')}/it-wine`,
+    tag: undefined,
+    baseImage: rigEnv('BASE_IMAGE'),
+    build: 'auto',
+    platforms: [],
+    buildArgs: {},
+    cacheFrom: [],
+    cacheTo: [],
+    ...over,
+  }
+}
+
+export async function docker(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
+  const res = await actionsExec(rigEnv('DOCKER_CLI'), args, { env: dockerEnv(extraEnv) })
+  if (res.exitCode !== 0) throw new Error(`docker ${args.join(' ')}: ${res.stderr.trim().split('\n').pop()}`)
+  return res.stdout.trim()
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** MLflow's own pyfunc predictions for a dataframe_split input, from the rig's MLflow venv. */
+export async function pyfuncPredict(
+  modelUri: string,
+  split: { columns: string[]; data: unknown[][] },
+): Promise<unknown[]> {
+  const script = `
+import json, sys, mlflow.pyfunc, pandas as pd
+split = json.loads(sys.argv[2])
+model = mlflow.pyfunc.load_model(sys.argv[1])
+frame = pd.DataFrame(split["data"], columns=split["columns"])
+# JSON has no int/float distinction: give each column the type the signature declares.
+schema = model.metadata.get_input_schema()
+if schema is not None and schema.has_input_names():
+    frame = frame.astype({c.name: c.type.to_pandas() for c in schema.inputs})
+pred = model.predict(frame)
+print(json.dumps([x.item() if hasattr(x, "item") else x for x in list(pred)]))
+`
+  const { stdout } = await run(rigEnv('MLFLOW_PYTHON'), ['-c', script, modelUri, JSON.stringify(split)], {
+    env: { ...process.env, MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI') },
+    maxBuffer: 16 << 20,
+  })
+  return JSON.parse(stdout.trim().split('\n').pop()!) as unknown[]
+}
+
+/** Waits until the V2 model is ready, or throws with the container's log. */
+export async function waitReady(url: string, container: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url)
+      if (res.ok) return
+    } catch {
+      // not listening yet
+    }
+    const state = await docker(['inspect', '-f', '{{.State.Running}}', container]).catch(() => 'gone')
+    if (state !== 'true') break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  const logs = await docker(['logs', '--tail', '30', container]).catch((e: Error) => e.message)
+  throw new Error(`${url} never became ready; container log:\n${logs}`)
+}
