@@ -5,12 +5,21 @@ import { request } from 'node:https'
 import { readFileSync } from 'node:fs'
 import { rigEnv } from '../rig-env.js'
 
+// Kubernetes objects are read loosely here: the assertions say what matters.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = any
 interface Reply {
   status: number
-  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: Loose
 }
 
-function api(method: string, path: string, token: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+function api(
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<Reply> {
   const url = new URL(path, rigEnv('KUBE_SERVER'))
   const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
   return new Promise((resolve, reject) => {
@@ -19,7 +28,11 @@ function api(method: string, path: string, token: string, body?: unknown, conten
       {
         method,
         ca: readFileSync(rigEnv('KUBE_CA')),
-        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(data ? { 'Content-Type': contentType } : {}) },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'application/json',
+          ...(data ? { 'Content-Type': contentType } : {}),
+        },
         timeout: 30_000,
       },
       (res) => {
@@ -29,7 +42,9 @@ function api(method: string, path: string, token: string, body?: unknown, conten
           let parsed: unknown = text
           try {
             parsed = JSON.parse(text)
-          } catch {}
+          } catch {
+            // not JSON: keep the text
+          }
           resolve({ status: res.statusCode ?? 0, body: parsed })
         })
       },
@@ -54,17 +69,26 @@ function knativeService(name: string, image: string, extra: Record<string, unkno
     metadata: { name },
     spec: {
       template: {
-        spec: { containers: [{ image, ports: [{ containerPort: 8080, name: 'http1' }], env: [{ name: 'MLSERVER_HTTP_PORT', value: '8080' }], ...extra }] },
+        spec: {
+          containers: [
+            {
+              image,
+              ports: [{ containerPort: 8080, name: 'http1' }],
+              env: [{ name: 'MLSERVER_HTTP_PORT', value: '8080' }],
+              ...extra,
+            },
+          ],
+        },
       },
     },
   }
 }
 
 type Cond = { type: string; status: string; reason?: string; message?: string }
-const cond = (obj: any, type: string): Cond | undefined => obj?.status?.conditions?.find((c: Cond) => c.type === type) // eslint-disable-line @typescript-eslint/no-explicit-any
+const cond = (obj: Loose, type: string): Cond | undefined => obj?.status?.conditions?.find((c: Cond) => c.type === type)
 
 /** Poll the object until `done` says so; fail with the last status seen. */
-async function waitFor(path: string, what: string, done: (o: any) => boolean, seconds = 120): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function waitFor(path: string, what: string, done: (o: Loose) => boolean, seconds = 120): Promise<Loose> {
   const deadline = Date.now() + seconds * 1000
   let last: Reply | undefined
   while (Date.now() < deadline) {
@@ -114,132 +138,211 @@ describe('kube-apiserver', () => {
   })
 
   test('the Knative and KServe CRDs are Established and their schemas validate', async () => {
-    for (const name of ['services.serving.knative.dev', 'inferenceservices.serving.kserve.io', 'servingruntimes.serving.kserve.io']) {
+    for (const name of [
+      'services.serving.knative.dev',
+      'inferenceservices.serving.kserve.io',
+      'servingruntimes.serving.kserve.io',
+    ]) {
       const crd = await api('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, admin())
       expect(crd.status).toBe(200)
       expect(cond(crd.body, 'Established')?.status).toBe('True')
     }
     const bad = knativeService(`strict-${suffix}`, 'example.invalid/x:1', { bogusField: 1 })
-    const rejected = await api('POST', `${KSVC}/namespaces/deploy/services?dryRun=All&fieldValidation=Strict`, deployer(), bad)
+    const rejected = await api(
+      'POST',
+      `${KSVC}/namespaces/deploy/services?dryRun=All&fieldValidation=Strict`,
+      deployer(),
+      bad,
+    )
     // CRs: strict decoding errors are 400 BadRequest (built-in types answer 422).
     expect(rejected.status).toBe(400)
-    expect(rejected.body.message).toMatch(/strict decoding error: unknown field "spec\.template\.spec\.containers\[0\]\.bogusField"/)
+    expect(rejected.body.message).toMatch(
+      /strict decoding error: unknown field "spec\.template\.spec\.containers\[0\]\.bogusField"/,
+    )
     const badIsvc = {
       apiVersion: 'serving.kserve.io/v1beta1',
       kind: 'InferenceService',
       metadata: { name: `strict-${suffix}` },
       spec: { predictor: { model: { modelFormat: { name: 'mlflow' }, storageUri: 'file:///m', notAField: true } } },
     }
-    const rejectedIsvc = await api('POST', `${ISVC}/namespaces/deploy/inferenceservices?dryRun=All&fieldValidation=Strict`, deployer(), badIsvc)
+    const rejectedIsvc = await api(
+      'POST',
+      `${ISVC}/namespaces/deploy/inferenceservices?dryRun=All&fieldValidation=Strict`,
+      deployer(),
+      badIsvc,
+    )
     expect(rejectedIsvc.status).toBe(400)
-    expect(rejectedIsvc.body.message).toMatch(/strict decoding error: unknown field "spec\.predictor\.model\.notAField"/)
+    expect(rejectedIsvc.body.message).toMatch(
+      /strict decoding error: unknown field "spec\.predictor\.model\.notAField"/,
+    )
   })
 })
 
 describe('rig reconciler', () => {
-  test('a Knative Service goes Ready with a working V2 URL; an unpullable update fails while the old URL serves', async () => {
-    const name = `ksvc-${suffix}`
-    const path = `${KSVC}/namespaces/deploy/services/${name}`
-    const created = await api('POST', `${KSVC}/namespaces/deploy/services`, deployer(), knativeService(name, rigEnv('BASE_IMAGE')))
-    expect(created.status).toBe(201)
-    cleanup.push(path)
+  test(
+    'a Knative Service goes Ready with a working V2 URL; an unpullable update fails while the old URL serves',
+    async () => {
+      const name = `ksvc-${suffix}`
+      const path = `${KSVC}/namespaces/deploy/services/${name}`
+      const created = await api(
+        'POST',
+        `${KSVC}/namespaces/deploy/services`,
+        deployer(),
+        knativeService(name, rigEnv('BASE_IMAGE')),
+      )
+      expect(created.status).toBe(201)
+      cleanup.push(path)
 
-    const ready = await waitFor(path, 'Ready=True', (o) => o.status?.observedGeneration === o.metadata.generation && cond(o, 'Ready')?.status === 'True')
-    expect(ready.status.latestCreatedRevisionName).toBe(`${name}-00001`)
-    expect(ready.status.latestReadyRevisionName).toBe(`${name}-00001`)
-    expect(ready.status.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-    expect(ready.status.address.url).toBe(ready.status.url)
-    expect(ready.status.traffic).toEqual([{ revisionName: `${name}-00001`, latestRevision: true, percent: 100 }])
-    expect(['ConfigurationsReady', 'RoutesReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
-    expect(await health(ready.status.url)).toBe(200)
+      const ready = await waitFor(
+        path,
+        'Ready=True',
+        (o) => o.status?.observedGeneration === o.metadata.generation && cond(o, 'Ready')?.status === 'True',
+      )
+      expect(ready.status.latestCreatedRevisionName).toBe(`${name}-00001`)
+      expect(ready.status.latestReadyRevisionName).toBe(`${name}-00001`)
+      expect(ready.status.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(ready.status.address.url).toBe(ready.status.url)
+      expect(ready.status.traffic).toEqual([{ revisionName: `${name}-00001`, latestRevision: true, percent: 100 }])
+      expect(['ConfigurationsReady', 'RoutesReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
+      expect(await health(ready.status.url)).toBe(200)
 
-    const missing = `${rigEnv('REGISTRY')}/rig-no-such-image:${suffix}`
-    const patched = await api(
-      'PATCH',
-      path,
-      deployer(),
-      { spec: { template: { spec: { containers: [{ image: missing, env: [{ name: 'MLSERVER_HTTP_PORT', value: '8080' }] }] } } } },
-      'application/merge-patch+json',
-    )
-    expect(patched.status).toBe(200)
-    const generation = patched.body.metadata.generation as number
-    const failed = await waitFor(path, 'Ready=False', (o) => o.status?.observedGeneration === generation && cond(o, 'Ready')?.status === 'False')
-    expect(cond(failed, 'Ready')?.reason).toBe('RevisionFailed')
-    expect(cond(failed, 'ConfigurationsReady')).toMatchObject({ status: 'False', reason: 'RevisionFailed' })
-    expect(cond(failed, 'ConfigurationsReady')?.message).toContain(`Revision "${name}-00002" failed with message: Unable to fetch image "${missing}"`)
-    expect(failed.status.latestCreatedRevisionName).toBe(`${name}-00002`)
-    expect(failed.status.latestReadyRevisionName).toBe(`${name}-00001`)
-    expect(failed.status.url).toBe(ready.status.url)
-    expect(await health(ready.status.url)).toBe(200)
-
-    const events = await api('GET', `/api/v1/namespaces/deploy/events?fieldSelector=involvedObject.name=${name}`, deployer())
-    expect(events.status).toBe(200)
-    const reasons = (events.body.items as { reason: string }[]).map((e) => e.reason)
-    expect(reasons).toEqual(expect.arrayContaining(['RevisionReady', 'RevisionFailed']))
-
-    // Deleting the service stops its revisions.
-    expect((await api('DELETE', path, deployer())).status).toBe(200)
-    const deadline = Date.now() + 30_000
-    while ((await health(ready.status.url)) === 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500))
-    expect(await health(ready.status.url)).not.toBe(200)
-  }, LONG)
-
-  test('a container that exits fails its revision with its exit code and last log lines', async () => {
-    const name = `crash-${suffix}`
-    const path = `${KSVC}/namespaces/deploy/services/${name}`
-    const svc = knativeService(name, rigEnv('BASE_IMAGE'), { command: ['sh', '-c', 'echo "fatal: model exploded" >&2; exit 3'] })
-    expect((await api('POST', `${KSVC}/namespaces/deploy/services`, deployer(), svc)).status).toBe(201)
-    cleanup.push(path)
-    const failed = await waitFor(path, 'Ready=False', (o) => o.status?.observedGeneration === 1 && cond(o, 'Ready')?.status === 'False')
-    expect(cond(failed, 'ConfigurationsReady')).toMatchObject({ status: 'False', reason: 'RevisionFailed' })
-    expect(cond(failed, 'Ready')?.message).toBe(`Revision "${name}-00001" failed with message: Container failed with: fatal: model exploded (exit code 3).`)
-    expect(cond(failed, 'RoutesReady')).toMatchObject({ status: 'False', reason: 'RevisionMissing' })
-    expect(failed.status.latestReadyRevisionName).toBeUndefined()
-    expect(failed.status.url).toBeUndefined()
-  }, LONG)
-
-  test('an InferenceService whose storageUri the rig cannot load is InvalidSpec', async () => {
-    const name = `s3-${suffix}`
-    const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
-    const isvc = {
-      apiVersion: 'serving.kserve.io/v1beta1',
-      kind: 'InferenceService',
-      metadata: { name },
-      spec: { predictor: { model: { modelFormat: { name: 'mlflow' }, protocolVersion: 'v2', storageUri: 's3://bucket/model' } } },
-    }
-    expect((await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)).status).toBe(201)
-    cleanup.push(path)
-    const failed = await waitFor(path, 'Ready=False', (o) => cond(o, 'Ready')?.status === 'False')
-    expect(cond(failed, 'PredictorReady')).toMatchObject({ status: 'False', reason: 'ModelLoadFailed' })
-    expect(cond(failed, 'PredictorReady')?.message).toContain('s3://bucket/model')
-    expect(failed.status.modelStatus).toMatchObject({ transitionStatus: 'InvalidSpec', lastFailureInfo: { reason: 'ModelLoadFailed' } })
-  }, LONG)
-
-  test('an InferenceService with a custom container goes Ready', async () => {
-    const name = `isvc-${suffix}`
-    const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
-    const isvc = {
-      apiVersion: 'serving.kserve.io/v1beta1',
-      kind: 'InferenceService',
-      metadata: { name },
-      spec: {
-        predictor: {
-          containers: [{ name: 'kserve-container', image: rigEnv('BASE_IMAGE'), env: [{ name: 'PROTOCOL', value: 'v2' }] }],
+      const missing = `${rigEnv('REGISTRY')}/rig-no-such-image:${suffix}`
+      const patched = await api(
+        'PATCH',
+        path,
+        deployer(),
+        {
+          spec: {
+            template: {
+              spec: { containers: [{ image: missing, env: [{ name: 'MLSERVER_HTTP_PORT', value: '8080' }] }] },
+            },
+          },
         },
-      },
-    }
-    const created = await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)
-    expect(created.status).toBe(201)
-    cleanup.push(path)
-    const ready = await waitFor(path, 'Ready=True', (o) => cond(o, 'Ready')?.status === 'True')
-    expect(['PredictorReady', 'IngressReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
-    const predictor = ready.status.components.predictor
-    expect(predictor.latestCreatedRevision).toBe(`${name}-predictor-00001`)
-    expect(predictor.latestReadyRevision).toBe(`${name}-predictor-00001`)
-    expect(predictor.latestRolledoutRevision).toBe(`${name}-predictor-00001`)
-    expect(predictor.traffic).toEqual([{ revisionName: `${name}-predictor-00001`, latestRevision: true, percent: 100 }])
-    expect(ready.status.modelStatus.transitionStatus).toBe('UpToDate')
-    expect(ready.status.url).toBe(predictor.url)
-    expect(await health(ready.status.url)).toBe(200)
-  }, LONG)
+        'application/merge-patch+json',
+      )
+      expect(patched.status).toBe(200)
+      const generation = patched.body.metadata.generation as number
+      const failed = await waitFor(
+        path,
+        'Ready=False',
+        (o) => o.status?.observedGeneration === generation && cond(o, 'Ready')?.status === 'False',
+      )
+      expect(cond(failed, 'Ready')?.reason).toBe('RevisionFailed')
+      expect(cond(failed, 'ConfigurationsReady')).toMatchObject({ status: 'False', reason: 'RevisionFailed' })
+      expect(cond(failed, 'ConfigurationsReady')?.message).toContain(
+        `Revision "${name}-00002" failed with message: Unable to fetch image "${missing}"`,
+      )
+      expect(failed.status.latestCreatedRevisionName).toBe(`${name}-00002`)
+      expect(failed.status.latestReadyRevisionName).toBe(`${name}-00001`)
+      expect(failed.status.url).toBe(ready.status.url)
+      expect(await health(ready.status.url)).toBe(200)
+
+      const events = await api(
+        'GET',
+        `/api/v1/namespaces/deploy/events?fieldSelector=involvedObject.name=${name}`,
+        deployer(),
+      )
+      expect(events.status).toBe(200)
+      const reasons = (events.body.items as { reason: string }[]).map((e) => e.reason)
+      expect(reasons).toEqual(expect.arrayContaining(['RevisionReady', 'RevisionFailed']))
+
+      // Deleting the service stops its revisions.
+      expect((await api('DELETE', path, deployer())).status).toBe(200)
+      const deadline = Date.now() + 30_000
+      while ((await health(ready.status.url)) === 200 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 500))
+      expect(await health(ready.status.url)).not.toBe(200)
+    },
+    LONG,
+  )
+
+  test(
+    'a container that exits fails its revision with its exit code and last log lines',
+    async () => {
+      const name = `crash-${suffix}`
+      const path = `${KSVC}/namespaces/deploy/services/${name}`
+      const svc = knativeService(name, rigEnv('BASE_IMAGE'), {
+        command: ['sh', '-c', 'echo "fatal: model exploded" >&2; exit 3'],
+      })
+      expect((await api('POST', `${KSVC}/namespaces/deploy/services`, deployer(), svc)).status).toBe(201)
+      cleanup.push(path)
+      const failed = await waitFor(
+        path,
+        'Ready=False',
+        (o) => o.status?.observedGeneration === 1 && cond(o, 'Ready')?.status === 'False',
+      )
+      expect(cond(failed, 'ConfigurationsReady')).toMatchObject({ status: 'False', reason: 'RevisionFailed' })
+      expect(cond(failed, 'Ready')?.message).toBe(
+        `Revision "${name}-00001" failed with message: Container failed with: fatal: model exploded (exit code 3).`,
+      )
+      expect(cond(failed, 'RoutesReady')).toMatchObject({ status: 'False', reason: 'RevisionMissing' })
+      expect(failed.status.latestReadyRevisionName).toBeUndefined()
+      expect(failed.status.url).toBeUndefined()
+    },
+    LONG,
+  )
+
+  test(
+    'an InferenceService whose storageUri the rig cannot load is InvalidSpec',
+    async () => {
+      const name = `s3-${suffix}`
+      const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
+      const isvc = {
+        apiVersion: 'serving.kserve.io/v1beta1',
+        kind: 'InferenceService',
+        metadata: { name },
+        spec: {
+          predictor: {
+            model: { modelFormat: { name: 'mlflow' }, protocolVersion: 'v2', storageUri: 's3://bucket/model' },
+          },
+        },
+      }
+      expect((await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)).status).toBe(201)
+      cleanup.push(path)
+      const failed = await waitFor(path, 'Ready=False', (o) => cond(o, 'Ready')?.status === 'False')
+      expect(cond(failed, 'PredictorReady')).toMatchObject({ status: 'False', reason: 'ModelLoadFailed' })
+      expect(cond(failed, 'PredictorReady')?.message).toContain('s3://bucket/model')
+      expect(failed.status.modelStatus).toMatchObject({
+        transitionStatus: 'InvalidSpec',
+        lastFailureInfo: { reason: 'ModelLoadFailed' },
+      })
+    },
+    LONG,
+  )
+
+  test(
+    'an InferenceService with a custom container goes Ready',
+    async () => {
+      const name = `isvc-${suffix}`
+      const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
+      const isvc = {
+        apiVersion: 'serving.kserve.io/v1beta1',
+        kind: 'InferenceService',
+        metadata: { name },
+        spec: {
+          predictor: {
+            containers: [
+              { name: 'kserve-container', image: rigEnv('BASE_IMAGE'), env: [{ name: 'PROTOCOL', value: 'v2' }] },
+            ],
+          },
+        },
+      }
+      const created = await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)
+      expect(created.status).toBe(201)
+      cleanup.push(path)
+      const ready = await waitFor(path, 'Ready=True', (o) => cond(o, 'Ready')?.status === 'True')
+      expect(['PredictorReady', 'IngressReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
+      const predictor = ready.status.components.predictor
+      expect(predictor.latestCreatedRevision).toBe(`${name}-predictor-00001`)
+      expect(predictor.latestReadyRevision).toBe(`${name}-predictor-00001`)
+      expect(predictor.latestRolledoutRevision).toBe(`${name}-predictor-00001`)
+      expect(predictor.traffic).toEqual([
+        { revisionName: `${name}-predictor-00001`, latestRevision: true, percent: 100 },
+      ])
+      expect(ready.status.modelStatus.transitionStatus).toBe('UpToDate')
+      expect(ready.status.url).toBe(predictor.url)
+      expect(await health(ready.status.url)).toBe(200)
+    },
+    LONG,
+  )
 })

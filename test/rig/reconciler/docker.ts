@@ -127,7 +127,11 @@ export function runHostMlserver(workDir: string, env: Record<string, string>, po
   mkdirSync(workDir, { recursive: true })
   const logFile = `${workDir}/mlserver.log`
   const fd = openSync(logFile, 'w')
-  const child = spawn(bin, ['start', workDir], { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true })
+  const child = spawn(bin, ['start', workDir], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  })
   closeSync(fd)
   const handle: Handle = { kind: 'process', id: String(child.pid), ports, logFile, child }
   child.on('exit', (code, signal) => (handle.exit = { code: code ?? (signal ? 128 : 1) }))
@@ -148,7 +152,9 @@ export async function liveness(h: Handle): Promise<Liveness> {
     let logs = ''
     try {
       logs = tail(readFileSync(h.logFile ?? '', 'utf8'))
-    } catch {}
+    } catch {
+      // no log file: nothing to report
+    }
     return { running: false, exitCode: h.exit.code, logs }
   }
   const r = await docker(['inspect', '-f', '{{.State.Running}} {{.State.ExitCode}}', h.id])
@@ -174,7 +180,9 @@ export function killHostProcess(h: Handle): void {
   if (h.kind === 'process' && !h.exit) {
     try {
       process.kill(-Number(h.id), 'SIGTERM')
-    } catch {}
+    } catch {
+      // already gone
+    }
   }
 }
 

@@ -41,7 +41,14 @@ const KINDS = {
 
 /** What a revision runs: an image, MLServer on the host for a storageUri, or nothing (bad spec). */
 type Plan =
-  | { kind: 'image'; image: string; env: Record<string, string>; command?: string[]; args?: string[]; readyPath: string }
+  | {
+      kind: 'image'
+      image: string
+      env: Record<string, string>
+      command?: string[]
+      args?: string[]
+      readyPath: string
+    }
   | { kind: 'mlserver'; modelName: string; modelUri: string; env: Record<string, string> }
   | { kind: 'invalid'; reason: string; message: string }
 
@@ -82,7 +89,9 @@ const informers = {} as Record<KindName, ReturnType<typeof makeInformer<Kubernet
 // What the real controllers keep in Revision objects, the rig keeps in a file: a restarted
 // reconciler neither recreates revisions nor forgets failures. Running containers are adopted.
 const STATE_FILE = `${STATE_DIR}/state.json`
-type Saved = Omit<Tracked, 'revisions' | 'lastWritten' | 'initialized'> & { revisions: (Omit<Revision, 'handle'> & { handle?: docker.Handle })[] }
+type Saved = Omit<Tracked, 'revisions' | 'lastWritten' | 'initialized'> & {
+  revisions: (Omit<Revision, 'handle'> & { handle?: docker.Handle })[]
+}
 let saved: Record<string, Saved> = {}
 function loadState(): void {
   try {
@@ -97,7 +106,11 @@ function saveState(): void {
     const { lastWritten: _w, initialized: _i, ...rest } = t
     out[t.key] = {
       ...rest,
-      revisions: t.revisions.map((r) => ({ ...r, handle: r.handle?.kind === 'container' ? { kind: 'container', id: r.handle.id, ports: r.handle.ports } : undefined })),
+      revisions: t.revisions.map((r) => ({
+        ...r,
+        handle:
+          r.handle?.kind === 'container' ? { kind: 'container', id: r.handle.id, ports: r.handle.ports } : undefined,
+      })),
     }
   }
   mkdirSync(STATE_DIR, { recursive: true })
@@ -116,7 +129,13 @@ function enqueue(key: string): void {
     try {
       await reconcile(key)
     } catch (e) {
-      log(`reconcile ${key} failed:`, String(e instanceof Error ? e.message : e).split('\n').slice(0, 3).join(' '))
+      log(
+        `reconcile ${key} failed:`,
+        String(e instanceof Error ? e.message : e)
+          .split('\n')
+          .slice(0, 3)
+          .join(' '),
+      )
       setTimeout(() => enqueue(key), 2000)
     }
   })
@@ -152,12 +171,24 @@ function planFor(kind: KindName, obj: Obj): Plan {
   if (Array.isArray(predictor.containers)) return containerPlan(predictor.containers[0] as Obj)
   const model = predictor.model as Obj | undefined
   if (!model) {
-    return { kind: 'invalid', reason: 'InvalidPredictorSpec', message: 'the rig reconciler supports predictor.model (MLflow) and predictor.containers only' }
+    return {
+      kind: 'invalid',
+      reason: 'InvalidPredictorSpec',
+      message: 'the rig reconciler supports predictor.model (MLflow) and predictor.containers only',
+    }
   }
   const format = String((model.modelFormat as Obj | undefined)?.name ?? '')
-  const noRuntime = { kind: 'invalid', reason: 'NoSupportingRuntime', message: 'No runtime found to support specified framework/version' } as const
+  const noRuntime = {
+    kind: 'invalid',
+    reason: 'NoSupportingRuntime',
+    message: 'No runtime found to support specified framework/version',
+  } as const
   if (model.runtime !== undefined && model.runtime !== 'kserve-mlserver') {
-    return { kind: 'invalid', reason: 'RuntimeNotRecognized', message: `ServingRuntime "${String(model.runtime)}" not found (the rig has kserve-mlserver only)` }
+    return {
+      kind: 'invalid',
+      reason: 'RuntimeNotRecognized',
+      message: `ServingRuntime "${String(model.runtime)}" not found (the rig has kserve-mlserver only)`,
+    }
   }
   if (format !== 'mlflow') return noRuntime
   if (model.runtime === undefined && model.protocolVersion !== 'v2') return noRuntime // v2-only runtime
@@ -184,16 +215,29 @@ async function startRevision(t: Tracked, rev: Revision): Promise<void> {
     if (plan.kind === 'invalid') return fail(t, rev, 'InvalidSpec', plan.message)
     if (plan.kind === 'image') {
       const err = await docker.pull(plan.image)
-      if (err) return fail(t, rev, 'ContainerMissing', `Unable to fetch image "${plan.image}": failed to resolve image to digest: ${err}`)
+      if (err)
+        return fail(
+          t,
+          rev,
+          'ContainerMissing',
+          `Unable to fetch image "${plan.image}": failed to resolve image to digest: ${err}`,
+        )
     }
     if (rev.state !== 'starting') return // superseded while pulling
     const ports = await docker.freePorts(3)
     const [http, grpc, metrics] = ports.map(String) as [string, string, string]
     // Host networking: every revision gets its own ports. Knative's containerPort (default 8080) and
     // MLServer's defaults (8080/8081/8082) would collide, so the rig overrides them here.
-    const portEnv = { PORT: http, MLSERVER_HTTP_PORT: http, MLSERVER_GRPC_PORT: grpc, MLSERVER_METRICS_PORT: metrics, MLSERVER_HOST: '127.0.0.1' }
+    const portEnv = {
+      PORT: http,
+      MLSERVER_HTTP_PORT: http,
+      MLSERVER_GRPC_PORT: grpc,
+      MLSERVER_METRICS_PORT: metrics,
+      MLSERVER_HOST: '127.0.0.1',
+    }
     if (plan.kind === 'image') {
-      const kn: Record<string, string> = t.kind === 'ksvc' ? { K_SERVICE: t.name, K_CONFIGURATION: t.name, K_REVISION: rev.name } : {}
+      const kn: Record<string, string> =
+        t.kind === 'ksvc' ? { K_SERVICE: t.name, K_CONFIGURATION: t.name, K_REVISION: rev.name } : {}
       rev.handle = await docker.runContainer(
         {
           name: `rig-${t.kind}-${t.namespace}-${rev.name}`,
@@ -201,7 +245,12 @@ async function startRevision(t: Tracked, rev: Revision): Promise<void> {
           env: { ...plan.env, ...kn, ...portEnv },
           command: plan.command,
           args: plan.args,
-          labels: { [docker.OWNER_LABEL]: ownerLabel(t), [docker.REVISION_LABEL]: rev.name, [docker.HASH_LABEL]: rev.hash, [docker.PORT_LABEL]: http },
+          labels: {
+            [docker.OWNER_LABEL]: ownerLabel(t),
+            [docker.REVISION_LABEL]: rev.name,
+            [docker.HASH_LABEL]: rev.hash,
+            [docker.PORT_LABEL]: http,
+          },
         },
         ports,
       )
@@ -230,7 +279,11 @@ async function startRevision(t: Tracked, rev: Revision): Promise<void> {
 /** The image's readiness probe path; for a storageUri model, that model's own readiness (a server
  * whose model failed to load is briefly "ready" with no models before it exits). */
 function readyPath(plan: Plan): string {
-  return plan.kind === 'image' ? plan.readyPath : plan.kind === 'mlserver' ? `/v2/models/${plan.modelName}/ready` : '/v2/health/ready'
+  return plan.kind === 'image'
+    ? plan.readyPath
+    : plan.kind === 'mlserver'
+      ? `/v2/models/${plan.modelName}/ready`
+      : '/v2/health/ready'
 }
 
 async function waitReady(t: Tracked, rev: Revision, path: string): Promise<void> {
@@ -238,7 +291,13 @@ async function waitReady(t: Tracked, rev: Revision, path: string): Promise<void>
   while (rev.state === 'starting' && rev.handle) {
     const live = await docker.liveness(rev.handle)
     if (!live.running) {
-      return fail(t, rev, `ExitCode${live.exitCode}`, `Container failed with: ${live.logs || '(no output)'} (exit code ${live.exitCode})`, live.exitCode)
+      return fail(
+        t,
+        rev,
+        `ExitCode${live.exitCode}`,
+        `Container failed with: ${live.logs || '(no output)'} (exit code ${live.exitCode})`,
+        live.exitCode,
+      )
     }
     try {
       const r = await fetch(`${rev.url}${path}`, { signal: AbortSignal.timeout(2000) })
@@ -249,9 +308,16 @@ async function waitReady(t: Tracked, rev: Revision, path: string): Promise<void>
         await event(t, 'Normal', 'RevisionReady', `Revision "${rev.name}" is ready at ${rev.url}`)
         return enqueue(t.key)
       }
-    } catch {}
+    } catch {
+      // not answering yet
+    }
     if (Date.now() > deadline) {
-      return fail(t, rev, 'ProgressDeadlineExceeded', `Initial scale was never achieved: ${path} not ready after ${READY_TIMEOUT_MS / 1000} s`)
+      return fail(
+        t,
+        rev,
+        'ProgressDeadlineExceeded',
+        `Initial scale was never achieved: ${path} not ready after ${READY_TIMEOUT_MS / 1000} s`,
+      )
     }
     await new Promise((r) => setTimeout(r, 1000))
   }
@@ -343,7 +409,8 @@ async function init(t: Tracked, obj: Obj): Promise<void> {
   // First sight: continue the revision numbering the status shows.
   const status = (obj.status ?? {}) as Obj
   const predictor = ((status.components as Obj | undefined)?.predictor ?? {}) as Obj
-  t.nextNumber = revisionNumber((status.latestCreatedRevisionName ?? predictor.latestCreatedRevision) as string | undefined) + 1
+  t.nextNumber =
+    revisionNumber((status.latestCreatedRevisionName ?? predictor.latestCreatedRevision) as string | undefined) + 1
   t.childGeneration = Number(status.observedGeneration ?? 0)
   t.latestRolledout = predictor.latestRolledoutRevision as string | undefined
   t.previousRolledout = predictor.previousRolledoutRevision as string | undefined
@@ -372,7 +439,10 @@ async function reconcile(key: string): Promise<void> {
 
   // A changed revision template → a new revision (KServe: a new child-ksvc generation too).
   const hash = kind === 'ksvc' ? knativeTemplateHash(obj) : kserveTemplateHash(obj)
-  const routing = hashOf([(obj.spec as Obj).predictor && ((obj.spec as Obj).predictor as Obj).canaryTrafficPercent, (obj.metadata as Obj).annotations])
+  const routing = hashOf([
+    (obj.spec as Obj).predictor && ((obj.spec as Obj).predictor as Obj).canaryTrafficPercent,
+    (obj.metadata as Obj).annotations,
+  ])
   if (hash !== t.hash) {
     t.hash = hash
     const plan = planFor(kind, obj)
@@ -383,7 +453,10 @@ async function reconcile(key: string): Promise<void> {
     } else {
       t.invalid = undefined
       const prefix = kind === 'ksvc' ? name : `${name}-predictor`
-      const byo = kind === 'ksvc' ? ((((obj.spec as Obj).template as Obj | undefined)?.metadata as Obj | undefined)?.name as string | undefined) : undefined
+      const byo =
+        kind === 'ksvc'
+          ? ((((obj.spec as Obj).template as Obj | undefined)?.metadata as Obj | undefined)?.name as string | undefined)
+          : undefined
       const revName = byo && !t.revisions.some((r) => r.name === byo) ? byo : revisionName(prefix, t.nextNumber)
       t.nextNumber++
       // A revision still starting for an older template is superseded.
@@ -403,7 +476,11 @@ async function reconcile(key: string): Promise<void> {
   let desired: Obj
   let referenced: string[]
   if (kind === 'ksvc') {
-    const r = knativeStatus(obj, { generation: Number((obj.metadata as Obj).generation), revisions: t.revisions, latestReady: t.latestReady })
+    const r = knativeStatus(obj, {
+      generation: Number((obj.metadata as Obj).generation),
+      revisions: t.revisions,
+      latestReady: t.latestReady,
+    })
     desired = r.status
     referenced = r.referenced
   } else {
@@ -425,7 +502,11 @@ async function reconcile(key: string): Promise<void> {
     t.previousRolledout = r.previousRolledout
   }
   const current = t.lastWritten ?? ((obj.status ?? {}) as Obj)
-  desired.conditions = withTransitionTimes(current.conditions as Condition[] | undefined, desired.conditions as unknown as Condition[], now) as unknown as Json
+  desired.conditions = withTransitionTimes(
+    current.conditions as Condition[] | undefined,
+    desired.conditions as unknown as Condition[],
+    now,
+  ) as unknown as Json
   keepFailureTime(current, desired)
   if (stableJson(current) !== stableJson(desired)) {
     const wasReady = readyOf(current)
@@ -434,7 +515,9 @@ async function reconcile(key: string): Promise<void> {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     )
     t.lastWritten = desired
-    log(`${key}: status Ready=${readyOf(desired)} ${stableJson((desired.conditions as Obj[]).find((c) => c.type === 'Ready')?.reason ?? '')}`)
+    log(
+      `${key}: status Ready=${readyOf(desired)} ${stableJson((desired.conditions as Obj[]).find((c) => c.type === 'Ready')?.reason ?? '')}`,
+    )
     if (kind === 'isvc' && wasReady !== 'True' && readyOf(desired) === 'True') {
       await event(t, 'Normal', 'InferenceServiceReady', `InferenceService [${name}] is Ready`)
     }
@@ -442,8 +525,13 @@ async function reconcile(key: string): Promise<void> {
 
   // Stop what nothing needs any more: a revision keeps running while it is the latest ready one,
   // still starting, or referenced by traffic.
-  const keep = new Set([...referenced, t.latestReady, ...t.revisions.filter((r) => r.state === 'starting').map((r) => r.name)])
-  for (const rev of t.revisions) if (rev.handle && rev.state === 'ready' && !keep.has(rev.name)) await stopRevision(t, rev)
+  const keep = new Set([
+    ...referenced,
+    t.latestReady,
+    ...t.revisions.filter((r) => r.state === 'starting').map((r) => r.name),
+  ])
+  for (const rev of t.revisions)
+    if (rev.handle && rev.state === 'ready' && !keep.has(rev.name)) await stopRevision(t, rev)
   // Traffic pinned to a revision we stopped earlier: run it again (Knative would scale it up).
   for (const rev of t.revisions) {
     if (rev.state === 'stopped' && referenced.includes(rev.name)) {
@@ -467,8 +555,10 @@ function keepFailureTime(current: Obj, desired: Obj): void {
 // --- watch loop ---------------------------------------------------------------------------------
 async function watch(kind: KindName): Promise<void> {
   const k = KINDS[kind]
-  const inf = makeInformer<KubernetesObject>(kc, `/apis/${k.group}/${k.version}/${k.plural}`, () =>
-    custom.listClusterCustomObject({ group: k.group, version: k.version, plural: k.plural }) as never,
+  const inf = makeInformer<KubernetesObject>(
+    kc,
+    `/apis/${k.group}/${k.version}/${k.plural}`,
+    () => custom.listClusterCustomObject({ group: k.group, version: k.version, plural: k.plural }) as never,
   )
   informers[kind] = inf
   const onObj = (o: KubernetesObject) => enqueue(keyOf(kind, o.metadata?.namespace ?? '', o.metadata?.name ?? ''))
@@ -488,7 +578,11 @@ async function watch(kind: KindName): Promise<void> {
 async function listAll(kind: KindName): Promise<Obj[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const list = (await custom.listClusterCustomObject({ group: KINDS[kind].group, version: KINDS[kind].version, plural: KINDS[kind].plural })) as { items: Obj[] }
+      const list = (await custom.listClusterCustomObject({
+        group: KINDS[kind].group,
+        version: KINDS[kind].version,
+        plural: KINDS[kind].plural,
+      })) as { items: Obj[] }
       return list.items
     } catch (e) {
       if (attempt >= 60) throw e
@@ -510,7 +604,9 @@ async function main(): Promise<void> {
   for (const [key, st] of Object.entries(saved)) if (live.get(key) !== st.uid) delete saved[key]
   const known = new Set(Object.values(saved).flatMap((st) => st.revisions.map((r) => r.handle?.id)))
   const owned = await docker.ownedContainers()
-  log(`rig reconciler starting; ${Object.keys(saved).length} object(s) and ${owned.length} container(s) from an earlier life`)
+  log(
+    `rig reconciler starting; ${Object.keys(saved).length} object(s) and ${owned.length} container(s) from an earlier life`,
+  )
   for (const c of owned.filter((c) => !known.has(c.id))) {
     log(`removing orphan container ${c.labels[docker.REVISION_LABEL]} (${c.labels[docker.OWNER_LABEL]})`)
     await docker.removeContainer(c.id)

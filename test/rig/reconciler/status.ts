@@ -76,7 +76,10 @@ export function revisionNumber(name: string | undefined): number {
 export function withTransitionTimes(prev: Condition[] | undefined, next: Condition[], now: string): Condition[] {
   return next.map((c) => {
     const old = prev?.find((p) => p.type === c.type)
-    return { ...c, lastTransitionTime: old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now }
+    return {
+      ...c,
+      lastTransitionTime: old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now,
+    }
   })
 }
 
@@ -140,8 +143,18 @@ export function resolveTraffic(
       return {
         referenced,
         condition: latestCreatedFailed
-          ? { type: 'RoutesReady', status: 'False', reason: 'RevisionMissing', message: `Configuration "${configName}" does not have any ready Revision.` }
-          : { type: 'RoutesReady', status: 'Unknown', reason: 'RevisionMissing', message: `Configuration "${configName}" is waiting for a Revision to become ready.` },
+          ? {
+              type: 'RoutesReady',
+              status: 'False',
+              reason: 'RevisionMissing',
+              message: `Configuration "${configName}" does not have any ready Revision.`,
+            }
+          : {
+              type: 'RoutesReady',
+              status: 'Unknown',
+              reason: 'RevisionMissing',
+              message: `Configuration "${configName}" is waiting for a Revision to become ready.`,
+            },
       }
     }
     const rev = byName.get(name)
@@ -149,13 +162,23 @@ export function resolveTraffic(
     if (!rev || rev.state === 'failed') {
       return {
         referenced,
-        condition: { type: 'RoutesReady', status: 'False', reason: 'RevisionMissing', message: `Revision "${name}" referenced in traffic not found.` },
+        condition: {
+          type: 'RoutesReady',
+          status: 'False',
+          reason: 'RevisionMissing',
+          message: `Revision "${name}" referenced in traffic not found.`,
+        },
       }
     }
     if (rev.state !== 'ready' || !rev.url) {
       return {
         referenced,
-        condition: { type: 'RoutesReady', status: 'Unknown', reason: 'RevisionMissing', message: `Revision "${name}" referenced in traffic is not ready yet.` },
+        condition: {
+          type: 'RoutesReady',
+          status: 'Unknown',
+          reason: 'RevisionMissing',
+          message: `Revision "${name}" referenced in traffic is not ready yet.`,
+        },
       }
     }
     const out: TrafficTarget = { revisionName: name, latestRevision: latest, percent: t.percent ?? 0 }
@@ -185,7 +208,12 @@ export function knativeStatus(svc: Obj, view: KnativeView): { status: Obj; refer
       ? { type: 'ConfigurationsReady', status: 'True' }
       : latest?.state === 'failed'
         ? { type: 'ConfigurationsReady', status: 'False', reason: 'RevisionFailed', message: failedMessage(latest) }
-        : { type: 'ConfigurationsReady', status: 'Unknown', reason: 'Deploying', message: `Revision "${latest?.name}" is being deployed.` }
+        : {
+            type: 'ConfigurationsReady',
+            status: 'Unknown',
+            reason: 'Deploying',
+            message: `Revision "${latest?.name}" is being deployed.`,
+          }
   const route = resolveTraffic(
     name,
     (svc.spec as Obj | undefined)?.traffic as TrafficTarget[] | undefined,
@@ -259,7 +287,13 @@ export function kserveStatus(isvc: Obj, view: KserveView, now: string): KserveRe
       }
     }
   }
-  const route = resolveTraffic(`${name}-predictor`, traffic, view.revisions, view.latestReady, latest?.state === 'failed')
+  const route = resolveTraffic(
+    `${name}-predictor`,
+    traffic,
+    view.revisions,
+    view.latestReady,
+    latest?.state === 'failed',
+  )
 
   let predictor: Condition
   if (view.invalid) {
@@ -269,7 +303,12 @@ export function kserveStatus(isvc: Obj, view: KserveView, now: string): KserveRe
   } else if (latest?.state === 'ready' && route.condition.status === 'True') {
     predictor = { type: 'PredictorReady', status: 'True' }
   } else {
-    predictor = { type: 'PredictorReady', status: 'Unknown', reason: 'Deploying', message: `Revision "${latest?.name}" is being deployed.` }
+    predictor = {
+      type: 'PredictorReady',
+      status: 'Unknown',
+      reason: 'Deploying',
+      message: `Revision "${latest?.name}" is being deployed.`,
+    }
   }
   const predictorConfig: Condition =
     predictor.status === 'False' || latest?.state !== 'ready'
@@ -278,7 +317,12 @@ export function kserveStatus(isvc: Obj, view: KserveView, now: string): KserveRe
   const predictorRoute: Condition = { ...route.condition, type: 'PredictorRouteReady' }
   const ingress: Condition = route.url
     ? { type: 'IngressReady', status: 'True' }
-    : { type: 'IngressReady', status: 'Unknown', reason: 'PredictorNotReady', message: 'Predictor has no ready revision yet.' }
+    : {
+        type: 'IngressReady',
+        status: 'Unknown',
+        reason: 'PredictorNotReady',
+        message: 'Predictor has no ready revision yet.',
+      }
   const conditions = [ingress, predictorConfig, predictor, predictorRoute, topLevel('Ready', [predictor, ingress])]
 
   const component: Obj = {}
@@ -334,7 +378,11 @@ function modelStatus(view: KserveView, latest: RevisionView | undefined, serving
     }
   }
   if (latest?.state === 'ready' && latest.name === view.latestReady) {
-    return { transitionStatus: 'UpToDate', states: { activeModelState: 'Loaded', targetModelState: 'Loaded' }, copies: { failedCopies: 0, totalCopies: 1 } }
+    return {
+      transitionStatus: 'UpToDate',
+      states: { activeModelState: 'Loaded', targetModelState: 'Loaded' },
+      copies: { failedCopies: 0, totalCopies: 1 },
+    }
   }
   return { transitionStatus: 'InProgress', states: { activeModelState: active, targetModelState: 'Loading' } }
 }
