@@ -28,7 +28,7 @@ env GITHUB_OUTPUT="$work/output" GITHUB_STEP_SUMMARY="$work/summary" RUNNER_TEMP
   "INPUT_BASE-IMAGE=$BASE_IMAGE" \
   "INPUT_BUILD-NETWORK=host" \
   "INPUT_TIMEOUT=10m" \
-  node dist/index.js || status=$?
+  node dist/index.js | grep -v "^::debug::" || status=${PIPESTATUS[0]}
 
 # GITHUB_OUTPUT holds name<<DELIMITER blocks; print the one-line outputs.
 output() { awk -v k="$1" '$0 ~ "^"k"<<" {getline; print; exit}' "$work/output"; }

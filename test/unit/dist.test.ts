@@ -59,10 +59,10 @@ test('a bad enum is one line that names the input and the allowed values', () =>
   expect(errors(r.stdout)).toEqual(['::error::`target`: must be `knative` or `kserve`, got "knatve"'])
 })
 
-test('a deploy fails honestly at the first stage not built, still writing known outputs and the summary', () => {
+test('a failing stage is one line naming the stage and the fix; known outputs and the summary are still written', () => {
   const r = runAction({
     'model-uri': 'models:/wine-classifier@champion',
-    'tracking-uri': 'http://127.0.0.1:5050',
+    'tracking-uri': 'http://127.0.0.1:1',
     'image-repository': '127.0.0.1:5001/wine',
     namespace: 'deploy',
     'mlflow-token': 'super-secret-token',
@@ -71,7 +71,7 @@ test('a deploy fails honestly at the first stage not built, still writing known 
   expect(r.stdout).toContain('::add-mask::super-secret-token')
   expect(r.stdout.replace('::add-mask::super-secret-token', '')).not.toContain('super-secret-token')
   expect(errors(r.stdout)).toEqual([
-    '::error::resolve model: stage "resolve model" is not implemented yet in this version of mlflow-k8s-deploy',
+    '::error::resolve model: cannot reach MLflow at http://127.0.0.1:1: connection refused (is the server up, is the port right?); check tracking-uri',
   ])
   expect(r.outputs).toEqual({ name: 'wine-classifier', namespace: 'deploy', 'model-name': 'wine-classifier' })
   expect(r.summary).toContain('| resolve model | ❌ failed |')
@@ -79,9 +79,9 @@ test('a deploy fails honestly at the first stage not built, still writing known 
 })
 
 test('delete runs only the delete stage', () => {
-  const r = runAction({ 'model-uri': 'models:/wine-classifier/2', action: 'delete', name: 'wine' })
-  expect(errors(r.stdout)).toEqual([
-    '::error::delete: stage "delete" is not implemented yet in this version of mlflow-k8s-deploy',
-  ])
+  const r = runAction({ 'model-uri': 'models:/wine-classifier/2', action: 'delete', name: 'wine', kubeconfig: '' })
+  expect(r.status).not.toBe(0)
   expect(r.outputs['name']).toBe('wine')
+  expect(errors(r.stdout)[0]).toMatch(/^::error::delete: /)
+  expect(r.stdout).not.toContain('resolve model')
 })
