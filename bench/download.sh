@@ -47,7 +47,7 @@ cleanup() {
   curl -fsS -X POST -H 'content-type: application/json' -d "{\"run_id\":\"$run_id\"}" "$MLFLOW_URI/api/2.0/mlflow/runs/delete" >/dev/null
   echo "removed run $run_id and its artifacts"
 }
-trap cleanup EXIT
+if [ -n "${KEEP:-}" ]; then echo "KEEP set: run $run_id stays (clean up with RUN_ID=$run_id bash bench/download.sh 0)"; else trap cleanup EXIT; fi
 
 # Ours and curl alternate within each trial (same page-cache conditions for both); RSS is the
 # peak of the process that downloads, measured separately so curl runs do not count.

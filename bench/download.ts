@@ -43,7 +43,7 @@ for (let i = 0; i < trials; i++) {
     const loc = proxiedLocation(trackingUri, model.artifactUri)
     if (typeof loc === 'string') throw new Error(loc)
     const dest = join(scratch, `curl-${i}`)
-    const args = ['-sS', '--fail', '--create-dirs', '--parallel', '--parallel-max', '4']
+    const args = ['-sS', '--no-progress-meter', '--fail', '--create-dirs', '--parallel', '--parallel-max', '4']
     for (const f of files) {
       args.push(
         '-o',
