@@ -1,0 +1,140 @@
+// The whole action, bundled, run as GitHub runs it, against the real rig: MLflow, registry,
+// buildx, kube-apiserver + reconciler, MLServer. With the restricted deployer kubeconfig.
+import { rigEnv } from '../rig-env.js'
+import { predict, rigInputs, runAction, type ActionRun } from './run-action.js'
+
+const MODEL = () => rigEnv('FIXTURE_MODEL')
+
+function expectSuccess(run: ActionRun): void {
+  if (run.status !== 0)
+    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
+}
+
+async function mlflowGet(path: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${rigEnv('MLFLOW_URI')}/api/2.0/mlflow/${path}`)
+  return (await res.json()) as Record<string, unknown>
+}
+
+describe('knative: deploy, reuse, update, render, promote, delete', () => {
+  const name = 'e2e-wine-kn'
+  const deploy = (version: string, extra: Record<string, string> = {}) =>
+    runAction({ ...rigInputs(), 'model-uri': `models:/${MODEL()}/${version}`, target: 'knative', name, ...extra })
+
+  afterAll(async () => {
+    await runAction({ ...rigInputs(), 'model-uri': `models:/${MODEL()}/1`, action: 'delete', name })
+  })
+
+  let first: ActionRun
+  test('first deploy of v1: builds, applies, waits, smoke-tests and answers', async () => {
+    first = await deploy('1')
+    expectSuccess(first)
+    const o = first.outputs
+    expect(o['model-version']).toBe('1')
+    expect(o['revision']).toMatch(new RegExp(`^${name}-\\d{5}$`))
+    expect(o['image']).toMatch(/^127\.0\.0\.1:5001\/e2e-wine@sha256:[0-9a-f]{64}$/)
+    expect(o['image']).toBe(`127.0.0.1:5001/e2e-wine@${o['digest']}`)
+    expect(o['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(first.stdout).toContain('smoke test: passed')
+    expect(first.summary).toContain('| smoke test | ✅ ok |')
+    expect([0, 1, 2]).toContain(await predict(o['url']!, name))
+  })
+
+  test('the same version again: image cache hit, no build, no download, same revision', async () => {
+    const again = await deploy('1')
+    expectSuccess(again)
+    expect(again.outputs['cache-hit']).toBe('true')
+    expect(again.outputs['digest']).toBe(first.outputs['digest'])
+    expect(again.outputs['revision']).toBe(first.outputs['revision'])
+    expect(again.stdout).toContain('build image: cache hit')
+    expect(again.stdout).not.toContain('model files downloaded')
+    expect(again.stdout).toContain('apply: unchanged')
+  })
+
+  test('v2: a new image digest and a new revision that answers', async () => {
+    const v2 = await deploy('2')
+    expectSuccess(v2)
+    expect(v2.outputs['model-version']).toBe('2')
+    expect(v2.outputs['digest']).not.toBe(first.outputs['digest'])
+    expect(v2.outputs['revision']).not.toBe(first.outputs['revision'])
+    expect([0, 1, 2]).toContain(await predict(v2.outputs['url']!, name))
+  })
+
+  test('render writes the manifest and touches no cluster', async () => {
+    // A kubeconfig that cannot load: render must not need one.
+    const r = await runAction(
+      { ...rigInputs(), 'model-uri': `models:/${MODEL()}/1`, target: 'knative', name, action: 'render' },
+      { KUBECONFIG: '/nonexistent-kubeconfig' },
+    )
+    expectSuccess(r)
+    expect(r.outputs['manifest']).toContain('kind: Service')
+    expect(r.outputs['manifest']).toContain(`image: 127.0.0.1:5001/e2e-wine@${first.outputs['digest']}`)
+    expect(r.stdout).not.toContain('::group::apply')
+  })
+
+  test('promote-alias sets the alias and tags the version with where it runs', async () => {
+    const p = await deploy('2', { 'promote-alias': 'e2e-live' })
+    expectSuccess(p)
+    const byAlias = (await mlflowGet(`registered-models/alias?name=${MODEL()}&alias=e2e-live`)) as {
+      model_version: { version: string; tags?: { key: string; value: string }[] }
+    }
+    expect(byAlias.model_version.version).toBe('2')
+    const tags = Object.fromEntries((byAlias.model_version.tags ?? []).map((t) => [t.key, t.value]))
+    expect(tags['mlflow-k8s-deploy.url']).toBe(p.outputs['url'])
+    expect(tags['mlflow-k8s-deploy.image-digest']).toBe(p.outputs['digest'])
+  })
+
+  test('delete removes it; a second delete is a no-op', async () => {
+    const d = await deploy('1', { action: 'delete' })
+    expectSuccess(d)
+    expect(d.stdout).toContain(`delete: deleted deploy/${name}`)
+    const again = await deploy('1', { action: 'delete' })
+    expectSuccess(again)
+    expect(again.stdout).toContain('nothing to delete')
+  })
+})
+
+describe('kserve', () => {
+  test('MLflow runtime: storageUri mapped from the proxied artifact location, no image built', async () => {
+    const name = 'e2e-wine-ks'
+    const inputs = {
+      'tracking-uri': rigEnv('MLFLOW_URI'),
+      'model-uri': `models:/${MODEL()}@champion`,
+      target: 'kserve',
+      serving: 'mlflow-runtime',
+      'artifacts-destination': `file://${rigEnv('MLFLOW_ARTIFACTS_DESTINATION')}`,
+      name,
+      namespace: 'deploy',
+      timeout: '5m',
+    }
+    try {
+      const r = await runAction(inputs)
+      expectSuccess(r)
+      expect(r.outputs['image']).toBeUndefined()
+      expect(r.outputs['manifest']).toContain(`storageUri: file://${rigEnv('MLFLOW_ARTIFACTS_DESTINATION')}/`)
+      expect(r.outputs['manifest']).toContain('protocolVersion: v2')
+      expect([0, 1, 2]).toContain(await predict(r.outputs['url']!, name))
+    } finally {
+      await runAction({ ...inputs, action: 'delete' })
+    }
+  })
+})
+
+describe('bad input and faults end to end', () => {
+  test('an unknown alias lists the ones that exist', async () => {
+    const r = await runAction({ ...rigInputs(), 'model-uri': `models:/${MODEL()}@nope`, name: 'e2e-nope' })
+    expect(r.status).not.toBe(0)
+    expect(r.errors).toHaveLength(1)
+    expect(r.errors[0]).toMatch(/^::error::resolve model: .*nope.*champion/)
+  })
+
+  test('RBAC: the restricted deployer is refused in a forbidden namespace with a clear message', async () => {
+    const r = await runAction({
+      ...rigInputs(),
+      'model-uri': `models:/${MODEL()}/1`,
+      name: 'e2e-forbidden',
+      namespace: rigEnv('KUBE_FORBIDDEN_NAMESPACE'),
+    })
+    expect(r.status).not.toBe(0)
+    expect(r.errors[0]).toMatch(/^::error::apply: .*forbid/i)
+  })
+})
