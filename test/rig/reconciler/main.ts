@@ -291,13 +291,7 @@ async function waitReady(t: Tracked, rev: Revision, path: string): Promise<void>
   while (rev.state === 'starting' && rev.handle) {
     const live = await docker.liveness(rev.handle)
     if (!live.running) {
-      return fail(
-        t,
-        rev,
-        `ExitCode${live.exitCode}`,
-        `Container failed with: ${live.logs || '(no output)'} (exit code ${live.exitCode})`,
-        live.exitCode,
-      )
+      return fail(t, rev, `ExitCode${live.exitCode}`, exitMessage(live.logs, live.exitCode), live.exitCode)
     }
     try {
       const r = await fetch(`${rev.url}${path}`, { signal: AbortSignal.timeout(2000) })
@@ -324,13 +318,30 @@ async function waitReady(t: Tracked, rev: Revision, path: string): Promise<void>
 }
 
 async function fail(t: Tracked, rev: Revision, reason: string, message: string, exitCode?: number): Promise<void> {
-  if (rev.state !== 'starting') return
+  if (rev.state !== 'starting' && rev.state !== 'ready') return // already failed, or stopped on purpose
   Object.assign(rev, { state: 'failed', reason, message, exitCode, failedAt: new Date().toISOString(), url: undefined })
   log(`${t.key}: revision ${rev.name} failed: ${reason}: ${message}`)
   if (rev.handle) await docker.stop(rev.handle)
   rev.handle = undefined
   await event(t, 'Warning', 'RevisionFailed', `Revision "${rev.name}" failed with message: ${message}.`)
   enqueue(t.key)
+}
+
+/** A running revision whose container exits later fails too (a crash-looping pod, in a cluster);
+ * this also catches a server that answered ready for a moment before exiting. */
+async function checkRunning(): Promise<void> {
+  for (const t of tracked.values()) {
+    for (const rev of t.revisions) {
+      if (rev.state !== 'ready' || !rev.handle) continue
+      const live = await docker.liveness(rev.handle)
+      if (!live.running && rev.state === 'ready') {
+        await fail(t, rev, `ExitCode${live.exitCode}`, exitMessage(live.logs, live.exitCode), live.exitCode)
+      }
+    }
+  }
+}
+function exitMessage(logs: string, exitCode: number): string {
+  return `Container failed with: ${logs || '(no output)'} (exit code ${exitCode})`
 }
 
 async function stopRevision(t: Tracked, rev: Revision): Promise<void> {
@@ -614,6 +625,7 @@ async function main(): Promise<void> {
   await Promise.all([watch('ksvc'), watch('isvc')])
   // Periodic resync heals anything a missed event left behind.
   setInterval(() => tracked.forEach((t) => enqueue(t.key)), 30_000)
+  setInterval(() => void checkRunning().catch((e) => log('checking revisions failed:', e)), 5_000)
   log('watching serving.knative.dev/v1 services and serving.kserve.io/v1beta1 inferenceservices')
 }
 

@@ -166,7 +166,9 @@ export function resolveTraffic(
           type: 'RoutesReady',
           status: 'False',
           reason: 'RevisionMissing',
-          message: `Revision "${name}" referenced in traffic not found.`,
+          message: rev
+            ? `Revision "${name}" referenced in traffic failed.`
+            : `Revision "${name}" referenced in traffic not found.`,
         },
       }
     }
