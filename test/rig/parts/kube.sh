@@ -24,7 +24,7 @@ kube_build_apiserver() {
   {
     printf 'module rig.local/kube-apiserver\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$v"
     awk '/^replace \(/{r=1;next} r&&/=> \.\/staging/{print $1} /^\)/{r=0}' "$kkmod" | while read -r m; do
-      grep -qE "^\s+$m v0\.0\.0$" "$kkmod" && printf '\t%s => %s %s\n' "$m" "$m" "$staging"
+      if grep -qE "^\s+$m v0\.0\.0$" "$kkmod"; then printf '\t%s => %s %s\n' "$m" "$m" "$staging"; fi
     done
     printf ')\n'
   } >"$wd/go.mod"
