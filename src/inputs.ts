@@ -1,14 +1,14 @@
 // Every input of action.yml, read once into a typed, frozen object. Nothing else reads inputs.
 // Env fallbacks follow MLflow's own variables and mlflow-oidc-client's; secrets are masked the
 // moment they are read, before any validation can echo them.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { InputError, errorMessage } from './util/errors.js'
 import { parseDuration } from './util/duration.js'
 import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 
-export type Action = 'deploy' | 'delete' | 'render'
+export type Action = 'deploy' | 'delete' | 'render' | 'cleanup'
 export type BuildPolicy = 'auto' | 'always' | 'never'
 export type Serving = 'image' | 'mlflow-runtime'
 export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
@@ -84,13 +84,32 @@ export interface FlowInputs {
   readonly promoteAlias: string | undefined
 }
 
+export interface PreviewInputs {
+  /** This run deploys (or deletes) a pull-request preview. */
+  readonly enabled: boolean
+  readonly prNumber: number | undefined
+  readonly ttlMs: number | undefined
+  /** For action cleanup: also delete previews created longer ago than this. */
+  readonly cleanupOlderThanMs: number | undefined
+}
+
+export interface GithubInputs {
+  readonly token: string | undefined
+  readonly comment: boolean
+  /** Deployment environment to report a status with the URL to. */
+  readonly environment: string | undefined
+}
+
 export interface Inputs {
   readonly action: Action
-  readonly model: { readonly uri: string; readonly ref: ModelRef }
+  /** Undefined only for action cleanup, which sweeps previews without a model. */
+  readonly model: { readonly uri: string; readonly ref: ModelRef } | undefined
   readonly mlflow: MlflowInputs
   readonly image: ImageInputs
   readonly cluster: ClusterInputs
   readonly flow: FlowInputs
+  readonly preview: PreviewInputs
+  readonly github: GithubInputs
 }
 
 /** Where raw values come from: action inputs (core.getInput) or, for the CLI, flags. */
@@ -108,25 +127,65 @@ export interface InputSource {
 export function parseInputs(source: InputSource): Inputs {
   const read = reader(source)
 
-  const action = read.oneOf('action', ['deploy', 'delete', 'render'], 'deploy')
+  const action = read.oneOf('action', ['deploy', 'delete', 'render', 'cleanup'], 'deploy')
   const modelUri = read.text('model-uri')
-  if (!modelUri) throw new InputError('model-uri', `required; use ${MODEL_URI_FORMS}`)
-  const ref = parseModelUri(modelUri)
+  if (!modelUri && action !== 'cleanup') throw new InputError('model-uri', `required; use ${MODEL_URI_FORMS}`)
+  const ref = modelUri ? parseModelUri(modelUri) : undefined
   if (typeof ref === 'string') throw new InputError('model-uri', ref)
 
   const mlflow = parseMlflow(read, action)
   const target = read.oneOf('target', ['knative', 'kserve'], 'knative')
   const serving = read.oneOf('serving', ['image', 'mlflow-runtime'], 'image')
   const image = parseImage(read, action, serving)
-  const cluster = parseCluster(read, target, serving, ref)
+  const preview = parsePreview(read, action)
+  const cluster = parseCluster(read, target, serving, ref, preview)
   const flow = parseFlow(read, action, target, ref)
+  const github = parseGithub(read, preview)
 
-  return deepFreeze({ action, model: { uri: modelUri.trim(), ref }, mlflow, image, cluster, flow })
+  const model = ref && modelUri ? { uri: modelUri.trim(), ref } : undefined
+  return deepFreeze({ action, model, mlflow, image, cluster, flow, preview, github })
+}
+
+function parsePreview(read: Reader, action: Action): PreviewInputs {
+  const enabled = read.bool('preview', false)
+  const ttl = read.text('preview-ttl')
+  const ttlMs = ttl ? read.duration('preview-ttl', ttl, 365 * 24 * 3_600_000) : undefined
+  const olderThan = read.text('cleanup-older-than')
+  const cleanupOlderThanMs = olderThan
+    ? read.duration('cleanup-older-than', olderThan, 365 * 24 * 3_600_000)
+    : undefined
+  if (cleanupOlderThanMs !== undefined && action !== 'cleanup') {
+    throw new InputError('cleanup-older-than', 'only applies to action: cleanup')
+  }
+  let prNumber: number | undefined
+  if (enabled) {
+    prNumber = read.int('pr-number', 1, Number.MAX_SAFE_INTEGER) ?? read.eventPrNumber()
+    if (prNumber === undefined) {
+      throw new InputError(
+        'pr-number',
+        'required for a preview outside a pull_request event (e.g. pr-number: ${{ github.event.number }})',
+      )
+    }
+  } else if (read.text('pr-number')) {
+    throw new InputError('pr-number', 'only applies with preview: true')
+  }
+  if (ttlMs !== undefined && !enabled) throw new InputError('preview-ttl', 'only applies with preview: true')
+  return { enabled, prNumber, ttlMs, cleanupOlderThanMs }
+}
+
+function parseGithub(read: Reader, preview: PreviewInputs): GithubInputs {
+  const token = read.secret('github-token')
+  const comment = read.bool('comment', true)
+  const given = read.text('environment')
+  if (given && !/^[^\s'"`;,]{1,255}$/.test(given))
+    throw new InputError('environment', `"${given}" is not a valid environment name`)
+  const environment = given || (preview.enabled ? `preview-pr-${preview.prNumber}` : undefined)
+  return { token, comment, environment }
 }
 
 function parseMlflow(read: Reader, action: Action): MlflowInputs {
   const trackingUri = read.url('tracking-uri', 'MLFLOW_TRACKING_URI')
-  if (!trackingUri && action !== 'delete') {
+  if (!trackingUri && (action === 'deploy' || action === 'render')) {
     throw new InputError(
       'tracking-uri',
       'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)',
@@ -267,7 +326,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       throw new InputError(given[0], 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
     if (build === 'always')
       throw new InputError('build', '`always` conflicts with serving: mlflow-runtime, which builds no image')
-  } else if (!repository && action !== 'delete') {
+  } else if (!repository && (action === 'deploy' || action === 'render')) {
     throw new InputError(
       'image-repository',
       'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)',
@@ -286,7 +345,13 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
   }
 }
 
-function parseCluster(read: Reader, target: Target, serving: Serving, ref: ModelRef): ClusterInputs {
+function parseCluster(
+  read: Reader,
+  target: Target,
+  serving: Serving,
+  ref: ModelRef | undefined,
+  preview: PreviewInputs,
+): ClusterInputs {
   if (serving === 'mlflow-runtime' && target !== 'kserve') {
     throw new InputError(
       'serving',
@@ -294,13 +359,16 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
     )
   }
   const given = read.text('name')
+  const suffix = preview.enabled ? `-pr-${preview.prNumber}` : ''
   let name: string
   if (given) {
-    const problem = nameProblem(given, target)
-    if (problem) throw new InputError('name', problem)
-    name = given
+    name = given + suffix
+    const problem = nameProblem(name, target)
+    if (problem) throw new InputError('name', problem + (suffix ? ` (with the preview suffix ${suffix})` : ''))
+  } else if (!ref) {
+    name = '' // cleanup across all previews
   } else if ('name' in ref) {
-    name = deriveName(ref.name, target)
+    name = deriveName(ref.name, target, suffix)
   } else {
     throw new InputError(
       'name',
@@ -355,7 +423,7 @@ function parseCluster(read: Reader, target: Target, serving: Serving, ref: Model
   }
 }
 
-function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef): FlowInputs {
+function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef | undefined): FlowInputs {
   const wait = read.bool('wait', true)
   const timeoutMs = read.duration('timeout', '10m')
   const smokeTest = read.bool('smoke-test', true)
@@ -389,7 +457,7 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef):
         `"${promoteAlias}" is not a valid MLflow alias: letters, digits, '_' and '-'; 'latest' and v<number> are reserved`,
       )
     }
-    if (!('name' in ref))
+    if (!ref || !('name' in ref))
       throw new InputError(
         'promote-alias',
         'needs a registered model (models:/<name>/…); runs:/ and logged-model URIs have no aliases',
@@ -447,10 +515,27 @@ function reader(source: InputSource) {
       }
       return Number(value)
     },
-    duration(name: string, fallback: string): number {
+    duration(name: string, fallback: string, maxMs = 6 * 3_600_000): number {
       const ms = parseDuration(name, text(name) || fallback)
-      if (ms <= 0 || ms > 6 * 3_600_000) throw new InputError(name, `must be between 1s and 6h, got "${text(name)}"`)
+      if (ms <= 0 || ms > maxMs) {
+        throw new InputError(name, `must be between 1s and ${Math.round(maxMs / 3_600_000)}h, got "${text(name)}"`)
+      }
       return ms
+    },
+    /** The pull request's number from the event payload (pull_request, pull_request_target). */
+    eventPrNumber(): number | undefined {
+      const path = source.env['GITHUB_EVENT_PATH']
+      if (!path || !existsSync(path)) return undefined
+      try {
+        const event = JSON.parse(readFileSync(path, 'utf8')) as {
+          pull_request?: { number?: unknown }
+          number?: unknown
+        }
+        const n = event.pull_request?.number ?? event.number
+        return typeof n === 'number' ? n : undefined
+      } catch {
+        return undefined
+      }
     },
     url(name: string, envName?: string): string | undefined {
       const value = text(name, envName)

@@ -69,7 +69,7 @@ async function publish(report: Report, inputs: Inputs): Promise<void> {
     if (value !== undefined) core.setOutput(name, value)
   }
   if (!process.env['GITHUB_STEP_SUMMARY']) return
-  const title = `mlflow-k8s-deploy: ${inputs.action} ${inputs.model.uri}`
+  const title = `mlflow-k8s-deploy: ${inputs.action} ${inputs.model?.uri ?? 'previews'}`
   try {
     await core.summary.addRaw(renderSummary(report, title)).write()
   } catch (err) {

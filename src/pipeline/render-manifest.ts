@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dump } from 'js-yaml'
 import { parseTemplate, renderManifest as render, shapeOf } from '../k8s/render.js'
 import { storageUriFor } from '../mlflow/storage-uri.js'
-import type { Stage } from './context.js'
+import { need, type Stage } from './context.js'
 
 /** The Service / InferenceService to apply: the built-in shape or the user's template. */
 export const renderManifest: Stage = async ({ inputs, services, log, report, state }) => {
@@ -15,7 +15,7 @@ export const renderManifest: Stage = async ({ inputs, services, log, report, sta
     {
       name: cluster.name,
       namespace: cluster.namespace,
-      modelUri: inputs.model.uri,
+      modelUri: need(inputs.model, 'the model URI').uri,
       modelName: model?.name,
       modelVersion: model?.version,
       runId: model?.runId,

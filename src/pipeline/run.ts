@@ -4,6 +4,7 @@ import { registeredName } from '../mlflow/model-uri.js'
 import { errorMessage } from '../util/errors.js'
 import type { Action } from '../inputs.js'
 import { apply } from './apply.js'
+import { cleanupPreviews } from './cleanup-previews.js'
 import { buildImage } from './build-image.js'
 import type { Stage, StageContext } from './context.js'
 import { planImage } from './plan-image.js'
@@ -36,6 +37,7 @@ export const PLAN: Record<Action, readonly [string, Stage][]> = {
     ['render manifest', renderManifest],
   ],
   delete: [['delete', remove]],
+  cleanup: [['cleanup previews', cleanupPreviews]],
 }
 
 export async function runPipeline(ctx: StageContext, clock: Clock, plan = PLAN[ctx.inputs.action]): Promise<void> {
@@ -43,7 +45,7 @@ export async function runPipeline(ctx: StageContext, clock: Clock, plan = PLAN[c
   // Outputs known before any stage runs are written even if a stage fails.
   report.set('name', inputs.cluster.name)
   report.set('namespace', inputs.cluster.namespace)
-  report.set('model-name', registeredName(inputs.model.ref))
+  report.set('model-name', inputs.model && registeredName(inputs.model.ref))
 
   for (const [title, stage] of plan) {
     ctx.signal.throwIfAborted()

@@ -68,6 +68,10 @@ describe('defaults', () => {
     ['traffic-percent (routing untouched)', i.flow.trafficPercent, undefined],
     ['kubeconfig (KUBECONFIG, then in-cluster)', i.cluster.kubeconfig, undefined],
     ['take-over', i.cluster.takeOver, false],
+    ['preview', i.preview, { enabled: false, prNumber: undefined, ttlMs: undefined, cleanupOlderThanMs: undefined }],
+    ['comment', i.github.comment, true],
+    ['environment', i.github.environment, undefined],
+    ['github-token', i.github.token, undefined],
     ['build-network', i.image.network, undefined],
     ['artifacts-destination', i.mlflow.artifactsDestination, undefined],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
@@ -76,7 +80,7 @@ describe('defaults', () => {
   test('the result is deeply frozen', () => {
     expect(Object.isFrozen(i)).toBe(true)
     expect(Object.isFrozen(i.cluster.labels)).toBe(true)
-    expect(Object.isFrozen(i.model.ref)).toBe(true)
+    expect(Object.isFrozen(i.model?.ref)).toBe(true)
   })
 })
 
@@ -196,7 +200,7 @@ describe('model URIs', () => {
     ['runs:/0a1b2c3d4e5f/model', { kind: 'run', runId: '0a1b2c3d4e5f', path: 'model' }],
     ['runs:/0a1b2c3d4e5f/models/clf/', { kind: 'run', runId: '0a1b2c3d4e5f', path: 'models/clf' }],
   ])('%s', (uri, expected) => {
-    expect(ok({ 'model-uri': uri, name: 'svc' }).model.ref).toMatchObject(expected)
+    expect(ok({ 'model-uri': uri, name: 'svc' }).model?.ref).toMatchObject(expected)
   })
 
   test.each<[string, RegExp]>([
@@ -317,7 +321,12 @@ describe('bad values name the input and what is allowed', () => {
     ['tracking-uri wrong scheme', { 'tracking-uri': 'file:///tmp/mlruns' }, 'tracking-uri', /only http/],
     ['databricks URI', { 'tracking-uri': 'databricks' }, 'tracking-uri', /not a URL/],
     ['registry-uri scheme', { 'registry-uri': 'sqlite:///x.db' }, 'registry-uri', /only http/],
-    ['action enum', { action: 'destroy' }, 'action', /must be `deploy`, `delete` or `render`, got "destroy"/],
+    [
+      'action enum',
+      { action: 'destroy' },
+      'action',
+      /must be `deploy`, `delete`, `render` or `cleanup`, got "destroy"/,
+    ],
     ['target enum', { target: 'knatve' }, 'target', /must be `knative` or `kserve`, got "knatve"/],
     ['serving enum', { serving: 'docker' }, 'serving', /must be `image` or `mlflow-runtime`/],
     ['build enum', { build: 'sometimes' }, 'build', /`auto`, `always` or `never`/],
@@ -371,6 +380,12 @@ describe('bad values name the input and what is allowed', () => {
     ['promote-alias v1', { 'promote-alias': 'v1' }, 'promote-alias', /reserved/],
     ['promote-alias chars', { 'promote-alias': 'prod env' }, 'promote-alias', /not a valid MLflow alias/],
     ['take-over boolean', { 'take-over': 'please' }, 'take-over', /true or false/],
+    ['preview boolean', { preview: 'y' }, 'preview', /true or false/],
+    ['comment boolean', { comment: 'n' }, 'comment', /true or false/],
+    ['pr-number', { preview: 'true', 'pr-number': 'abc' }, 'pr-number', /whole number/],
+    ['preview-ttl', { preview: 'true', 'pr-number': '7', 'preview-ttl': 'a week' }, 'preview-ttl', /not a duration/],
+    ['cleanup-older-than', { action: 'cleanup', 'cleanup-older-than': '-1h' }, 'cleanup-older-than', /not a duration/],
+    ['environment', { environment: 'a b' }, 'environment', /not a valid environment name/],
     ['artifacts-destination', { 'artifacts-destination': 'bucket/path' }, 'artifacts-destination', /not a storage URI/],
   ])('%s', (_case, inputs, input, message) => {
     const err = errorOf({ ...BASE, ...inputs })
@@ -475,6 +490,15 @@ describe('inputs that exclude each other are rejected up front', () => {
     expect(err.message).toMatch(message)
   })
 
+  test('preview without a PR number outside a PR event', () => {
+    const err = errorOf({ ...BASE, preview: 'true' })
+    expect([err.input, err.message]).toEqual(['pr-number', expect.stringMatching(/outside a pull_request event/)])
+  })
+  test('pr-number without preview', () => expect(errorOf({ ...BASE, 'pr-number': '3' }).input).toBe('pr-number'))
+  test('preview-ttl without preview', () => expect(errorOf({ ...BASE, 'preview-ttl': '1h' }).input).toBe('preview-ttl'))
+  test('cleanup-older-than outside cleanup', () => {
+    expect(errorOf({ ...BASE, 'cleanup-older-than': '24h' }).input).toBe('cleanup-older-than')
+  })
   test('valid OIDC modes', () => {
     expect(ok({ 'oidc-github-token': 'bearer', 'oidc-github-audience': 'mlflow' }).mlflow.oidc?.githubToken).toBe(
       'bearer',
@@ -495,5 +519,35 @@ describe('inputs that exclude each other are rejected up front', () => {
     expect(ok({ serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' }).cluster.serving).toBe(
       'mlflow-runtime',
     )
+  })
+})
+
+describe('pull-request previews', () => {
+  const event = file('event.json', JSON.stringify({ action: 'synchronize', number: 42, pull_request: { number: 42 } }))
+  test('the PR number comes from the event; the name and environment get its suffix', () => {
+    const i = ok({ preview: 'true', 'preview-ttl': '72h', github_token: '' }, { GITHUB_EVENT_PATH: event })
+    expect(i.preview).toEqual({ enabled: true, prNumber: 42, ttlMs: 72 * 3_600_000, cleanupOlderThanMs: undefined })
+    expect(i.cluster.name).toBe('wine-classifier-pr-42')
+    expect(i.github.environment).toBe('preview-pr-42')
+  })
+  test('an explicit pr-number and name', () => {
+    const i = ok({ preview: 'true', 'pr-number': '7', name: 'wine' })
+    expect(i.cluster.name).toBe('wine-pr-7')
+  })
+  test('a given name too long once suffixed', () => {
+    const err = errorOf({ ...BASE, preview: 'true', 'pr-number': '12345', name: 'a'.repeat(55) })
+    expect(err.message).toMatch(/preview suffix -pr-12345/)
+  })
+  test('the github token is masked', () => {
+    expect(parse({ ...BASE, 'github-token': 'ghs_abc' }).masked).toContain('ghs_abc')
+  })
+  test('cleanup needs no model, tracking server or image', () => {
+    const i = parse({ action: 'cleanup', 'cleanup-older-than': '168h', namespace: 'previews' }).result
+    expect([i.action, i.model, i.cluster.name, i.preview.cleanupOlderThanMs]).toEqual([
+      'cleanup',
+      undefined,
+      '',
+      168 * 3_600_000,
+    ])
   })
 })
