@@ -1,12 +1,29 @@
-// What the workflow run tells about itself (GITHUB_* variables), read once. Outside GitHub
-// Actions every field is simply absent.
+// What the workflow run tells about itself (GITHUB_* variables and the event payload), read once.
+// Outside GitHub Actions every field is simply absent.
+import { readFileSync } from 'node:fs'
+
+/** The parts of the triggering event the action acts on. */
+export interface EventInfo {
+  /** The pull request the event is about (pull_request, pull_request_target). */
+  readonly prNumber: number | undefined
+  /** The PR's state when the event fired: a deploy for a closed PR must not (re)create a preview. */
+  readonly prState: 'open' | 'closed' | undefined
+  /** The event's activity type: opened, synchronize, closed, a repository_dispatch type… */
+  readonly action: string | undefined
+  /** The commit to report a deployment for: the PR head, not the synthetic merge commit. */
+  readonly headSha: string | undefined
+}
 
 export interface RunContext {
   readonly sha: string | undefined
+  readonly ref: string | undefined
   readonly repository: string | undefined
   readonly eventName: string | undefined
   /** Link to this workflow run, for provenance annotations and the summary. */
   readonly runUrl: string | undefined
+  /** REST API root (GITHUB_API_URL; differs on GHES). */
+  readonly apiUrl: string
+  readonly event: EventInfo
 }
 
 export function readRunContext(env: Readonly<Record<string, string | undefined>>): RunContext {
@@ -20,8 +37,40 @@ export function readRunContext(env: Readonly<Record<string, string | undefined>>
       : undefined
   return Object.freeze({
     sha: env['GITHUB_SHA'] || undefined,
+    ref: env['GITHUB_REF'] || undefined,
     repository,
     eventName: env['GITHUB_EVENT_NAME'] || undefined,
     runUrl,
+    apiUrl: (env['GITHUB_API_URL'] || 'https://api.github.com').replace(/\/+$/, ''),
+    event: Object.freeze(parseEvent(readEventFile(env['GITHUB_EVENT_PATH']))),
   })
+}
+
+function readEventFile(path: string | undefined): unknown {
+  if (!path) return undefined
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'))
+  } catch {
+    // A missing or broken payload only means we know less about the event.
+    return undefined
+  }
+}
+
+/** The event facts from a webhook payload (pure; exported for tests). */
+export function parseEvent(payload: unknown): EventInfo {
+  const p = (isObject(payload) ? payload : {}) as Record<string, unknown>
+  const pr = isObject(p['pull_request']) ? p['pull_request'] : undefined
+  const number = pr?.['number'] ?? (pr ? p['number'] : undefined)
+  const state = pr?.['state']
+  const head = isObject(pr?.['head']) ? pr['head'] : undefined
+  return {
+    prNumber: typeof number === 'number' ? number : undefined,
+    prState: state === 'open' || state === 'closed' ? state : undefined,
+    action: typeof p['action'] === 'string' ? p['action'] : undefined,
+    headSha: typeof head?.['sha'] === 'string' ? head['sha'] : undefined,
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

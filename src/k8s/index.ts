@@ -128,10 +128,20 @@ export class ServingCluster {
     }
   }
 
+  /** Objects of the target's kind in a namespace matching a label selector. */
+  list(target: 'knative' | 'kserve', namespace: string, labelSelector: string, signal?: AbortSignal) {
+    return this.kube.listLabelled(
+      target === 'kserve' ? INFERENCE_SERVICE : KNATIVE_SERVICE,
+      namespace,
+      labelSelector,
+      signal,
+    )
+  }
+
   /** Deletes what the action created and waits until it is gone. Idempotent. */
   async remove(
     target: { target: 'knative' | 'kserve'; namespace: string; name: string },
-    options: { timeoutMs: number; takeOver?: boolean; signal?: AbortSignal },
+    options: { timeoutMs: number; takeOver?: boolean; signal?: AbortSignal; uid?: string },
   ): Promise<{ removed: boolean; waitedMs: number }> {
     const kind = target.target === 'kserve' ? INFERENCE_SERVICE : KNATIVE_SERVICE
     const { namespace, name } = target
@@ -146,7 +156,10 @@ export class ServingCluster {
         list: (signal) => this.kube.list(kind, namespace, name, signal),
         watch: (rv, onEvent, signal) => this.kube.watch(kind, namespace, name, rv, onEvent, signal),
       },
-      (o) => (o ? { state: 'pending', detail: 'deletion in progress' } : { state: 'done' }),
+      (o) =>
+        o && (!options.uid || o.metadata?.uid === options.uid)
+          ? { state: 'pending', detail: 'deletion in progress' }
+          : { state: 'done' },
       { ...options, clock: this.clock, log: this.log, what: `deletion of ${describe({ kind, namespace, name })}` },
     )
     this.log.info(`deleted ${describe({ kind, namespace, name })}`)

@@ -325,11 +325,12 @@ export class Kube {
     kind: ServingKind,
     namespace: string,
     name: string,
-    options: { takeOver?: boolean; signal?: AbortSignal } = {},
+    options: { takeOver?: boolean; signal?: AbortSignal; uid?: string } = {},
   ): Promise<'deleted' | 'absent'> {
     const target = { kind, namespace, name }
     const existing = await this.get(kind, namespace, name, options.signal)
-    if (!existing) return 'absent'
+    // With a uid: only that object; a same-named successor counts as "the one asked for is gone".
+    if (!existing || (options.uid && existing.metadata?.uid !== options.uid)) return 'absent'
     if (!options.takeOver) this.checkManaged(existing, target, 'delete')
     const res = await this.transport.request({
       method: 'DELETE',
@@ -360,6 +361,27 @@ export class Kube {
     const item = body.items?.[0]
     const object = item && { ...item, apiVersion: apiVersionOf(kind), kind: kind.kind }
     return { object, resourceVersion: body.metadata?.resourceVersion ?? '' }
+  }
+
+  /** The objects of a kind in a namespace matching a label selector (one page of at most `limit`). */
+  async listLabelled(
+    kind: ServingKind,
+    namespace: string,
+    labelSelector: string,
+    signal?: AbortSignal,
+    limit = 500,
+  ): Promise<KubeObject[]> {
+    await this.ensureInstalled(kind, signal)
+    const target = { kind, namespace, name: '' }
+    const res = await this.transport.request({
+      method: 'GET',
+      path: collectionPath(target),
+      query: { labelSelector, limit: String(limit) },
+      signal,
+    })
+    if (res.status !== 200) throw this.apiError(res, 'list', target)
+    const items = (res.body as { items?: KubeObject[] }).items ?? []
+    return items.map((item) => ({ ...item, apiVersion: apiVersionOf(kind), kind: kind.kind }))
   }
 
   /** Watches the one object from `resourceVersion`; see KubeTransport.watch. */

@@ -1,6 +1,7 @@
 // Manifests for the three deployment shapes, built as objects (never by pasting text into YAML):
 // a Knative Service running the serving image, a KServe InferenceService with a custom container,
 // and a KServe InferenceService on the MLflow runtime (storageUri, no image).
+import { createHash } from 'node:crypto'
 import { DeployError } from '../util/errors.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
 import type { EnvVar, Resources } from '../inputs.js'
@@ -10,6 +11,47 @@ export const MANAGED_BY = 'mlflow-k8s-deploy'
 export const ANNOTATION_PREFIX = 'mlflow-k8s-deploy'
 /** The port MLServer listens on inside the serving image (and Knative's default). */
 export const SERVING_PORT = 8080
+
+/** Preview objects: the labels the cleanup sweep selects on, the annotations it reads. */
+export const PREVIEW_LABEL = `${ANNOTATION_PREFIX}/preview`
+export const PR_LABEL = `${ANNOTATION_PREFIX}/pr`
+export const REPOSITORY_LABEL = `${ANNOTATION_PREFIX}/repository`
+export const REPOSITORY_ANNOTATION = `${ANNOTATION_PREFIX}/repository`
+export const EXPIRES_ANNOTATION = `${ANNOTATION_PREFIX}/expires-at`
+
+export interface PreviewMeta {
+  readonly pr: number
+  /** owner/repo; undefined outside GitHub Actions (then the sweep cannot select the object). */
+  readonly repository: string | undefined
+  /** RFC 3339 expiry, from preview-ttl. */
+  readonly expiresAt: string | undefined
+}
+
+/**
+ * owner/repo as a label value (≤ 63 chars of [a-z0-9._-], alphanumeric at both ends). Owners hold
+ * no dots, so owner.repo is unambiguous; a name that does not fit is shortened and hashed.
+ */
+export function repositoryLabel(repository: string): string {
+  const plain = repository.toLowerCase().replace('/', '.')
+  if (/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(plain)) return plain
+  const hash = createHash('sha256').update(plain).digest('hex').slice(0, 10)
+  const head = plain
+    .replace(/[^a-z0-9._-]/g, '-')
+    .slice(0, 52)
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
+  return head ? `${head}-${hash}` : hash
+}
+
+function previewMetadata(p: PreviewMeta): { labels: Record<string, string>; annotations: Record<string, string> } {
+  return {
+    labels: {
+      [PREVIEW_LABEL]: 'true',
+      [PR_LABEL]: String(p.pr),
+      ...(p.repository ? { [REPOSITORY_LABEL]: repositoryLabel(p.repository) } : {}),
+    },
+    annotations: definedOnly({ [REPOSITORY_ANNOTATION]: p.repository, [EXPIRES_ANNOTATION]: p.expiresAt }),
+  }
+}
 
 export type Shape = 'knative' | 'kserve-container' | 'kserve-mlflow'
 export type Manifest = Record<string, unknown> & { metadata: { name: string; namespace: string } }
@@ -29,6 +71,7 @@ export interface RenderValues {
   /** Provenance: on the object's own metadata only, so re-running a workflow makes no new revision. */
   readonly gitSha?: string
   readonly workflowRunUrl?: string
+  readonly preview?: PreviewMeta
 }
 
 export interface RenderOptions {
@@ -66,13 +109,15 @@ export function renderManifest(
   const metadata = obj(manifest, 'metadata')
   metadata['name'] = values.name
   metadata['namespace'] = values.namespace
-  Object.assign(obj(metadata, 'labels'), options.labels, {
+  const preview = values.preview && previewMetadata(values.preview)
+  Object.assign(obj(metadata, 'labels'), options.labels, preview?.labels, {
     'app.kubernetes.io/managed-by': MANAGED_BY,
     'app.kubernetes.io/name': values.name,
   })
   Object.assign(
     obj(metadata, 'annotations'),
     options.annotations,
+    preview?.annotations,
     definedOnly({
       ...modelAnnotations(values),
       [`${ANNOTATION_PREFIX}/git-sha`]: values.gitSha,

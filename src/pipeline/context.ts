@@ -8,6 +8,7 @@ import type { Manifest } from '../k8s/render.js'
 import type { Applied } from '../k8s/rollout.js'
 import type { Mlflow, ModelCache, ModelDetails } from '../mlflow/index.js'
 import type { Report } from '../report/report.js'
+import type { GitHubClient } from '../github/client.js'
 import type { Logger } from '../util/logger.js'
 
 /** The outside systems, created on first use (a delete never talks to MLflow or a registry). */
@@ -16,6 +17,10 @@ export interface Services {
   images(): ImageDeps
   cluster(): ServingCluster
   modelCache(): ModelCache | undefined
+  /** The GitHub REST client; undefined without a github-token or outside a repository's run. */
+  github(): GitHubClient | undefined
+  /** Wall-clock time in ms since the epoch (preview expiry, sweep decisions). */
+  now(): number
   /** Scratch space for downloads and build contexts (RUNNER_TEMP on a runner). */
   readonly workDir: string
   readonly run: RunContext
@@ -30,6 +35,10 @@ export interface RunState {
   applied?: Applied
   deployment?: Deployment
   smoke?: SmokeResult
+  /** Why the deploy failed, for the GitHub surfaces told about it afterwards. */
+  failure?: string
+  /** The preview's PR turned out closed: the deploy refused or removed what it applied. */
+  previewClosed?: boolean
 }
 
 export interface StageContext {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { dump } from 'js-yaml'
 import { parseTemplate, renderManifest as render, shapeOf } from '../k8s/render.js'
 import { storageUriFor } from '../mlflow/storage-uri.js'
-import { need, type Stage } from './context.js'
+import type { Inputs } from '../inputs.js'
+import { need, type Services, type Stage } from './context.js'
 
 /** The Service / InferenceService to apply: the built-in shape or the user's template. */
 export const renderManifest: Stage = async ({ inputs, services, log, report, state }) => {
@@ -27,6 +28,7 @@ export const renderManifest: Stage = async ({ inputs, services, log, report, sta
           : undefined,
       gitSha: services.run.sha,
       workflowRunUrl: services.run.runUrl,
+      preview: previewMeta(inputs, services),
     },
     { shape, ...cluster },
     template,
@@ -37,4 +39,15 @@ export const renderManifest: Stage = async ({ inputs, services, log, report, sta
   log.debug(yaml)
   const kind = `${String(manifest['kind'])} ${cluster.namespace}/${cluster.name}`
   return { decision: `${kind} from ${path ? `template ${path}` : 'the built-in template'}` }
+}
+
+/** Labels and expiry of a PR preview; the TTL counts from this deploy (each push renews it). */
+function previewMeta(inputs: Inputs, services: Services) {
+  const { enabled, prNumber, ttlMs } = inputs.preview
+  if (!enabled || prNumber === undefined) return undefined
+  return {
+    pr: prNumber,
+    repository: services.run.repository,
+    expiresAt: ttlMs === undefined ? undefined : new Date(services.now() + ttlMs).toISOString(),
+  }
 }

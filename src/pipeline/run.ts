@@ -8,9 +8,11 @@ import { cleanupPreviews } from './cleanup-previews.js'
 import { buildImage } from './build-image.js'
 import type { Stage, StageContext } from './context.js'
 import { planImage } from './plan-image.js'
+import { checkPreviewOpen, confirmPreviewOpen } from './preview-guard.js'
 import { promote } from './promote.js'
 import { remove } from './remove.js'
 import { renderManifest } from './render-manifest.js'
+import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from './report-github.js'
 import { resolveModel } from './resolve-model.js'
 import { smokeTest } from './smoke-test.js'
 import { waitReady } from './wait-ready.js'
@@ -21,14 +23,17 @@ export interface Clock {
 
 export const PLAN: Record<Action, readonly [string, Stage][]> = {
   deploy: [
+    ['check preview', checkPreviewOpen],
     ['resolve model', resolveModel],
     ['plan image', planImage],
     ['build image', buildImage],
     ['render manifest', renderManifest],
     ['apply', apply],
+    ['confirm preview', confirmPreviewOpen],
     ['wait for ready', waitReady],
     ['smoke test', smokeTest],
     ['promote', promote],
+    ['report to GitHub', reportToGitHub],
   ],
   render: [
     ['resolve model', resolveModel],
@@ -36,11 +41,22 @@ export const PLAN: Record<Action, readonly [string, Stage][]> = {
     ['build image', buildImage],
     ['render manifest', renderManifest],
   ],
-  delete: [['delete', remove]],
+  delete: [
+    ['delete', remove],
+    ['report to GitHub', reportRemovalToGitHub],
+  ],
   cleanup: [['cleanup previews', cleanupPreviews]],
 }
 
-export async function runPipeline(ctx: StageContext, clock: Clock, plan = PLAN[ctx.inputs.action]): Promise<void> {
+/** Run once, best effort, after a stage of the action failed: GitHub hears about the failure. */
+export const ON_FAILURE: Partial<Record<Action, Stage>> = { deploy: reportFailureToGitHub }
+
+export async function runPipeline(
+  ctx: StageContext,
+  clock: Clock,
+  plan = PLAN[ctx.inputs.action],
+  onFailure = plan === PLAN[ctx.inputs.action] ? ON_FAILURE[ctx.inputs.action] : undefined,
+): Promise<void> {
   const { inputs, report, log } = ctx
   // Outputs known before any stage runs are written even if a stage fails.
   report.set('name', inputs.cluster.name)
@@ -61,7 +77,15 @@ export async function runPipeline(ctx: StageContext, clock: Clock, plan = PLAN[c
       })
     } catch (err) {
       report.record({ name: title, status: 'failed', decision: errorMessage(err), durationMs: clock.now() - started })
-      throw new StageFailure(title, err)
+      const failure = new StageFailure(title, err)
+      if (onFailure && !ctx.signal.aborted) {
+        ctx.state.failure = failure.message
+        await onFailure(ctx).then(
+          (o) => log.info(`after the failure: ${o.decision}`),
+          (e: unknown) => log.warning(`could not report the failure to GitHub: ${errorMessage(e)}`),
+        )
+      }
+      throw failure
     }
   }
 }
