@@ -255,6 +255,9 @@ export class RegistryClient {
     const key = `${realm}|${service ?? ''}|${scope}`
     const cached = this.tokens.get(key)
     if (cached && cached.expiresAt > Date.now()) return { header: `Bearer ${cached.value}` }
+    this.options.log.debug(
+      `registry ${ref.registry}: token for ${scope} from ${realm} (${cred ? cred.source : 'anonymous'})`,
+    )
     const token = await this.fetchToken(ref, realm, service, scope, cred)
     this.tokens.set(key, token)
     return { header: `Bearer ${token.value}` }
@@ -315,7 +318,11 @@ export class RegistryClient {
     return { value, expiresAt }
   }
 
-  private async readOk(ref: ImageRef, res: Awaited<ReturnType<RegistryHttp['request']>>, what: string): Promise<string> {
+  private async readOk(
+    ref: ImageRef,
+    res: Awaited<ReturnType<RegistryHttp['request']>>,
+    what: string,
+  ): Promise<string> {
     this.rejectHtml(ref, res, what)
     const body = await res.text()
     if (res.status !== 200)
