@@ -1,4 +1,16 @@
-// Entry point of the bundled action (dist/index.js).
+#!/usr/bin/env node
+// Entry of the bundle (dist/index.js). GitHub runs it with no arguments: the action. With
+// arguments (`mlflow-k8s-deploy --model-uri …`) it is the command line.
+import { realpathSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { actionInputNames, cli } from './cli.js'
 import { run } from './main.js'
 
-await run()
+if (process.argv.length > 2) {
+  // action.yml sits next to dist/ in the repository and in the npm package.
+  const actionYml = join(dirname(realpathSync(process.argv[1]!)), '..', 'action.yml')
+  const { code } = await cli(process.argv.slice(2), process.env, actionInputNames(actionYml))
+  process.exitCode = code
+} else {
+  await run()
+}
