@@ -3,7 +3,7 @@ import type { Signature } from '../mlflow/index.js'
 import { need, type Stage } from './context.js'
 
 /** A real V2 inference on the exact path users will call; a failure after an update rolls back. */
-export const smokeTest: Stage = async ({ inputs, services, signal, state }) => {
+export const smokeTest: Stage = async ({ inputs, services, signal, state, report }) => {
   if (!inputs.flow.smokeTest) return { decision: 'skipped (smoke-test: false)', skipped: true }
   const deployment = need(state.deployment, 'the ready deployment')
   const details = state.details
@@ -23,7 +23,9 @@ export const smokeTest: Stage = async ({ inputs, services, signal, state }) => {
   )
   state.smoke = result
   const outputs = result.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(', ')
-  return { decision: `passed: ${outputs} from the ${result.source} in ${Math.round(result.latencyMs)} ms` }
+  const decision = `passed: ${outputs} from the ${result.source} in ${Math.round(result.latencyMs)} ms`
+  report.smokeTest = decision
+  return { decision }
 }
 
 /** The parsed MLmodel signature back in MLflow's own JSON shape, which the V2 request builder reads. */

@@ -29,6 +29,10 @@ export class Report {
   readonly outputs: Partial<Record<OutputName, string>> = {}
   readonly stages: StageRecord[] = []
   failure: string | undefined
+  /** Traffic split as the controller reported it, before the apply and once ready. */
+  traffic: { before: string; after: string } | undefined
+  /** The smoke test's one-line result (outputs, latency). */
+  smokeTest: string | undefined
 
   set(name: OutputName, value: string | undefined): void {
     if (value !== undefined) this.outputs[name] = value

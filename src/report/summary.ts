@@ -15,6 +15,9 @@ export function renderSummary(report: Report, title: string): string {
     ['Image', o.image],
     ['Image cache hit', o['cache-hit']],
     ['Revision', o.revision],
+    ['Smoke test', report.smokeTest],
+    ['Traffic before', report.traffic?.before],
+    ['Traffic after', report.traffic?.after],
     ['Service', o.name && `${o.namespace}/${o.name}`],
   ]
   const known = facts.filter(([, v]) => v)
