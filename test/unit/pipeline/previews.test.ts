@@ -7,7 +7,7 @@ const obj = (created: string, expires?: string) => ({
   metadata: {
     name: 'p',
     creationTimestamp: created,
-    annotations: expires ? { 'mlflow-k8s-deploy/expires-at': expires } : {},
+    annotations: (expires ? { 'mlflow-k8s-deploy/expires-at': expires } : {}) as Record<string, string>,
   },
 })
 
@@ -66,7 +66,7 @@ test('a preview renders its labels, the full repository and the expiry; user lab
       minScale: undefined,
       maxScale: undefined,
     },
-  ) as { metadata: { labels: Record<string, string>; annotations: Record<string, string> } }
+  ) as unknown as { metadata: { labels: Record<string, string>; annotations: Record<string, string> } }
   expect(m.metadata.labels).toMatchObject({
     'mlflow-k8s-deploy/preview': 'true',
     'mlflow-k8s-deploy/pr': '7',
