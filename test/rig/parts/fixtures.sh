@@ -26,7 +26,9 @@ _fixtures_present() {
     "$(env_get MLFLOW_OIDC_URI)/api/2.0/mlflow/registered-models/alias?name=$model&alias=champion"
 }
 
-fixtures_up() {
+fixtures_up() { _mlflow_locked _fixtures_up; }
+
+_fixtures_up() {
   local py facts line
   py=$(env_get MLFLOW_PYTHON)
   [ -n "$py" ] && [ -x "$py" ] || die "fixtures need the mlflow part: run 'rig.sh up mlflow' first"

@@ -61,7 +61,7 @@ _mlflow_server() {
   mkdir -p "$dir/artifacts"
   start_bg "$name" "$venv/bin/mlflow" server --host 127.0.0.1 --port "$port" --workers 1 \
     --backend-store-uri "sqlite:///$dir/mlflow.db" \
-    --artifacts-destination "$dir/artifacts" --serve-artifacts "$@"
+    --artifacts-destination "$dir/artifacts" --serve-artifacts "$@" 9>&-
 }
 
 _mlflow_wait() { # _mlflow_wait NAME URL : up to 240 s, but give up as soon as the process died
@@ -96,7 +96,23 @@ _mlflow_config_hash() {
     sha256sum | cut -c1-16
 }
 
-mlflow_up() {
+# _mlflow_locked FUNC : run FUNC holding the part's lock, so two `rig.sh up` at once (several
+# developers' test runs share one rig) do not start servers or write fixtures twice.
+# The lock is on fd 9, which every server is started without (`9>&-`): a server that inherited
+# it would hold the lock for as long as it runs.
+_mlflow_locked() {
+  local rc=0
+  mkdir -p "$MLFLOW_DATA"
+  exec 9>"$MLFLOW_DATA/.lock"
+  flock -w 1200 9 || die "timed out waiting for $MLFLOW_DATA/.lock"
+  "$@" || rc=$?
+  exec 9>&-
+  return $rc
+}
+
+mlflow_up() { _mlflow_locked _mlflow_up; }
+
+_mlflow_up() {
   local config
   command -v curl >/dev/null || apt_install curl
   [ -x "$NODE24" ] || die "Node 24 missing at $NODE24: run npm ci"
@@ -118,7 +134,7 @@ mlflow_up() {
     RIG_OIDC_FEDERATED_CLIENT_ID=$RIG_OIDC_FEDERATED_CLIENT_ID_VALUE \
     RIG_OIDC_UI_CLIENT_ID=$RIG_OIDC_UI_CLIENT_ID_VALUE RIG_OIDC_UI_CLIENT_SECRET=$RIG_OIDC_UI_CLIENT_SECRET_VALUE \
     RIG_OIDC_UI_REDIRECT_URI=http://127.0.0.1:$RIG_MLFLOW_OIDC_PORT/callback \
-    start_bg oidc-idp "$NODE24" "$RIG_DIR/oidc/provider.ts"
+    start_bg oidc-idp "$NODE24" "$RIG_DIR/oidc/provider.ts" 9>&-
 
   # 2. plain and basic-auth MLflow (started now, waited for below: they boot in parallel)
   _mlflow_server mlflow plain "$RIG_MLFLOW_PORT" "$MLFLOW_VENV"
