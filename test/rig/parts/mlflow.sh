@@ -164,6 +164,8 @@ EOF
   env_set MLFLOW_VENV "$MLFLOW_VENV"
   env_set MLFLOW_PYTHON "$MLFLOW_VENV/bin/python"
   env_set MLFLOW_URI "http://127.0.0.1:$RIG_MLFLOW_PORT"
+  # Where the plain server keeps proxied artifacts: KServe storageUri tests map mlflow-artifacts:/ onto it.
+  env_set MLFLOW_ARTIFACTS_DESTINATION "$MLFLOW_DATA/plain/artifacts"
   env_set MLFLOW_BASIC_URI "http://127.0.0.1:$RIG_MLFLOW_BASIC_PORT"
   env_set MLFLOW_BASIC_ADMIN_USER "$MLFLOW_BASIC_ADMIN_USER"
   env_set MLFLOW_BASIC_ADMIN_PASSWORD "$MLFLOW_BASIC_ADMIN_PASSWORD"
