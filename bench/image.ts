@@ -1,3 +1,4 @@
+import { mlflowInputs } from '../test/support/fixtures.js'
 // Benchmark of the image stage on the rig (issue 5), against `mlflow models build-docker` +
 // `docker push` of the same model on the same machine and base.
 //   node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/image.ts [hit-trials]
@@ -34,19 +35,13 @@ const image: ImageInputs = {
 
 function mlflow(): { client: Mlflow; http: UndiciTransport } {
   const http = new UndiciTransport()
-  const client = createMlflow(
-    {
-      trackingUri: rigEnv('MLFLOW_URI'),
-      registryUri: undefined,
-      token: undefined,
-      username: undefined,
-      password: undefined,
-      caCertPath: undefined,
-      insecureTls: false,
-      oidc: undefined,
-    },
-    { getIdToken: async () => '', mask: () => {}, env: {}, log: new MemoryLogger(), http },
-  )
+  const client = createMlflow(mlflowInputs({ trackingUri: rigEnv('MLFLOW_URI') }), {
+    getIdToken: async () => '',
+    mask: () => {},
+    env: {},
+    log: new MemoryLogger(),
+    http,
+  })
   return { client, http }
 }
 

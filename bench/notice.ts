@@ -1,3 +1,4 @@
+import { renderOptions } from '../test/support/fixtures.js'
 // Benchmark: how long after a Knative Service's status turns Ready does the action's wait notice?
 // Against the rig's real kube-apiserver. A Service whose container never gets ready keeps the rig
 // reconciler out of the way (it leaves Ready=Unknown); this script then plays the controller:
@@ -36,15 +37,7 @@ async function patchStatus(status: Record<string, unknown>): Promise<void> {
 
 const manifest = renderManifest(
   { name, namespace: ns, modelUri: 'models:/bench/1', image: rigEnv('BASE_IMAGE') },
-  {
-    shape: 'knative',
-    env: [],
-    labels: {},
-    annotations: {},
-    resources: undefined,
-    minScale: undefined,
-    maxScale: undefined,
-  },
+  renderOptions(),
 )
 const spec = manifest.spec as { template: { spec: { containers: Record<string, unknown>[] } } }
 spec.template.spec.containers[0]!['command'] = ['/bin/sh', '-c', 'sleep 3600']

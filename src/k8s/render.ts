@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { DeployError } from '../util/errors.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
-import type { EnvVar, Resources } from '../inputs.js'
+import type { ClusterInputs, EnvVar, Resources } from '../inputs.js'
 import type { Target } from './naming.js'
 
 export const MANAGED_BY = 'mlflow-k8s-deploy'
@@ -74,14 +74,10 @@ export interface RenderValues {
   readonly preview?: PreviewMeta
 }
 
-export interface RenderOptions {
+/** The cluster inputs that shape the object, plus which of the three shapes it is. */
+export interface RenderOptions
+  extends Pick<ClusterInputs, 'env' | 'labels' | 'annotations' | 'resources' | 'minScale' | 'maxScale'> {
   readonly shape: Shape
-  readonly env: readonly EnvVar[]
-  readonly labels: Readonly<Record<string, string>>
-  readonly annotations: Readonly<Record<string, string>>
-  readonly resources: Resources | undefined
-  readonly minScale: number | undefined
-  readonly maxScale: number | undefined
 }
 
 export function shapeOf(target: Target, serving: 'image' | 'mlflow-runtime'): Shape {

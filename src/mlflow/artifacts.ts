@@ -6,7 +6,8 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { DEFAULT_RETRY, HttpConnectionError, retryDelay, sleep as realSleep, type RetryPolicy } from '../util/http.js'
+import { systemClock } from '../util/clock.js'
+import { DEFAULT_RETRY, HttpConnectionError, retryDelay, type RetryPolicy } from '../util/http.js'
 import type { Logger } from '../util/logger.js'
 import type { MlflowClient } from './client.js'
 import { MlflowError } from './errors.js'
@@ -195,7 +196,7 @@ async function downloadFile(
       throw new MlflowError(`downloading ${file.path} from ${artifactUri} failed after ${attempt} attempts: ${problem}`)
     }
     opts.log?.debug(`${file.path}: ${problem}; retrying in ${delay} ms`)
-    await (opts.sleep ?? realSleep)(delay, opts.signal)
+    await (opts.sleep ?? systemClock.sleep)(delay, opts.signal)
   }
 }
 

@@ -1,6 +1,7 @@
 // A small HTTP transport over undici: one dispatcher (custom CA, explicit insecure TLS, proxies
 // from the environment), bounded timeouts, cancellation, and retries with exponential backoff for
 // transient failures of idempotent requests. Bodies are streams; callers decide how to read them.
+import { systemClock } from './clock.js'
 import { readFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
@@ -164,7 +165,7 @@ export class UndiciTransport implements HttpTransport {
         })
       : new Agent(common)
     this.retry = options.retry ?? DEFAULT_RETRY
-    this.sleep = options.sleep ?? sleep
+    this.sleep = options.sleep ?? systemClock.sleep
     this.now = options.now ?? Date.now
   }
 
@@ -259,18 +260,3 @@ export function redact(url: string): string {
   }
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const timer = setTimeout(done, ms)
-    function done() {
-      signal?.removeEventListener('abort', abort)
-      resolve()
-    }
-    function abort() {
-      clearTimeout(timer)
-      reject(signal!.reason)
-    }
-    signal?.addEventListener('abort', abort, { once: true })
-  })
-}

@@ -1,3 +1,4 @@
+import { mlflowInputs } from '../../support/fixtures.js'
 // The image stage against the rig: the real MLflow server (model facts, download), the real
 // registries, the real dockerd + buildx, and MLflow's own pyfunc for cross-checks.
 import { execFile } from 'node:child_process'
@@ -29,19 +30,13 @@ export class RecordingTransport implements HttpTransport {
 }
 
 export function mlflowClient(http: HttpTransport, log = new MemoryLogger()): Mlflow {
-  return createMlflow(
-    {
-      trackingUri: rigEnv('MLFLOW_URI'),
-      registryUri: undefined,
-      token: undefined,
-      username: undefined,
-      password: undefined,
-      caCertPath: undefined,
-      insecureTls: false,
-      oidc: undefined,
-    },
-    { getIdToken: async () => '', mask: () => {}, env: {}, log, http },
-  )
+  return createMlflow(mlflowInputs({ trackingUri: rigEnv('MLFLOW_URI') }), {
+    getIdToken: async () => '',
+    mask: () => {},
+    env: {},
+    log,
+    http,
+  })
 }
 
 export async function inspectModel(mlflow: Mlflow, uri: string): Promise<ModelDetails> {

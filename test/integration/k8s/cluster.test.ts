@@ -1,3 +1,4 @@
+import { renderOptions } from '../../support/fixtures.js'
 // The cluster facade against the real rig: kube-apiserver v1.36 with the upstream Knative/KServe
 // CRDs and the rig reconciler running each revision for real. Every deploy here answers a real
 // wine prediction over V2. Nothing is skipped: an unreachable server fails the test.
@@ -93,15 +94,7 @@ describe('rendered objects and the real CRD schemas', () => {
     // And a misspelt field is refused, not dropped.
     const bad = renderManifest(
       { name: `strict-${suffix}`, namespace: NS, modelUri: 'm', image: 'r/x@sha256:' + 'a'.repeat(64) },
-      {
-        shape: 'knative',
-        env: [],
-        labels: {},
-        annotations: {},
-        resources: undefined,
-        minScale: undefined,
-        maxScale: undefined,
-      },
+      renderOptions(),
       { apiVersion: 'serving.knative.dev/v1', kind: 'Service', spec: { template: { spec: { containerz: [] } } } },
     )
     await expect(kube.apply(bad, { dryRun: true })).rejects.toThrow(

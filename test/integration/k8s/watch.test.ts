@@ -1,3 +1,4 @@
+import { renderOptions } from '../../support/fixtures.js'
 // The watch loop against the real kube-apiserver: a quiet watch is ended by client-node after
 // 30 s and must be re-opened from the last resourceVersion; a too-old resourceVersion gets the
 // server's 410 Gone, which the loop answers with a relist.
@@ -20,15 +21,7 @@ beforeAll(async () => {
   cluster = ServingCluster.connect({ kubeconfig: { path: rigEnv('KUBECONFIG_DEPLOYER') }, kubeContext: undefined }, log)
   const m = renderManifest(
     { name, namespace: ns, modelUri: 'models:/x/1', image: rigEnv('BASE_IMAGE') },
-    {
-      shape: 'knative',
-      env: [],
-      labels: {},
-      annotations: {},
-      resources: undefined,
-      minScale: undefined,
-      maxScale: undefined,
-    },
+    renderOptions(),
   )
   // Never ready: the reconciler leaves the status alone after Ready=Unknown.
   ;(m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec.containers[0]![

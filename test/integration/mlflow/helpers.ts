@@ -1,3 +1,4 @@
+import { mlflowInputs } from '../../support/fixtures.js'
 // Building the action's MLflow facade against the rig servers, and asking MLflow's own Python
 // client the same questions for cross-checks.
 import { execFile } from 'node:child_process'
@@ -17,17 +18,7 @@ export function serverUri(server: Server): string {
 }
 
 export function inputs(server: Server, over: Partial<MlflowInputs> = {}): MlflowInputs {
-  return {
-    trackingUri: serverUri(server),
-    registryUri: undefined,
-    token: undefined,
-    username: undefined,
-    password: undefined,
-    caCertPath: undefined,
-    insecureTls: false,
-    oidc: undefined,
-    ...over,
-  }
+  return mlflowInputs({ trackingUri: serverUri(server), ...over })
 }
 
 export function oidcInputs(over: Partial<OidcInputs>): OidcInputs {

@@ -1,3 +1,4 @@
+import { renderOptions } from '../../support/fixtures.js'
 import { dump } from 'js-yaml'
 import {
   parseTemplate,
@@ -21,15 +22,7 @@ const VALUES: RenderValues = {
   gitSha: 'abc123',
   workflowRunUrl: 'https://github.com/acme/wine/actions/runs/7',
 }
-const OPTIONS: RenderOptions = {
-  shape: 'knative',
-  env: [],
-  labels: {},
-  annotations: {},
-  resources: undefined,
-  minScale: undefined,
-  maxScale: undefined,
-}
+const OPTIONS: RenderOptions = renderOptions()
 const render = (o: Partial<RenderOptions> = {}, v: Partial<RenderValues> = {}, template?: string) =>
   renderManifest({ ...VALUES, ...v }, { ...OPTIONS, ...o }, template ? parseTemplate(template, 't.yaml') : undefined)
 

@@ -1,3 +1,5 @@
+import { mlflowInputs } from '../../support/fixtures.js'
+import {} from '../../support/fixtures.js'
 import {
   TokenAuth,
   createAuth,
@@ -139,17 +141,7 @@ test.each([
 
 // --- providers against a loopback IdP ---------------------------------------------------------------
 
-const mlflowInputs = (over: Partial<MlflowInputs>): MlflowInputs => ({
-  trackingUri: 'http://mlflow',
-  registryUri: undefined,
-  token: undefined,
-  username: undefined,
-  password: undefined,
-  caCertPath: undefined,
-  insecureTls: false,
-  oidc: undefined,
-  ...over,
-})
+const inputs = (over: Partial<MlflowInputs>): MlflowInputs => mlflowInputs({ trackingUri: 'http://mlflow', ...over })
 const oidc = (over: Partial<OidcInputs>): OidcInputs => ({
   issuer: undefined,
   clientId: undefined,
@@ -174,14 +166,14 @@ describe('providers', () => {
   afterAll(() => http.close())
 
   test('static providers describe themselves without their values', async () => {
-    const bearer = createAuth(mlflowInputs({ token: 'sekrit' }), deps())
+    const bearer = createAuth(inputs({ token: 'sekrit' }), deps())
     expect(bearer.describe()).toBe('bearer token from mlflow-token')
     expect(await bearer.authorization()).toBe('Bearer sekrit')
-    const basic = createAuth(mlflowInputs({ username: 'u', password: 'p4ss' }), deps())
+    const basic = createAuth(inputs({ username: 'u', password: 'p4ss' }), deps())
     expect(basic.describe()).toBe('basic auth as user "u" (mlflow-username/mlflow-password)')
     expect(basic.describe()).not.toContain('p4ss')
     expect(await basic.authorization()).toBe(`Basic ${Buffer.from('u:p4ss').toString('base64')}`)
-    expect(createAuth(mlflowInputs({}), deps()).describe()).toBe('no credentials')
+    expect(createAuth(inputs({}), deps()).describe()).toBe('no credentials')
   })
 
   test('client credentials: discovery, token masked and cached', async () => {
@@ -192,7 +184,7 @@ describe('providers', () => {
     })
     try {
       const auth = createAuth(
-        mlflowInputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 's', audience: 'http://m' }) }),
+        inputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 's', audience: 'http://m' }) }),
         deps(),
       )
       expect(await auth.authorization()).toBe('Bearer AT-1')
@@ -214,7 +206,7 @@ describe('providers', () => {
     })
     try {
       const auth = createAuth(
-        mlflowInputs({ oidc: oidc({ issuer: `${idp.url}/realms/x`, clientId: 'c', clientSecret: 's' }) }),
+        inputs({ oidc: oidc({ issuer: `${idp.url}/realms/x`, clientId: 'c', clientSecret: 's' }) }),
         deps(),
       )
       await expect(auth.authorization()).rejects.toThrow(
@@ -233,7 +225,7 @@ describe('providers', () => {
     })
     try {
       const auth = createAuth(
-        mlflowInputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 'wrong-secret' }) }),
+        inputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 'wrong-secret' }) }),
         deps(),
       )
       const err = await auth.authorization().catch((e) => e)
@@ -254,10 +246,7 @@ describe('providers', () => {
       res.end('<html><title>Internal Server Error</title></html>')
     })
     try {
-      const auth = createAuth(
-        mlflowInputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 's' }) }),
-        deps(),
-      )
+      const auth = createAuth(inputs({ oidc: oidc({ issuer: idp.url, clientId: 'c', clientSecret: 's' }) }), deps())
       await expect(auth.authorization()).rejects.toThrow(/HTTP 500 with an HTML page: "Internal Server Error"/)
     } finally {
       await idp.close()
@@ -266,7 +255,7 @@ describe('providers', () => {
 
   test('an unreachable issuer names oidc-issuer', async () => {
     const auth = createAuth(
-      mlflowInputs({ oidc: oidc({ issuer: 'http://127.0.0.1:1', clientId: 'c', clientSecret: 's' }) }),
+      inputs({ oidc: oidc({ issuer: 'http://127.0.0.1:1', clientId: 'c', clientSecret: 's' }) }),
       deps(),
     )
     await expect(auth.authorization()).rejects.toThrow(
@@ -281,7 +270,7 @@ describe('providers', () => {
         mode === 'bearer'
           ? oidc({ githubToken: mode })
           : oidc({ githubToken: mode, issuer: 'http://127.0.0.1:1', clientId: 'f' })
-      const auth = createAuth(mlflowInputs({ oidc: o }), deps({ env: {} }))
+      const auth = createAuth(inputs({ oidc: o }), deps({ env: {} }))
       await expect(auth.authorization()).rejects.toThrow(
         `oidc-github-token: ${mode} needs the job's GitHub OIDC token, but ACTIONS_ID_TOKEN_REQUEST_URL is not set: add \`permissions: id-token: write\` to the job`,
       )
@@ -292,7 +281,7 @@ describe('providers', () => {
     const audiences: (string | undefined)[] = []
     const token = jwt({ exp: 9_999_999_999 })
     const auth = createAuth(
-      mlflowInputs({ oidc: oidc({ githubToken: 'bearer', githubAudience: 'https://mlflow.example' }) }),
+      inputs({ oidc: oidc({ githubToken: 'bearer', githubAudience: 'https://mlflow.example' }) }),
       deps({ getIdToken: async (a) => (audiences.push(a), token) }),
     )
     expect(await auth.authorization()).toBe(`Bearer ${token}`)
@@ -313,7 +302,7 @@ describe('providers', () => {
     })
     try {
       const auth = createAuth(
-        mlflowInputs({ oidc: oidc({ githubToken: 'token-exchange', issuer: idp.url }) }),
+        inputs({ oidc: oidc({ githubToken: 'token-exchange', issuer: idp.url }) }),
         deps({ getIdToken: async (a) => (audiences.push(a), 'GHTOKEN') }),
       )
       expect(await auth.authorization()).toBe('Bearer EXCHANGED')
