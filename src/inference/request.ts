@@ -1,33 +1,11 @@
 // The V2 (Open Inference Protocol) request a smoke test sends, built from what the model carries:
 // its input example, else its signature (one synthesised row), else the user's smoke-test-input;
-// and the check that the answer has the outputs the signature promises. Pure functions; the types
-// below are structural so the MLmodel parser's output can be adapted to them.
-// Mapping: MLServer's MLflow runtime (protocols.md 5.6, 5.8).
+// and the check that the answer has the outputs the signature promises. Pure functions over the
+// parsed MLmodel. Mapping: MLServer's MLflow runtime (protocols.md 5.6, 5.8).
+import type { ColumnSpec, Signature, TensorSpec } from '../mlflow/mlmodel.js'
 
-/** A column of an MLflow column-based signature. */
-export interface ColumnSpec {
-  readonly type: string
-  readonly name?: string
-  readonly required?: boolean
-  readonly items?: unknown
-  readonly properties?: unknown
-  readonly values?: unknown
-}
-
-/** A tensor of an MLflow tensor-based signature. */
-export interface TensorSpec {
-  readonly type: 'tensor'
-  readonly name?: string
-  readonly 'tensor-spec': { readonly dtype: string; readonly shape: readonly number[] }
-}
-
+/** One column or tensor of the model's signature, as src/mlflow/mlmodel.ts parses it. */
 export type SignatureEntry = ColumnSpec | TensorSpec
-
-/** The signature's inputs and outputs, each already JSON-decoded from the MLmodel. */
-export interface SignatureLike {
-  readonly inputs?: readonly SignatureEntry[]
-  readonly outputs?: readonly SignatureEntry[]
-}
 
 /** input_example.json and how MLflow saved it (`saved_input_example_info`). */
 export interface InputExampleLike {
@@ -127,21 +105,21 @@ const NUMPY_TYPES: Record<string, V2Datatype> = {
 }
 
 export function isTensor(e: SignatureEntry): e is TensorSpec {
-  return e.type === 'tensor'
+  return e.kind === 'tensor'
 }
 
 /** V2 datatype and MLServer content type of a signature entry. */
 export function v2TypeOf(entry: SignatureEntry): { datatype: V2Datatype; contentType?: string } {
   if (isTensor(entry)) {
     // Unknown dtypes (unicode/bytes strings such as <U5) travel as BYTES.
-    return { datatype: NUMPY_TYPES[entry['tensor-spec'].dtype] ?? 'BYTES' }
+    return { datatype: NUMPY_TYPES[entry.dtype] ?? 'BYTES' }
   }
   return COLUMN_TYPES[entry.type] ?? JSON_COLUMN
 }
 
 /** Builds the smoke-test request: smoke-test-input, else the input example, else the signature. */
 export function buildV2Request(model: {
-  signature?: SignatureLike
+  signature?: Signature
   example?: InputExampleLike
   override?: Readonly<Record<string, unknown>>
 }): BuiltRequest {
@@ -226,7 +204,7 @@ function fromTensors(
 function fromSignature(entries: readonly SignatureEntry[]): { request: V2Request; rows: number } {
   if (entries.every(isTensor)) {
     const inputs = entries.map((t, i) => {
-      const shape = t['tensor-spec'].shape.map((d) => (d < 0 ? 1 : d))
+      const shape = t.shape.map((d) => (d < 0 ? 1 : d))
       const type = v2TypeOf(t)
       const size = shape.reduce((a, b) => a * b, 1)
       return input(
@@ -242,7 +220,7 @@ function fromSignature(entries: readonly SignatureEntry[]): { request: V2Request
   }
   const inputs = (entries as ColumnSpec[]).map((c, j) => {
     const type = v2TypeOf(c)
-    const value = COLUMN_TYPES[c.type] ? sampleColumn(c.type) : JSON.stringify(sampleJson(c))
+    const value = COLUMN_TYPES[c.type] ? sampleColumn(c.type) : JSON.stringify(sampleJson(c.raw))
     return input(c.name ?? `input-${j}`, [1], type, [value])
   })
   return { request: { parameters: { content_type: 'pd' }, inputs }, rows: 1 }
@@ -382,7 +360,7 @@ export function checkV2Response(
     const want = v2TypeOf(spec).datatype
     if (o.datatype !== want) warnings.push(`output ${o.name} is ${o.datatype}, the signature says ${want}`)
     if (isTensor(spec)) {
-      const dims = spec['tensor-spec'].shape
+      const dims = spec.shape
       // MLServer may add a trailing 1 to a 1-D result ([N] → [N, 1]).
       const shape = o.shape.length === dims.length + 1 && o.shape.at(-1) === 1 ? o.shape.slice(0, -1) : o.shape
       const fits = shape.length === dims.length && dims.every((d, k) => d < 0 || d === shape[k])

@@ -3,19 +3,14 @@
 import type { Clock } from '../util/clock.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
-import {
-  buildV2Request,
-  checkV2Response,
-  type InputExampleLike,
-  type RequestSource,
-  type SignatureLike,
-} from './request.js'
+import { buildV2Request, checkV2Response, type InputExampleLike, type RequestSource } from './request.js'
+import type { Signature } from '../mlflow/mlmodel.js'
 import type { V2Client } from './v2.js'
 
 export interface SmokeModel {
   /** The V2 model name: MLSERVER_MODEL_NAME, i.e. the Service / InferenceService name. */
   readonly name: string
-  readonly signature?: SignatureLike
+  readonly signature?: Signature
   readonly example?: InputExampleLike
   /** The `smoke-test-input` request, used as given. */
   readonly override?: Readonly<Record<string, unknown>>

@@ -1,5 +1,3 @@
-import type { SignatureLike } from '../inference/request.js'
-import type { Signature } from '../mlflow/index.js'
 import { need, type Stage } from './context.js'
 
 /** A real V2 inference on the exact path users will call; a failure after an update rolls back. */
@@ -11,7 +9,7 @@ export const smokeTest: Stage = async ({ inputs, services, signal, state, report
   const result = await services.cluster().smokeTest(
     deployment,
     {
-      signature: details?.mlmodel.signature && asSignatureLike(details.mlmodel.signature),
+      signature: details?.mlmodel.signature,
       example: example && {
         type: example.info.type ?? 'dataframe',
         pandasOrient: example.info.pandasOrient,
@@ -26,15 +24,4 @@ export const smokeTest: Stage = async ({ inputs, services, signal, state, report
   const decision = `passed: ${outputs} from the ${result.source} in ${Math.round(result.latencyMs)} ms`
   report.smokeTest = decision
   return { decision }
-}
-
-/** The parsed MLmodel signature back in MLflow's own JSON shape, which the V2 request builder reads. */
-function asSignatureLike(signature: Signature): SignatureLike {
-  const entries = (specs: Signature['inputs']) =>
-    specs?.map((s) =>
-      s.kind === 'tensor'
-        ? { type: 'tensor' as const, name: s.name, 'tensor-spec': { dtype: s.dtype, shape: s.shape } }
-        : { ...s.raw, type: s.type, name: s.name, required: s.required },
-    )
-  return { inputs: entries(signature.inputs), outputs: entries(signature.outputs) }
 }

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { load } from 'js-yaml'
-import type { InputExampleLike, SignatureLike } from '../../../src/inference/request.js'
+import type { InputExampleLike } from '../../../src/inference/request.js'
+import { parseSignature, type Signature } from '../../../src/mlflow/mlmodel.js'
 import { rigEnv } from '../rig-env.js'
 
 const run = promisify(execFile)
@@ -15,7 +16,7 @@ const run = promisify(execFile)
 export interface FixtureModel {
   readonly version: string
   readonly dir: string
-  readonly signature: SignatureLike
+  readonly signature: Signature
   readonly example: InputExampleLike
 }
 
@@ -63,14 +64,14 @@ async function download(version: string): Promise<FixtureModel> {
 }
 
 /** Signature and input example from an MLmodel directory (the bits the smoke test needs). */
-export function readModelIo(dir: string): { signature: SignatureLike; example: InputExampleLike } {
+export function readModelIo(dir: string): { signature: Signature; example: InputExampleLike } {
   const mlmodel = load(readFileSync(join(dir, 'MLmodel'), 'utf8')) as {
     signature: { inputs: string; outputs: string }
     saved_input_example_info: { artifact_path: string; type: string; pandas_orient?: string }
   }
   const info = mlmodel.saved_input_example_info
   return {
-    signature: { inputs: JSON.parse(mlmodel.signature.inputs), outputs: JSON.parse(mlmodel.signature.outputs) },
+    signature: parseSignature(mlmodel.signature),
     example: {
       type: info.type,
       pandasOrient: info.pandas_orient,

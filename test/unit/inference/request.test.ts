@@ -3,17 +3,22 @@ import {
   buildV2Request,
   checkV2Response,
   type InputExampleLike,
-  type SignatureLike,
 } from '../../../src/inference/request.js'
+import { parseSignature, type Signature } from '../../../src/mlflow/mlmodel.js'
+
+/** A signature as MLflow writes it in MLmodel (the column/tensor JSON), parsed as the action does. */
+type RawSignature = { inputs?: object[]; outputs?: object[] }
+const sig = (raw: RawSignature | undefined): Signature | undefined => raw && parseSignature(raw)
+const outputsOf = (raw: object[] | undefined) => sig(raw && { outputs: raw })?.outputs
 
 // A scikit-learn classifier on the wine data, as mlflow.sklearn.log_model writes it.
-const wine: SignatureLike = {
+const wine = parseSignature({
   inputs: [
     { type: 'double', name: 'alcohol', required: true },
     { type: 'double', name: 'malic_acid', required: true },
   ],
   outputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'int64', shape: [-1] } }],
-}
+})
 const wineExample: InputExampleLike = {
   type: 'dataframe',
   pandasOrient: 'split',
@@ -40,7 +45,7 @@ describe('buildV2Request', () => {
     })
   })
 
-  test.each<[string, SignatureLike | undefined, InputExampleLike, unknown]>([
+  test.each<[string, RawSignature | undefined, InputExampleLike, unknown]>([
     [
       'values orient takes names from the signature; long stays INT64, strings carry str',
       {
@@ -78,14 +83,14 @@ describe('buildV2Request', () => {
       [{ name: 'x', shape: [1], datatype: 'FP32', data: [1.5] }],
     ],
   ])('%s', (...[, signature, example, inputs]) => {
-    expect(buildV2Request({ signature, example }).request.inputs).toEqual(inputs)
+    expect(buildV2Request({ signature: sig(signature), example }).request.inputs).toEqual(inputs)
   })
 
   test('named tensors (tf-serving example): shapes from the nesting, dtypes from the spec', () => {
     const built = buildV2Request({
-      signature: {
+      signature: sig({
         inputs: [{ type: 'tensor', name: 'image', 'tensor-spec': { dtype: 'float32', shape: [-1, 2, 2] } }],
-      },
+      }),
       example: {
         type: 'ndarray',
         content: {
@@ -112,7 +117,7 @@ describe('buildV2Request', () => {
     })
   })
 
-  test.each<[string, SignatureLike, unknown]>([
+  test.each<[string, RawSignature, unknown]>([
     [
       'columns: one row of zeros, false and "a"',
       {
@@ -144,7 +149,7 @@ describe('buildV2Request', () => {
       },
     ],
   ])('from the signature alone: %s', (...[, signature, request]) => {
-    const built = buildV2Request({ signature })
+    const built = buildV2Request({ signature: sig(signature) })
     expect(built.source).toBe('signature')
     expect(built.request).toEqual(request)
   })
@@ -166,7 +171,7 @@ describe('buildV2Request', () => {
 describe('checkV2Response', () => {
   const out = (name: string, shape: number[], data: unknown[], datatype = 'INT64') => ({ name, shape, datatype, data })
 
-  test.each<[string, unknown, SignatureLike['outputs'], number | undefined, string[]]>([
+  test.each<[string, unknown, Signature['outputs'], number | undefined, string[]]>([
     ['the wine answer', { outputs: [out('output-1', [2], [0, 1])] }, wine.outputs, 2, []],
     [
       'a trailing 1 is accepted for a 1-D tensor',
@@ -186,27 +191,27 @@ describe('checkV2Response', () => {
     [
       'shape against a fixed dimension',
       { outputs: [out('output-1', [2, 2], [0.1, 0.9, 0.2, 0.8], 'FP64')] },
-      [{ type: 'tensor', 'tensor-spec': { dtype: 'float64', shape: [-1, 3] } }],
+      outputsOf([{ type: 'tensor', 'tensor-spec': { dtype: 'float64', shape: [-1, 3] } }]),
       2,
       ['output output-1 has shape [2,2], the signature promises [-1,3]'],
     ],
     [
       'count',
       { outputs: [out('output-1', [2], [0, 1])] },
-      [
+      outputsOf([
         { type: 'long', name: 'label' },
         { type: 'double', name: 'score' },
-      ],
+      ]),
       2,
       ['the signature promises 2 output(s), the response has 1 (output-1)'],
     ],
     [
       'names',
       { outputs: [out('label', [2], [0, 1]), out('proba', [2], [0.1, 0.2], 'FP64')] },
-      [
+      outputsOf([
         { type: 'long', name: 'label' },
         { type: 'double', name: 'score' },
-      ],
+      ]),
       2,
       ['the signature promises output "score", the response has label, proba'],
     ],

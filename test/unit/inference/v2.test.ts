@@ -1,3 +1,4 @@
+import { parseSignature } from '../../../src/mlflow/mlmodel.js'
 // The V2 client against a loopback fake server that behaves like a serving stack just after
 // Ready: 404 / 400 for a moment, then answers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -113,10 +114,10 @@ test('smoke test: wrong output shape fails with what the signature promised', as
     c,
     {
       name: 'wine',
-      signature: {
+      signature: parseSignature({
         inputs: [{ type: 'double', name: 'alcohol' }],
         outputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'int64', shape: [-1] } }],
-      },
+      }),
     },
     { budgetMs: 5_000, clock: systemClock, log: new MemoryLogger() },
   ).catch((e) => e)
