@@ -75,8 +75,10 @@ export interface RenderValues {
 }
 
 /** The cluster inputs that shape the object, plus which of the three shapes it is. */
-export interface RenderOptions
-  extends Pick<ClusterInputs, 'env' | 'labels' | 'annotations' | 'resources' | 'minScale' | 'maxScale'> {
+export interface RenderOptions extends Pick<
+  ClusterInputs,
+  'env' | 'labels' | 'annotations' | 'resources' | 'minScale' | 'maxScale'
+> {
   readonly shape: Shape
 }
 

@@ -259,4 +259,3 @@ export function redact(url: string): string {
     return url
   }
 }
-
