@@ -122,10 +122,10 @@ export function changesRevision(before: KubeObject, after: KubeObject): boolean 
 }
 
 /**
- * Sets the traffic the user asked for. Knative: the new (latest ready) revision gets `percent`
- * (and the tag), the previously ready revision the rest; a tag alone stages the new revision at
- * 0 %. KServe: canaryTrafficPercent. Nothing asked: no traffic block, so server-side apply drops
- * one an earlier run set and 100 % goes to the latest revision.
+ * Sets the traffic the user asked for. Knative: the latest revision gets `percent` (and the tag),
+ * the stable revision the rest; a tag alone stages the new revision at 0 %. KServe:
+ * canaryTrafficPercent. Nothing asked: no traffic block, so server-side apply drops one an earlier
+ * run set and 100 % goes to the latest revision.
  */
 export function withTraffic(
   manifest: KubeObject,
@@ -145,12 +145,25 @@ export function withTraffic(
     predictor['canaryTrafficPercent'] = trafficPercent
     return copy
   }
-  const serving = previous && servingStatus(previous).revision
+  const serving = previous && stableRevision(previous)
   const percent = serving ? (trafficPercent ?? 0) : 100
   const latest: Record<string, unknown> = { latestRevision: true, percent }
   if (tag) latest['tag'] = tag
   spec['traffic'] = serving && percent < 100 ? [latest, { revisionName: serving, percent: 100 - percent }] : [latest]
   return copy
+}
+
+/**
+ * The revision that keeps the rest of the traffic: during a split, the pinned revision carrying the
+ * most of it (so moving 10 % → 50 % → 0 % on the same candidate keeps splitting with the same stable
+ * revision, and 0 % rolls all traffic back to it); otherwise the revision serving everything now.
+ */
+export function stableRevision(previous: KubeObject): string | undefined {
+  const status = servingStatus(previous)
+  const pinned = status.traffic
+    .filter((t) => !t.latestRevision && t.revision && (t.percent ?? 0) > 0)
+    .sort((a, b) => (b.percent ?? 0) - (a.percent ?? 0))[0]
+  return pinned?.revision ?? status.revision
 }
 
 /** Waits for the applied generation; on failure rolls back an update (or leaves a first deploy). */

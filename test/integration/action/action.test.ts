@@ -93,6 +93,45 @@ describe('knative: deploy, reuse, update, render, promote, delete', () => {
   })
 })
 
+describe('knative traffic: stage behind a tag, split, roll back, promote', () => {
+  const name = 'e2e-traffic'
+  const deploy = (version: string, extra: Record<string, string> = {}) =>
+    runAction({ ...rigInputs(), 'model-uri': `models:/${MODEL()}/${version}`, target: 'knative', name, ...extra })
+  const trafficAfter = (run: ActionRun) => /\| Traffic after \| (.*) \|/.exec(run.summary)?.[1]
+
+  afterAll(async () => {
+    await deploy('1', { action: 'delete' })
+  })
+
+  test('nothing moves unless the inputs say so; every step is visible in the summary', async () => {
+    const v1 = await deploy('1')
+    expectSuccess(v1)
+    const r1 = v1.outputs['revision']!
+
+    // Staged: v2 gets its own tag URL and no traffic; the smoke test calls the tag URL.
+    const staged = await deploy('2', { tag: 'candidate', 'traffic-percent': '0' })
+    expectSuccess(staged)
+    const r2 = staged.outputs['revision']!
+    expect(r2).not.toBe(r1)
+    expect(trafficAfter(staged)).toBe(`${r2} 0% (tag candidate), ${r1} 100%`)
+    expect(staged.outputs['url']).not.toBe(v1.outputs['url'])
+    expect([0, 1, 2]).toContain(await predict(staged.outputs['url']!, name))
+
+    const split = await deploy('2', { 'traffic-percent': '50' })
+    expectSuccess(split)
+    expect(trafficAfter(split)).toBe(`${r2} 50%, ${r1} 50%`)
+
+    const back = await deploy('2', { 'traffic-percent': '0' })
+    expectSuccess(back)
+    expect(trafficAfter(back)).toBe(`${r2} 0%, ${r1} 100%`)
+
+    const promoted = await deploy('2', { 'traffic-percent': '100' })
+    expectSuccess(promoted)
+    expect(trafficAfter(promoted)).toBe(`${r2} 100%`)
+    expect(promoted.outputs['revision']).toBe(r2)
+  })
+})
+
 describe('kserve', () => {
   test('MLflow runtime: storageUri mapped from the proxied artifact location, no image built', async () => {
     const name = 'e2e-wine-ks'

@@ -36,6 +36,18 @@ const readyV1 = {
   conditions: [cond('ConfigurationsReady', 'True'), cond('Ready', 'True'), cond('RoutesReady', 'True')],
 }
 
+/** v2 ready and staged at 10 %, v1 pinned at 90 %. */
+const splitV2 = {
+  ...readyV1,
+  observedGeneration: 2,
+  latestCreatedRevisionName: 'wine-00002',
+  latestReadyRevisionName: 'wine-00002',
+  traffic: [
+    { revisionName: 'wine-00002', latestRevision: true, percent: 10 },
+    { revisionName: 'wine-00001', latestRevision: false, percent: 90 },
+  ],
+}
+
 const text = (r: ReturnType<typeof readiness>) =>
   r.state === 'failed' ? `${r.reason}: ${r.message}` : r.state === 'pending' ? r.detail : 'ready'
 
@@ -339,6 +351,30 @@ describe('rollout decisions', () => {
         { latestRevision: true, percent: 20 },
         { revisionName: 'wine-00001', percent: 80 },
       ],
+    ],
+    [
+      'moving a split keeps the stable revision (not the candidate, which is latest ready by now)',
+      { trafficPercent: 50 },
+      ksvc(2, splitV2),
+      [
+        { latestRevision: true, percent: 50 },
+        { revisionName: 'wine-00001', percent: 50 },
+      ],
+    ],
+    [
+      'traffic rolled back: 0 % to the candidate, everything to the stable revision',
+      { trafficPercent: 0 },
+      ksvc(2, splitV2),
+      [
+        { latestRevision: true, percent: 0 },
+        { revisionName: 'wine-00001', percent: 100 },
+      ],
+    ],
+    [
+      'promotion: 100 % to the latest revision',
+      { trafficPercent: 100 },
+      ksvc(2, splitV2),
+      [{ latestRevision: true, percent: 100 }],
     ],
     [
       'first deploy takes everything',
