@@ -49,8 +49,12 @@ cleanup() {
 }
 if [ -n "${KEEP:-}" ]; then echo "KEEP set: run $run_id stays (clean up with RUN_ID=$run_id bash bench/download.sh 0)"; else trap cleanup EXIT; fi
 
+# The download code is bundled with ncc, as the action ships, so neither timing nor peak RSS
+# carries a TypeScript transform at run time.
+bundle=$(mktemp -d)
+"$NODE" ./node_modules/@vercel/ncc/dist/ncc/cli.js build bench/download.ts -o "$bundle" --quiet
 # Ours and curl alternate within each trial (same page-cache conditions for both); RSS is the
 # peak of the process that downloads, measured separately so curl runs do not count.
-"$NODE" --experimental-transform-types --no-warnings --import ./bench/ts-resolve.mjs bench/download.ts "$run_id" "$trials" both
-/usr/bin/time -f 'ours only: wall %e s, peak RSS %M KiB' \
-  "$NODE" --experimental-transform-types --no-warnings --import ./bench/ts-resolve.mjs bench/download.ts "$run_id" 1 ours
+"$NODE" "$bundle/index.js" "$run_id" "$trials" both
+/usr/bin/time -f 'ours only: wall %e s, peak RSS %M KiB' "$NODE" "$bundle/index.js" "$run_id" 1 ours
+rm -rf "$bundle"
