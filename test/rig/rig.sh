@@ -16,10 +16,23 @@ available() { declare -F "${1}_up" >/dev/null; }
 case "$cmd" in
   up)
     t0=$SECONDS
+    # MLflow's three Python servers take most of a warm start (about a minute of imports on 2
+    # cores) and nothing but the fixtures needs them: bring that part up in the background first.
+    mlflow_job=""
+    if [[ " ${parts[*]} " == *" mlflow "* ]] && available mlflow; then
+      (s=$SECONDS; mlflow_up; log "mlflow up ($((SECONDS - s)) s, in the background)") &
+      mlflow_job=$!
+    fi
     for p in "${parts[@]}"; do
+      [ "$p" = mlflow ] && [ -n "$mlflow_job" ] && continue
+      if [ "$p" = fixtures ] && [ -n "$mlflow_job" ]; then
+        wait "$mlflow_job" || die "mlflow part failed (logs: $RIG_STATE/logs)"
+        mlflow_job=""
+      fi
       available "$p" || { log "part $p not present, skipped"; continue; }
       s=$SECONDS; "${p}_up"; log "$p up ($((SECONDS - s)) s)"
     done
+    if [ -n "$mlflow_job" ]; then wait "$mlflow_job" || die "mlflow part failed (logs: $RIG_STATE/logs)"; fi
     log "rig up in $((SECONDS - t0)) s; connection facts: $RIG_ENV_FILE"
     ;;
   down)

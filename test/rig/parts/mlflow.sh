@@ -11,6 +11,9 @@
 MLFLOW_VENV=$RIG_CACHE/venvs/mlflow
 MLFLOW_OIDC_VENV=$RIG_CACHE/venvs/mlflow-oidc
 MLFLOW_DATA=$RIG_STATE/mlflow
+# MLflow 3.17 starts a job runner and about seven Huey consumers per server, each importing MLflow
+# (about 230 MB and seconds of CPU apiece); the rig uses no server jobs, so none are started.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 
 MLFLOW_BASIC_ADMIN_USER=rig-admin
 MLFLOW_BASIC_ADMIN_PASSWORD=rig-admin-password-5051
