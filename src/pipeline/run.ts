@@ -1,6 +1,7 @@
 // The pipeline: which stages run for each action, in order, each timed, logged as a group and
 // recorded with its decision.
 import { registeredName } from '../mlflow/model-uri.js'
+import type { Clock } from '../util/clock.js'
 import { errorMessage } from '../util/errors.js'
 import type { Action } from '../inputs.js'
 import { apply } from './apply.js'
@@ -16,10 +17,6 @@ import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from './
 import { resolveModel } from './resolve-model.js'
 import { smokeTest } from './smoke-test.js'
 import { waitReady } from './wait-ready.js'
-
-export interface Clock {
-  now(): number
-}
 
 export const PLAN: Record<Action, readonly [string, Stage][]> = {
   deploy: [
@@ -53,7 +50,7 @@ export const ON_FAILURE: Partial<Record<Action, Stage>> = { deploy: reportFailur
 
 export async function runPipeline(
   ctx: StageContext,
-  clock: Clock,
+  clock: Pick<Clock, 'now'>,
   plan = PLAN[ctx.inputs.action],
   onFailure = plan === PLAN[ctx.inputs.action] ? ON_FAILURE[ctx.inputs.action] : undefined,
 ): Promise<void> {
