@@ -138,7 +138,8 @@ export function httpFailureMessage(f: HttpFailure): { message: string; code?: st
   if (f.status === 403)
     return {
       code: parsed?.code,
-      message: `${f.server} denied access (403; ${evidence}); sent ${f.credential}: grant that identity READ on the model/experiment`,
+      // Reads need READ; setting aliases and tags (POST/PATCH/DELETE) needs EDIT.
+      message: `${f.server} denied access (403; ${evidence}); sent ${f.credential}: grant that identity ${f.method === 'GET' ? 'READ' : 'EDIT'} on the model/experiment`,
     }
   if (parsed) return { code: parsed.code, message: `${f.server}: ${said} (HTTP ${f.status}, ${where})` }
   const hint =

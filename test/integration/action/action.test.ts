@@ -159,6 +159,34 @@ describe('kserve', () => {
 })
 
 describe('bad input and faults end to end', () => {
+  test('an alias MLflow refuses: the deployment stands and the step says the alias was not set', async () => {
+    const name = 'e2e-promote-refused'
+    const inputs = {
+      ...rigInputs(),
+      'tracking-uri': rigEnv('MLFLOW_BASIC_URI'),
+      'mlflow-username': rigEnv('MLFLOW_BASIC_READER_USER'),
+      'mlflow-password': rigEnv('MLFLOW_BASIC_READER_PASSWORD'),
+      'model-uri': `models:/${MODEL()}/1`,
+      name,
+      'promote-alias': 'e2e-refused',
+    }
+    try {
+      const r = await runAction(inputs)
+      expect(r.status).not.toBe(0)
+      expect(r.errors).toHaveLength(1)
+      expect(r.errors[0]).toMatch(
+        /^::error::promote: the deployment stands, but alias "e2e-refused" was not set on wine-classifier v1: .*403.*"rig-reader".*grant that identity EDIT/,
+      )
+      // Masked as the runner is told to (::add-mask::), and nowhere else.
+      expect(r.stdout.replace(/^::add-mask::.*$/gm, '')).not.toContain(rigEnv('MLFLOW_BASIC_READER_PASSWORD'))
+      // Still serving: the smoke test passed before the promotion was tried.
+      expect(r.summary).toContain('| smoke test | ✅ ok |')
+      expect([0, 1, 2]).toContain(await predict(r.outputs['url']!, name))
+    } finally {
+      await runAction({ ...inputs, action: 'delete' })
+    }
+  })
+
   test('an unknown alias lists the ones that exist', async () => {
     const r = await runAction({ ...rigInputs(), 'model-uri': `models:/${MODEL()}@nope`, name: 'e2e-nope' })
     expect(r.status).not.toBe(0)
