@@ -19,35 +19,25 @@ export async function bestEffort(log: Logger, what: string, fn: () => Promise<st
   }
 }
 
-/** Creates the preview's comment, or edits the one already there (found by its marker). */
-export async function upsertComment(
+/**
+ * Edits the preview's comment (found by its marker) or, with `create`, posts it when there is none
+ * yet; a removal only edits (it needs no new comment).
+ */
+export async function writeComment(
   github: GitHubClient,
   pr: number,
   name: string,
   body: string,
-  signal?: AbortSignal,
+  options: { create: boolean; signal?: AbortSignal },
 ): Promise<string> {
-  const existing = findSticky(await github.listIssueComments(pr, signal), name)
+  const existing = findSticky(await github.listIssueComments(pr, options.signal), name)
   if (existing) {
-    await github.updateIssueComment(existing.id, body, signal)
+    await github.updateIssueComment(existing.id, body, options.signal)
     return `comment ${existing.id} updated`
   }
-  const created = await github.createIssueComment(pr, body, signal)
+  if (!options.create) return 'no comment to update'
+  const created = await github.createIssueComment(pr, body, options.signal)
   return `comment ${created.id} created`
-}
-
-/** Edits the preview's comment if there is one (a removal needs no new comment). */
-export async function updateCommentIfAny(
-  github: GitHubClient,
-  pr: number,
-  name: string,
-  body: string,
-  signal?: AbortSignal,
-): Promise<string> {
-  const existing = findSticky(await github.listIssueComments(pr, signal), name)
-  if (!existing) return 'no comment to update'
-  await github.updateIssueComment(existing.id, body, signal)
-  return `comment ${existing.id} updated`
 }
 
 /** A deployment for the ref with one status (success carries the URL). */

@@ -2,13 +2,7 @@
 // the environment. Optional extras: every refusal is a warning, never a failed deploy.
 import type { DeploymentState, GitHubClient } from '../github/client.js'
 import { failedBody, liveBody, removedBody } from '../github/comment.js'
-import {
-  bestEffort,
-  deactivateEnvironment,
-  reportDeployment,
-  updateCommentIfAny,
-  upsertComment,
-} from '../github/surfaces.js'
+import { bestEffort, deactivateEnvironment, reportDeployment, writeComment } from '../github/surfaces.js'
 import { EXPIRES_ANNOTATION } from '../k8s/render.js'
 import type { Stage, StageContext, StageOutcome } from './context.js'
 import { pullRequestOpen } from './preview-guard.js'
@@ -42,7 +36,9 @@ export const reportToGitHub: Stage = (ctx) =>
         runUrl: services.run.runUrl,
       })
       parts.push(
-        await bestEffort(log, 'PR comment', () => upsertComment(github, pr, inputs.cluster.name, body, signal)),
+        await bestEffort(log, 'PR comment', () =>
+          writeComment(github, pr, inputs.cluster.name, body, { create: true, signal }),
+        ),
       )
     }
     parts.push(await deploymentStatus(ctx, github, 'success', `${inputs.cluster.name} is live`))
@@ -63,7 +59,9 @@ export const reportRemovalToGitHub: Stage = (ctx) =>
         runUrl: services.run.runUrl,
       })
       parts.push(
-        await bestEffort(log, 'PR comment', () => updateCommentIfAny(github, pr, inputs.cluster.name, body, signal)),
+        await bestEffort(log, 'PR comment', () =>
+          writeComment(github, pr, inputs.cluster.name, body, { create: false, signal }),
+        ),
       )
     }
     const environment = inputs.github.environment
@@ -93,7 +91,9 @@ export const reportFailureToGitHub: Stage = (ctx) =>
         runUrl: services.run.runUrl,
       })
       parts.push(
-        await bestEffort(log, 'PR comment', () => upsertComment(github, pr, inputs.cluster.name, body, signal)),
+        await bestEffort(log, 'PR comment', () =>
+          writeComment(github, pr, inputs.cluster.name, body, { create: true, signal }),
+        ),
       )
     }
     parts.push(await deploymentStatus(ctx, github, 'failure', reason))
