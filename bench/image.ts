@@ -1,8 +1,8 @@
-import { mlflowInputs } from '../test/support/fixtures.js'
 // Benchmark of the image stage on the rig (issue 5), against `mlflow models build-docker` +
 // `docker push` of the same model on the same machine and base.
 //   node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/image.ts [hit-trials]
 // Needs the rig's docker, registry, mlserver, mlflow and fixtures parts.
+import { mlflowInputs } from '../test/support/fixtures.js'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

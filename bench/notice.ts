@@ -1,4 +1,3 @@
-import { renderOptions } from '../test/support/fixtures.js'
 // Benchmark: how long after a Knative Service's status turns Ready does the action's wait notice?
 // Against the rig's real kube-apiserver. A Service whose container never gets ready keeps the rig
 // reconciler out of the way (it leaves Ready=Unknown); this script then plays the controller:
@@ -6,6 +5,7 @@ import { renderOptions } from '../test/support/fixtures.js'
 // Ready=True on /status with the admin token. The gap is from the PATCH's answer to the wait
 // returning (upper bound: from sending the PATCH).
 //   node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/notice.ts [trials]
+import { renderOptions } from '../test/support/fixtures.js'
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'undici'
 import { ServingCluster } from '../src/k8s/index.js'

@@ -1,5 +1,5 @@
 // Input objects with every field at its default, for tests and benchmarks that build them by hand.
-import type { MlflowInputs } from '../../src/inputs.js'
+import type { MlflowInputs, OidcInputs } from '../../src/inputs.js'
 import type { RenderOptions } from '../../src/k8s/render.js'
 
 export function mlflowInputs(over: Partial<MlflowInputs> & Pick<MlflowInputs, 'trackingUri'>): MlflowInputs {
@@ -24,6 +24,19 @@ export function renderOptions(over: Partial<RenderOptions> = {}): RenderOptions 
     resources: undefined,
     minScale: undefined,
     maxScale: undefined,
+    ...over,
+  }
+}
+
+export function oidcInputs(over: Partial<OidcInputs> = {}): OidcInputs {
+  return {
+    issuer: undefined,
+    clientId: undefined,
+    clientSecret: undefined,
+    scope: undefined,
+    audience: undefined,
+    githubToken: 'none',
+    githubAudience: undefined,
     ...over,
   }
 }

@@ -1,6 +1,6 @@
-import { mlflowInputs } from '../../support/fixtures.js'
 // The image stage against the rig: the real MLflow server (model facts, download), the real
 // registries, the real dockerd + buildx, and MLflow's own pyfunc for cross-checks.
+import { mlflowInputs } from '../../support/fixtures.js'
 import { execFile } from 'node:child_process'
 import { createServer } from 'node:net'
 import { promisify } from 'node:util'

@@ -1,7 +1,7 @@
-import { renderOptions } from '../../support/fixtures.js'
 // The cluster facade against the real rig: kube-apiserver v1.36 with the upstream Knative/KServe
 // CRDs and the rig reconciler running each revision for real. Every deploy here answers a real
 // wine prediction over V2. Nothing is skipped: an unreachable server fails the test.
+import { renderOptions } from '../../support/fixtures.js'
 import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport } from '../../../src/k8s/kube.js'
 import { ServingCluster, RolloutError, type Deployment } from '../../../src/k8s/index.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'

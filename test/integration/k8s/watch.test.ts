@@ -1,7 +1,7 @@
-import { renderOptions } from '../../support/fixtures.js'
 // The watch loop against the real kube-apiserver: a quiet watch is ended by client-node after
 // 30 s and must be re-opened from the last resourceVersion; a too-old resourceVersion gets the
 // server's 410 Gone, which the loop answers with a relist.
+import { renderOptions } from '../../support/fixtures.js'
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'undici'
 import { ServingCluster } from '../../../src/k8s/index.js'

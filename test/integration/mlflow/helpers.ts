@@ -1,8 +1,8 @@
-import { mlflowInputs } from '../../support/fixtures.js'
 // Building the action's MLflow facade against the rig servers, and asking MLflow's own Python
 // client the same questions for cross-checks.
+import { mlflowInputs } from '../../support/fixtures.js'
 import { execFile } from 'node:child_process'
-import type { MlflowInputs, OidcInputs } from '../../../src/inputs.js'
+import type { MlflowInputs } from '../../../src/inputs.js'
 import { createMlflow, fetchGithubIdToken, type Mlflow } from '../../../src/mlflow/index.js'
 import { UndiciTransport } from '../../../src/util/http.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
@@ -21,18 +21,7 @@ export function inputs(server: Server, over: Partial<MlflowInputs> = {}): Mlflow
   return mlflowInputs({ trackingUri: serverUri(server), ...over })
 }
 
-export function oidcInputs(over: Partial<OidcInputs>): OidcInputs {
-  return {
-    issuer: undefined,
-    clientId: undefined,
-    clientSecret: undefined,
-    scope: undefined,
-    audience: undefined,
-    githubToken: 'none',
-    githubAudience: undefined,
-    ...over,
-  }
-}
+export { oidcInputs } from '../../support/fixtures.js'
 
 /** The environment a job with `permissions: id-token: write` has, pointing at the rig's stand-in. */
 export function githubEnv(): Record<string, string> {

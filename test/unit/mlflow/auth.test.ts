@@ -1,4 +1,4 @@
-import { mlflowInputs } from '../../support/fixtures.js'
+import { mlflowInputs, oidcInputs } from '../../support/fixtures.js'
 import {} from '../../support/fixtures.js'
 import {
   TokenAuth,
@@ -10,7 +10,7 @@ import {
   tokenRequest,
   type AuthDeps,
 } from '../../../src/mlflow/auth.js'
-import type { MlflowInputs, OidcInputs } from '../../../src/inputs.js'
+import type { MlflowInputs } from '../../../src/inputs.js'
 import { UndiciTransport } from '../../../src/util/http.js'
 import { FAST_RETRY, fakeServer, json } from './fake-server.js'
 
@@ -142,16 +142,7 @@ test.each([
 // --- providers against a loopback IdP ---------------------------------------------------------------
 
 const inputs = (over: Partial<MlflowInputs>): MlflowInputs => mlflowInputs({ trackingUri: 'http://mlflow', ...over })
-const oidc = (over: Partial<OidcInputs>): OidcInputs => ({
-  issuer: undefined,
-  clientId: undefined,
-  clientSecret: undefined,
-  scope: undefined,
-  audience: undefined,
-  githubToken: 'none',
-  githubAudience: undefined,
-  ...over,
-})
+const oidc = oidcInputs
 
 describe('providers', () => {
   const masked: string[] = []
