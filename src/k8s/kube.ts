@@ -231,6 +231,8 @@ interface Target {
 export interface ApplyOptions {
   /** Take over an object that exists but was not created by this action. */
   readonly takeOver?: boolean
+  /** The object as the caller has just read it (undefined inside: absent), sparing a second GET. */
+  readonly current?: { readonly object: KubeObject | undefined }
   readonly dryRun?: boolean
   readonly signal?: AbortSignal
 }
@@ -297,7 +299,9 @@ export class Kube {
   async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<Applied> {
     const kind = servingKindOf(manifest)
     const target = targetOf(manifest, kind)
-    const previous = await this.get(kind, target.namespace, target.name, options.signal)
+    const previous = options.current
+      ? options.current.object
+      : await this.get(kind, target.namespace, target.name, options.signal)
     if (previous && !options.takeOver) this.checkManaged(previous, target, 'update')
     const res = await this.transport.request({
       method: 'PATCH',

@@ -77,7 +77,11 @@ export async function applyManifest(
   const { namespace, name } = manifest.metadata as { namespace: string; name: string }
   const before = await deps.kube.get(kind, namespace, name, options.signal)
   const desired = withTraffic(manifest, options, before)
-  const { object, previous } = await deps.kube.apply(desired, { takeOver: options.takeOver, signal: options.signal })
+  const { object, previous } = await deps.kube.apply(desired, {
+    current: { object: before },
+    takeOver: options.takeOver,
+    signal: options.signal,
+  })
   const generation = object.metadata?.generation ?? 0
   const changed = !previous || previous.metadata?.generation !== generation
   return {

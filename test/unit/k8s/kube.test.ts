@@ -11,6 +11,8 @@ import {
   type KubeTransport,
 } from '../../../src/k8s/kube.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
+import { applyManifest } from '../../../src/k8s/rollout.js'
+import { systemClock } from '../../../src/util/clock.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 
 const who = { server: 'https://k.example:6443', user: 'ci' }
@@ -124,6 +126,26 @@ describe('Kube', () => {
     const patch = requests.find((r) => r.method === 'PATCH')!
     expect(patch.query).toMatchObject({ fieldManager: 'mlflow-k8s-deploy', force: 'true', fieldValidation: 'Strict' })
     expect(patch.contentType).toBe('application/apply-patch+yaml')
+  })
+
+  test('an apply through the rollout reads the object once (the read that decides traffic also checks ownership)', async () => {
+    const managed = {
+      ...manifest,
+      metadata: {
+        ...manifest.metadata,
+        labels: { 'app.kubernetes.io/managed-by': 'mlflow-k8s-deploy' },
+        generation: 1,
+      },
+    }
+    const { transport, requests } = fake({
+      ...discovery,
+      [`GET ${path}`]: { status: 200, body: managed },
+      [`PATCH ${path}`]: { status: 200, body: managed },
+    })
+    const log = new MemoryLogger()
+    await applyManifest({ kube: new Kube(transport, log), log, clock: systemClock }, manifest)
+    expect(requests.filter((r) => r.method === 'GET' && r.path === path)).toHaveLength(1)
+    expect(requests.filter((r) => r.method === 'PATCH')).toHaveLength(1)
   })
 
   test('delete is idempotent', async () => {
