@@ -22,7 +22,8 @@ import {
 } from './identity.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
 import { formatImageRef, parseImageRef, pinnedRef, withTag } from './reference.js'
-import { RegistryClient, undiciRegistryHttp, type RegistryHttp } from './registry.js'
+import { UndiciTransport } from '../util/http.js'
+import { RegistryClient, type RegistryHttp } from './registry.js'
 
 export { READINESS_PATH } from './context.js'
 export { type ModelFacts, type ArtifactEntry } from './identity.js'
@@ -49,7 +50,13 @@ export function createImageDeps(o: ImageDepsOptions): ImageDeps {
   const exec = o.exec ?? actionsExec
   const credentials = new DockerConfigCredentials({ env: o.env, exec, mask: o.mask })
   const registry = new RegistryClient({
-    http: o.http ?? undiciRegistryHttp(),
+    // The same transport as MLflow's: proxy variables, timeouts, retries of 429/5xx on these reads.
+    http:
+      o.http ??
+      new UndiciTransport({
+        env: o.env,
+        onRetry: (what, attempt, delay) => o.log.debug(`${what}; retry ${attempt} in ${delay} ms`),
+      }),
     credentials,
     log: o.log,
     signal: o.signal,

@@ -2,7 +2,6 @@
 // Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope) and
 // registries that take Basic directly (ECR). Not found is an answer (a cache miss); no access,
 // no connection and a web page instead of a registry are errors that say which.
-import { request, type Dispatcher } from 'undici'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { CredentialSource, RegistryCredential } from './docker-config.js'
@@ -19,7 +18,7 @@ export const MEDIA = {
 // All four: a narrow Accept makes some registries (GHCR) answer 404 for a tag that exists.
 export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest].join(', ')
 
-/** The slice of an HTTP client the registry needs; src/util/http.ts's transport fits it. */
+/** The slice of an HTTP client the registry needs: src/util/http.ts's UndiciTransport. */
 export interface RegistryHttp {
   request(req: {
     method: 'GET' | 'HEAD'
@@ -32,28 +31,6 @@ export interface RegistryHttp {
     text(): Promise<string>
     discard(): Promise<void>
   }>
-}
-
-/** A minimal undici transport (no retries: a plan is a handful of quick reads). */
-export function undiciRegistryHttp(dispatcher?: Dispatcher): RegistryHttp {
-  return {
-    async request(req) {
-      const res = await request(req.url, {
-        method: req.method,
-        headers: req.headers,
-        signal: req.signal ?? AbortSignal.timeout(30_000),
-        dispatcher,
-      })
-      const headers: Record<string, string | undefined> = {}
-      for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v
-      return {
-        status: res.statusCode,
-        headers,
-        text: () => res.body.text(),
-        discard: () => res.body.dump().then(() => undefined),
-      }
-    },
-  }
 }
 
 export interface Challenge {

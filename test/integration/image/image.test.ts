@@ -6,7 +6,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildImage, planImage, type ImagePlan } from '../../../src/image/index.js'
-import { RegistryClient, undiciRegistryHttp } from '../../../src/image/registry.js'
+import { RegistryClient } from '../../../src/image/registry.js'
+import { UndiciTransport } from '../../../src/util/http.js'
 import { DockerConfigCredentials } from '../../../src/image/docker-config.js'
 import { actionsExec } from '../../../src/image/exec.js'
 import { parseImageRef } from '../../../src/image/reference.js'
@@ -70,7 +71,7 @@ describe('plan and build the wine model', () => {
       built.v1 = { plan: p, ...out, log: deps.log.lines }
 
       const registry = new RegistryClient({
-        http: undiciRegistryHttp(),
+        http: new UndiciTransport(),
         credentials: new DockerConfigCredentials({ env: {}, exec: actionsExec, mask: () => {} }),
         log: new MemoryLogger(),
       })

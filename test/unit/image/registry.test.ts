@@ -1,3 +1,4 @@
+import { UndiciTransport } from '../../../src/util/http.js'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -10,7 +11,6 @@ import {
   pickPlatform,
   RegistryClient,
   registryErrorSummary,
-  undiciRegistryHttp,
 } from '../../../src/image/registry.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 
@@ -184,7 +184,7 @@ const creds = (c?: Partial<RegistryCredential>): CredentialSource & { asked: num
   return source
 }
 const client = (credentials: CredentialSource) =>
-  new RegistryClient({ http: undiciRegistryHttp(), credentials, log: new MemoryLogger() })
+  new RegistryClient({ http: new UndiciTransport(), credentials, log: new MemoryLogger() })
 
 describe('RegistryClient against loopback fakes', () => {
   const servers: Server[] = []
