@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { actionsExec } from '../src/image/exec.js'
 import { buildImage, createImageDeps, modelFacts, planImage } from '../src/image/index.js'
-import type { ImageInputs } from '../src/inputs.js'
 import { createMlflow, type Mlflow } from '../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
 import { UndiciTransport } from '../src/util/http.js'
 import { MemoryLogger } from '../src/util/logger.js'
+import { imageInputs } from '../test/integration/image/helpers.js'
 import { rigEnv } from '../test/integration/rig-env.js'
 
 const hitTrials = Number(process.argv[2] ?? 10)
@@ -22,16 +22,7 @@ const MODEL = rigEnv('FIXTURE_MODEL')
 const REGISTRY = rigEnv('REGISTRY')
 const DOCKER = rigEnv('DOCKER_CLI')
 const env = { ...process.env, DOCKER_HOST: rigEnv('DOCKER_HOST') }
-const image: ImageInputs = {
-  repository: `${REGISTRY}/bench-wine-${RUN}`,
-  tag: undefined,
-  baseImage: rigEnv('BASE_IMAGE'),
-  build: 'auto',
-  platforms: [],
-  buildArgs: {},
-  cacheFrom: [],
-  cacheTo: [],
-}
+const image = imageInputs({ repository: `${REGISTRY}/bench-wine-${RUN}` })
 
 function mlflow(): { client: Mlflow; http: UndiciTransport } {
   const http = new UndiciTransport()
