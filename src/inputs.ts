@@ -193,7 +193,7 @@ function parseMlflow(read: Reader, action: Action): MlflowInputs {
   }
   const registryUri = read.url('registry-uri', 'MLFLOW_REGISTRY_URI')
   const token = read.secret('mlflow-token', 'MLFLOW_TRACKING_TOKEN')
-  const username = read.text('mlflow-username', 'MLFLOW_TRACKING_USERNAME')
+  const username = read.optional('mlflow-username', 'MLFLOW_TRACKING_USERNAME')
   const password = read.secret('mlflow-password', 'MLFLOW_TRACKING_PASSWORD')
   const caCertPath = read.file('mlflow-ca-cert', 'MLFLOW_TRACKING_SERVER_CERT_PATH')
   const insecureTls = read.bool('mlflow-insecure-tls', false, 'MLFLOW_TRACKING_INSECURE_TLS')
@@ -224,12 +224,12 @@ function parseMlflow(read: Reader, action: Action): MlflowInputs {
 
 function parseOidc(read: Reader): OidcInputs | undefined {
   const issuer = read.url('oidc-issuer', 'MLFLOW_TRACKING_OIDC_ISSUER')
-  const clientId = read.text('oidc-client-id', 'MLFLOW_TRACKING_OIDC_CLIENT_ID')
+  const clientId = read.optional('oidc-client-id', 'MLFLOW_TRACKING_OIDC_CLIENT_ID')
   const clientSecret = read.secret('oidc-client-secret', 'MLFLOW_TRACKING_OIDC_CLIENT_SECRET')
-  const scope = read.text('oidc-scope', 'MLFLOW_TRACKING_OIDC_SCOPE')
-  const audience = read.text('oidc-audience', 'MLFLOW_TRACKING_OIDC_AUDIENCE')
+  const scope = read.optional('oidc-scope', 'MLFLOW_TRACKING_OIDC_SCOPE')
+  const audience = read.optional('oidc-audience', 'MLFLOW_TRACKING_OIDC_AUDIENCE')
   const githubToken = read.oneOf('oidc-github-token', ['none', 'bearer', 'token-exchange', 'client-assertion'], 'none')
-  const githubAudience = read.text('oidc-github-audience')
+  const githubAudience = read.optional('oidc-github-audience')
 
   if (githubToken === 'none' && !issuer && !clientId && !clientSecret) {
     for (const [input, value] of [
@@ -488,6 +488,8 @@ function reader(source: InputSource) {
 
   return {
     text,
+    /** An optional text input: undefined when unset, so `??` defaults apply downstream. */
+    optional: (name: string, envName?: string): string | undefined => raw(name, envName) || undefined,
     secret(name: string, envName?: string): string | undefined {
       const value = raw(name, envName)
       if (value) source.mask(value)

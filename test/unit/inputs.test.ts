@@ -256,7 +256,7 @@ describe('env fallbacks', () => {
         scope: 'openid',
         audience: 'mlflow',
         githubToken: 'none',
-        githubAudience: '',
+        githubAudience: undefined,
       },
     ],
   ])('%s', (_name, env, pick, expected) => {
@@ -498,6 +498,16 @@ describe('inputs that exclude each other are rejected up front', () => {
   test('preview-ttl without preview', () => expect(errorOf({ ...BASE, 'preview-ttl': '1h' }).input).toBe('preview-ttl'))
   test('cleanup-older-than outside cleanup', () => {
     expect(errorOf({ ...BASE, 'cleanup-older-than': '24h' }).input).toBe('cleanup-older-than')
+  })
+  test('unset optional inputs are undefined, so defaults downstream apply (the issuer as GitHub audience)', () => {
+    const o = ok({ 'oidc-github-token': 'token-exchange', 'oidc-issuer': 'https://idp' }).mlflow.oidc
+    expect([o?.clientId, o?.scope, o?.audience, o?.githubAudience]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ])
+    expect(ok({}).mlflow.username).toBeUndefined()
   })
   test('valid OIDC modes', () => {
     expect(ok({ 'oidc-github-token': 'bearer', 'oidc-github-audience': 'mlflow' }).mlflow.oidc?.githubToken).toBe(
