@@ -158,6 +158,49 @@ describe('kserve', () => {
   })
 })
 
+describe('authentication end to end', () => {
+  test("the job's GitHub OIDC token, fetched by @actions/core and exchanged at the IdP, reads the OIDC-protected MLflow", async () => {
+    const r = await runAction(
+      {
+        ...rigInputs(),
+        action: 'render',
+        'model-uri': `models:/${MODEL()}@champion`,
+        'tracking-uri': rigEnv('MLFLOW_OIDC_URI'),
+        'oidc-issuer': rigEnv('OIDC_ISSUER'),
+        'oidc-audience': rigEnv('OIDC_AUDIENCE'),
+        'oidc-github-token': 'token-exchange',
+        name: 'e2e-oidc',
+      },
+      {
+        ACTIONS_ID_TOKEN_REQUEST_URL: rigEnv('GHA_ID_TOKEN_REQUEST_URL'),
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: rigEnv('GHA_ID_TOKEN_REQUEST_TOKEN'),
+      },
+    )
+    expectSuccess(r)
+    expect(r.outputs['model-version']).toBe('1')
+    expect(r.stdout).toMatch(
+      /resolving models:\/wine-classifier@champion at http:\/\/127\.0\.0\.1:5052 \(.*token-exchange/,
+    )
+    // The ID token and the exchanged access token are masked before anything could print them.
+    expect(r.stdout.match(/^::add-mask::/gm)?.length).toBeGreaterThanOrEqual(2)
+  })
+
+  test('without id-token permission the step says which permission to add', async () => {
+    const r = await runAction({
+      ...rigInputs(),
+      action: 'render',
+      'model-uri': `models:/${MODEL()}@champion`,
+      'tracking-uri': rigEnv('MLFLOW_OIDC_URI'),
+      'oidc-issuer': rigEnv('OIDC_ISSUER'),
+      'oidc-github-token': 'token-exchange',
+      name: 'e2e-oidc',
+    })
+    expect(r.status).not.toBe(0)
+    expect(r.errors).toHaveLength(1)
+    expect(r.errors[0]).toContain('permissions: id-token: write')
+  })
+})
+
 describe('bad input and faults end to end', () => {
   test('an alias MLflow refuses: the deployment stands and the step says the alias was not set', async () => {
     const name = 'e2e-promote-refused'
