@@ -3,7 +3,10 @@
 
 : "${RIG_KUBE_VERSION:=v1.36.3}"
 KUBE_DIR=$RIG_STATE/kube
-KUBE_APISERVER_BIN=$RIG_CACHE/bin/kube-apiserver-$RIG_KUBE_VERSION
+# Every Kubernetes binary the rig runs, built in one go from one module cache and one build cache.
+KUBE_BIN_DIR=$RIG_CACHE/bin/kubernetes-$RIG_KUBE_VERSION
+KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet)
+KUBE_APISERVER_BIN=$KUBE_BIN_DIR/kube-apiserver
 
 # --- build --------------------------------------------------------------------------------
 # A wrapper module requires k8s.io/kubernetes and replaces each staging module it requires at
@@ -12,31 +15,34 @@ kube_go() {
   GOPATH=$RIG_CACHE/go GOMODCACHE=$RIG_CACHE/go/mod GOCACHE=$RIG_CACHE/go/build \
     GOTOOLCHAIN=local GOFLAGS=-mod=mod /usr/local/go/bin/go "$@"
 }
-kube_build_apiserver() {
-  [ -x "$KUBE_APISERVER_BIN" ] && return 0
-  local v=$RIG_KUBE_VERSION staging=v0.${RIG_KUBE_VERSION#v1.} wd=$RIG_CACHE/build/kube-apiserver-$RIG_KUBE_VERSION
-  local t0=$SECONDS kkmod major minor
+kube_built() { local c; for c in "${KUBE_COMMANDS[@]}"; do [ -x "$KUBE_BIN_DIR/$c" ] || return 1; done; }
+kube_build() {
+  kube_built && return 0
+  local v=$RIG_KUBE_VERSION staging=v0.${RIG_KUBE_VERSION#v1.} wd=$RIG_CACHE/build/kubernetes-$RIG_KUBE_VERSION
+  local t0=$SECONDS kkmod major minor c pkgs=()
   major=$(cut -d. -f1 <<<"${v#v}"); minor=$(cut -d. -f2 <<<"$v")
-  log "building kube-apiserver $v from the Go module proxy (long on a cold cache)"
-  mkdir -p "$wd" "$RIG_CACHE/bin"
+  log "building ${KUBE_COMMANDS[*]} $v from the Go module proxy (about 15 min on 2 cold cores; cached after)"
+  mkdir -p "$wd" "$KUBE_BIN_DIR"
   kkmod=$(cd "$wd" && kube_go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   [ -f "$kkmod" ] || die "cannot download k8s.io/kubernetes@$v"
   {
-    printf 'module rig.local/kube-apiserver\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$v"
+    printf 'module rig.local/kubernetes\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$v"
     awk '/^replace \(/{r=1;next} r&&/=> \.\/staging/{print $1} /^\)/{r=0}' "$kkmod" | while read -r m; do
       if grep -qE "^\s+$m v0\.0\.0$" "$kkmod"; then printf '\t%s => %s %s\n' "$m" "$m" "$staging"; fi
     done
     printf ')\n'
   } >"$wd/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$wd/tools.go"
+  { printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "${KUBE_COMMANDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+    printf ')\n'; } >"$wd/tools.go"
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major"
   ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  ( cd "$wd" && kube_go mod tidy && CGO_ENABLED=0 kube_go build -trimpath -ldflags "$ld" -o "$KUBE_APISERVER_BIN.tmp" k8s.io/kubernetes/cmd/kube-apiserver ) \
-    || die "kube-apiserver build failed"
-  mv "$KUBE_APISERVER_BIN.tmp" "$KUBE_APISERVER_BIN"
-  kube_go clean -cache # ~2 GB of compiled packages; the modules (~0.7 GB) stay for a version bump
-  log "built $KUBE_APISERVER_BIN in $((SECONDS - t0)) s"
+  # The Go build cache stays under the rig cache: a version bump or another binary rebuilds little.
+  ( cd "$wd" && kube_go mod tidy && mkdir -p out &&
+    CGO_ENABLED=0 kube_go build -trimpath -ldflags "$ld" -o out/ "${pkgs[@]}" ) || die "Kubernetes build failed"
+  for c in "${KUBE_COMMANDS[@]}"; do mv "$wd/out/$c" "$KUBE_BIN_DIR/$c"; done
+  log "built ${KUBE_COMMANDS[*]} in $((SECONDS - t0)) s"
 }
 
 # --- credentials (generated once) ---------------------------------------------------------
@@ -197,7 +203,7 @@ kube_crds() {
 kube_up() {
   apt_install_trixie etcd-server
   apt_install openssl curl jq
-  kube_build_apiserver
+  kube_build
   kube_credentials
   kube_start_etcd
   kube_start_apiserver
