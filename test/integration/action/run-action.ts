@@ -18,7 +18,7 @@ export function rigInputs(): Record<string, string> {
     'base-image': rigEnv('BASE_IMAGE'),
     'build-network': 'host',
     namespace: 'deploy',
-    timeout: '5m',
+    timeout: '2m',
   }
 }
 

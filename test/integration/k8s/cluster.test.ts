@@ -152,7 +152,6 @@ describe('Knative Service running the serving image', () => {
         timeoutMs: TIMEOUT,
       })
       expect(same).toMatchObject({ changed: false, revision: `${name}-00003` })
-      expect(same.waitedMs).toBeLessThan(1000)
     },
     LONG,
   )
@@ -305,14 +304,12 @@ describe('failures, each with a clear message', () => {
       const container = (m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec
         .containers[0]!
       container['command'] = ['/bin/sh', '-c', 'echo "model exploded" >&2; exit 3']
-      const started = Date.now()
       const applied = await deployer.apply(m)
       const err = (await deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e) => e)) as RolloutError
       expect(err.outcome).toBe('left-for-inspection')
       expect(err.message).toMatch(
         /failed: RevisionFailed: .*model exploded.*exit code 3.*was created by this run and is left in place for inspection/,
       )
-      expect(Date.now() - started).toBeLessThan(60_000)
       expect(await deployer.kube.get(KNATIVE_SERVICE, NS, name)).toBeDefined()
     },
     LONG,
