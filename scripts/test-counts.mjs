@@ -13,7 +13,9 @@ let results
 try {
   results = JSON.parse(readFileSync(file, 'utf8'))
 } catch {
-  console.error(existsSync(file) ? `test-counts: ${file} is not jest's JSON` : `test-counts: jest wrote no ${file} (it crashed?)`)
+  console.error(
+    existsSync(file) ? `test-counts: ${file} is not jest's JSON` : `test-counts: jest wrote no ${file} (it crashed?)`,
+  )
   console.log('0 passed, 1 failed')
   process.exit(1)
 }

@@ -1,7 +1,7 @@
 // The whole action, bundled, run as GitHub runs it, against the real rig: MLflow, registry,
 // buildx, kube-apiserver + reconciler, MLServer. With the restricted deployer kubeconfig.
 import { rigEnv } from '../rig-env.js'
-import { predict, rigInputs, runAction, type ActionRun } from './run-action.js'
+import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
 
 const MODEL = () => rigEnv('FIXTURE_MODEL')
 
@@ -36,7 +36,7 @@ describe('knative: deploy, reuse, update, render, promote, delete', () => {
     expect(o['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(first.stdout).toContain('smoke test: passed')
     expect(first.summary).toContain('| smoke test | ✅ ok |')
-    expect([0, 1, 2]).toContain(await predict(o['url']!, name))
+    expect(await predict(o['url']!, name)).toEqual(pyfuncPrediction('1'))
   })
 
   test('the same version again: image cache hit, no build, no download, same revision', async () => {
@@ -56,7 +56,7 @@ describe('knative: deploy, reuse, update, render, promote, delete', () => {
     expect(v2.outputs['model-version']).toBe('2')
     expect(v2.outputs['digest']).not.toBe(first.outputs['digest'])
     expect(v2.outputs['revision']).not.toBe(first.outputs['revision'])
-    expect([0, 1, 2]).toContain(await predict(v2.outputs['url']!, name))
+    expect(await predict(v2.outputs['url']!, name)).toEqual(pyfuncPrediction('2'))
   })
 
   test('render writes the manifest and touches no cluster', async () => {
@@ -115,7 +115,7 @@ describe('knative traffic: stage behind a tag, split, roll back, promote', () =>
     expect(r2).not.toBe(r1)
     expect(trafficAfter(staged)).toBe(`${r2} 0% (tag candidate), ${r1} 100%`)
     expect(staged.outputs['url']).not.toBe(v1.outputs['url'])
-    expect([0, 1, 2]).toContain(await predict(staged.outputs['url']!, name))
+    expect(await predict(staged.outputs['url']!, name)).toEqual(pyfuncPrediction('2'))
 
     const split = await deploy('2', { 'traffic-percent': '50' })
     expectSuccess(split)
@@ -151,7 +151,7 @@ describe('kserve', () => {
       expect(r.outputs['image']).toBeUndefined()
       expect(r.outputs['manifest']).toContain(`storageUri: file://${rigEnv('MLFLOW_ARTIFACTS_DESTINATION')}/`)
       expect(r.outputs['manifest']).toContain('protocolVersion: v2')
-      expect([0, 1, 2]).toContain(await predict(r.outputs['url']!, name))
+      expect(await predict(r.outputs['url']!, name)).toEqual(pyfuncPrediction('1'))
     } finally {
       await runAction({ ...inputs, action: 'delete' })
     }
@@ -224,7 +224,7 @@ describe('bad input and faults end to end', () => {
       expect(r.stdout.replace(/^::add-mask::.*$/gm, '')).not.toContain(rigEnv('MLFLOW_BASIC_READER_PASSWORD'))
       // Still serving: the smoke test passed before the promotion was tried.
       expect(r.summary).toContain('| smoke test | ✅ ok |')
-      expect([0, 1, 2]).toContain(await predict(r.outputs['url']!, name))
+      expect(await predict(r.outputs['url']!, name)).toEqual(pyfuncPrediction('1'))
     } finally {
       await runAction({ ...inputs, action: 'delete' })
     }

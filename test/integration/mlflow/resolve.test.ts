@@ -146,7 +146,7 @@ describe('what does not exist, listing what does', () => {
     ],
     [
       () => `models:/${MODEL()}/archived`,
-      /no version of model "wine-classifier" is in stage Archived; stages in use: .*Staging \(v1\).*Production \(v2\)|Production \(v2\).*Staging \(v1\)/,
+      /no version of model "wine-classifier" is in stage Archived; stages in use: (.*Staging \(v1\).*Production \(v2\)|.*Production \(v2\).*Staging \(v1\))/,
     ],
     [() => `models:/no-such-model-xyz@champion`, /no registered model named "no-such-model-xyz"/],
     [() => `models:/no-such-model-xyz/latest`, /no registered model named "no-such-model-xyz"/],
