@@ -4,7 +4,7 @@
 # GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files), then prints the URL and a real prediction.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/node/bin/node ] || npm install --no-audit --no-fund
+[ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund
 export PATH=$PWD/node_modules/.bin:$PATH
 
 bash test/rig/rig.sh up

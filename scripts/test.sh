@@ -4,7 +4,7 @@
 # Writes test-results/jest.json and ends with the line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/node/bin/node ] || npm install --no-audit --no-fund
+[ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund
 export PATH=$PWD/node_modules/.bin:$PATH
 mkdir -p test-results
 # A crashed run must never print the previous run's count.
