@@ -9,7 +9,10 @@ import { run } from './main.js'
 if (process.argv.length > 2) {
   // action.yml and package.json sit next to dist/ in the repository and in the npm package.
   const root = join(dirname(realpathSync(process.argv[1]!)), '..')
-  const action = { inputs: readActionInputs(join(root, 'action.yml')), version: readVersion(join(root, 'package.json')) }
+  const action = {
+    inputs: readActionInputs(join(root, 'action.yml')),
+    version: readVersion(join(root, 'package.json')),
+  }
   const { code } = await cli(process.argv.slice(2), process.env, action)
   process.exitCode = code
 } else {

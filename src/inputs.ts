@@ -8,7 +8,7 @@ import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 
-export type Action = 'deploy' | 'delete' | 'render' | 'cleanup'
+export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
 export type BuildPolicy = 'auto' | 'always' | 'never'
 export type Serving = 'image' | 'mlflow-runtime'
 export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
@@ -127,7 +127,7 @@ export interface InputSource {
 export function parseInputs(source: InputSource): Inputs {
   const read = reader(source)
 
-  const action = read.oneOf('action', ['deploy', 'delete', 'render', 'cleanup'], 'deploy')
+  const action = read.oneOf('action', ['deploy', 'plan', 'delete', 'render', 'cleanup'], 'deploy')
   const modelUri = read.text('model-uri')
   if (!modelUri && action !== 'cleanup') throw new InputError('model-uri', `required; use ${MODEL_URI_FORMS}`)
   const ref = modelUri ? parseModelUri(modelUri) : undefined
@@ -185,7 +185,7 @@ function parseGithub(read: Reader, preview: PreviewInputs): GithubInputs {
 
 function parseMlflow(read: Reader, action: Action): MlflowInputs {
   const trackingUri = read.url('tracking-uri', 'MLFLOW_TRACKING_URI')
-  if (!trackingUri && (action === 'deploy' || action === 'render')) {
+  if (!trackingUri && (action === 'deploy' || action === 'plan' || action === 'render')) {
     throw new InputError(
       'tracking-uri',
       'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)',
@@ -326,7 +326,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       throw new InputError(given[0], 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
     if (build === 'always')
       throw new InputError('build', '`always` conflicts with serving: mlflow-runtime, which builds no image')
-  } else if (!repository && (action === 'deploy' || action === 'render')) {
+  } else if (!repository && (action === 'deploy' || action === 'plan' || action === 'render')) {
     throw new InputError(
       'image-repository',
       'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)',
@@ -462,9 +462,18 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef |
         'promote-alias',
         'needs a registered model (models:/<name>/…); runs:/ and logged-model URIs have no aliases',
       )
-    if (action !== 'deploy') throw new InputError('promote-alias', `only applies to action: deploy, not ${action}`)
+    if (action !== 'deploy' && action !== 'plan') {
+      throw new InputError('promote-alias', `only applies to action: deploy (or plan), not ${action}`)
+    }
+    // An alias says "this version serves": it may only move after the version was seen serving.
+    if (!wait || !smokeTest) {
+      throw new InputError(
+        'promote-alias',
+        `needs wait: true and smoke-test: true (got wait: ${wait}, smoke-test: ${smokeTest}): an alias moves only to a version verified serving`,
+      )
+    }
   }
-  if (smokeTest && !wait && action === 'deploy') {
+  if (smokeTest && !wait && (action === 'deploy' || action === 'plan')) {
     throw new InputError(
       'smoke-test',
       'needs wait: true (the endpoint must be Ready first); set smoke-test: false to skip it',

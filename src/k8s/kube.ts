@@ -56,7 +56,7 @@ export function servingKindOf(obj: { apiVersion?: unknown; kind?: unknown }): Se
 // --- transport -----------------------------------------------------------------------------------
 
 export interface KubeRequest {
-  readonly method: 'GET' | 'PATCH' | 'DELETE'
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
   readonly path: string
   readonly query?: Readonly<Record<string, string | undefined>>
   readonly body?: string
@@ -449,6 +449,43 @@ export class Kube {
         const count = Number(e['count'] ?? 1) > 1 ? ` (x${e['count']})` : ''
         return `${time(e)} ${e['type']} ${e['reason']} ${involved.kind}/${involved.name}: ${e['message']}${count}`
       })
+  }
+
+  /**
+   * Which of `verbs` the kubeconfig's identity may not use on a resource in the namespace, asked of
+   * the apiserver with SelfSubjectAccessReviews (any authenticated identity may create them).
+   */
+  async deniedVerbs(
+    resource: { readonly group: string; readonly plural: string },
+    namespace: string,
+    verbs: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const answers = await Promise.all(
+      verbs.map(async (verb) => {
+        const res = await this.transport.request({
+          method: 'POST',
+          path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+          contentType: 'application/json',
+          body: JSON.stringify({
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace, verb, group: resource.group, resource: resource.plural } },
+          }),
+          signal,
+        })
+        if (res.status !== 201 && res.status !== 200) {
+          throw this.apiError(
+            res,
+            'create',
+            { kind: KNATIVE_SERVICE, namespace, name: '' },
+            'selfsubjectaccessreviews.authorization.k8s.io',
+          )
+        }
+        return (res.body as { status?: { allowed?: boolean } }).status?.allowed === true ? undefined : verb
+      }),
+    )
+    return answers.filter((v): v is string => v !== undefined)
   }
 
   private checkManaged(obj: KubeObject, target: Target, verb: string): void {

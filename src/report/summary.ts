@@ -24,6 +24,7 @@ export function renderSummary(report: Report, title: string): string {
   if (known.length) {
     lines.push('| | |', '|---|---|', ...known.map(([k, v]) => `| ${k} | ${escapeCell(v!)} |`), '')
   }
+  if (report.plan) lines.push('### Plan', '', '```', report.plan, '```', '')
   if (report.stages.length) {
     lines.push('| Stage | Result | Decision | Duration |', '|---|---|---|---|')
     for (const s of report.stages) {

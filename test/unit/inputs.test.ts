@@ -325,7 +325,7 @@ describe('bad values name the input and what is allowed', () => {
       'action enum',
       { action: 'destroy' },
       'action',
-      /must be `deploy`, `delete`, `render` or `cleanup`, got "destroy"/,
+      /must be `deploy`, `plan`, `delete`, `render` or `cleanup`, got "destroy"/,
     ],
     ['target enum', { target: 'knatve' }, 'target', /must be `knative` or `kserve`, got "knatve"/],
     ['serving enum', { serving: 'docker' }, 'serving', /must be `image` or `mlflow-runtime`/],
@@ -482,6 +482,18 @@ describe('inputs that exclude each other are rejected up front', () => {
       { action: 'render', 'promote-alias': 'prod' },
       'promote-alias',
       /only applies to action: deploy/,
+    ],
+    [
+      'promote-alias without the smoke test',
+      { 'promote-alias': 'prod', 'smoke-test': 'false' },
+      'promote-alias',
+      /needs wait: true and smoke-test: true \(got wait: true, smoke-test: false\)/,
+    ],
+    [
+      'promote-alias without waiting',
+      { 'promote-alias': 'prod', wait: 'false', 'smoke-test': 'false' },
+      'promote-alias',
+      /needs wait: true and smoke-test: true \(got wait: false, smoke-test: false\)/,
     ],
     ['runs:/ without name', { 'model-uri': 'runs:/abc/model' }, 'name', /no registered model name/],
   ])('%s', (_case, inputs, input, message) => {
