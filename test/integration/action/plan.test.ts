@@ -151,7 +151,7 @@ print(json.dumps("ok"))
     ])
     expect(await tags(repository)).toEqual([])
     expect(await service('deploy', inputs.name)).toBeUndefined()
-  })
+  }, 300_000)
 
   test('promotion without the smoke test is refused before anything runs', async () => {
     const { repository, inputs } = fresh('promote', { 'promote-alias': 'e2e-never', 'smoke-test': 'false' })
