@@ -204,8 +204,9 @@ export class ServingCluster {
         list: (signal) => this.kube.list(kind, namespace, name, signal),
         watch: (rv, onEvent, signal) => this.kube.watch(kind, namespace, name, rv, onEvent, signal),
       },
+      // Gone means the deleted uid is gone: a same-named successor does not keep the wait going.
       (o) =>
-        o && (!options.uid || o.metadata?.uid === options.uid)
+        o && o.metadata?.uid === outcome.deleted
           ? { state: 'pending', detail: 'deletion in progress' }
           : { state: 'done' },
       { ...options, clock: this.clock, log: this.log, what: `deletion of ${describe({ kind, namespace, name })}` },

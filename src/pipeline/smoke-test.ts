@@ -5,13 +5,11 @@ import { smokeModel } from './prepare-smoke-test.js'
 export const smokeTest: Stage = async ({ inputs, services, signal, state, report }) => {
   if (!inputs.flow.smokeTest) return { decision: 'skipped (smoke-test: false)', skipped: true }
   const deployment = need(state.deployment, 'the ready deployment')
-  const result = await services
-    .cluster()
-    .smokeTest(deployment, smokeModel(inputs, state), {
-      timeoutMs: inputs.flow.timeoutMs,
-      ingressHost: inputs.flow.ingressHost,
-      signal,
-    })
+  const result = await services.cluster().smokeTest(deployment, smokeModel(inputs, state), {
+    timeoutMs: inputs.flow.timeoutMs,
+    ingressHost: inputs.flow.ingressHost,
+    signal,
+  })
   state.smoke = result
   const outputs = result.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(', ')
   const decision = `passed: ${outputs} from the ${result.source} in ${Math.round(result.latencyMs)} ms`
