@@ -731,7 +731,10 @@ function fail(name: string, message: string): never {
 }
 
 function isQualifiedName(key: string): boolean {
-  const [prefix, local] = key.includes('/') ? (key.split('/', 2) as [string, string]) : [undefined, key]
+  // At most one '/': split('/', 2) would quietly drop the rest of `a/b/c`.
+  const parts = key.split('/')
+  if (parts.length > 2) return false
+  const [prefix, local] = parts.length === 2 ? (parts as [string, string]) : [undefined, key]
   if (prefix !== undefined && (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(prefix) || prefix.length > 253)) return false
   return /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(local) && local.length <= 63
 }

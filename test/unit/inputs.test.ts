@@ -396,6 +396,33 @@ describe('bad values name the input and what is allowed', () => {
   })
 })
 
+// A Kubernetes qualified name: an optional DNS-1123 subdomain prefix and one '/', then a name of at
+// most 63 characters (apimachinery validation.IsQualifiedName).
+describe('label and annotation keys are qualified names', () => {
+  test.each<[string, boolean]>([
+    ['team', true],
+    ['app.kubernetes.io/part-of', true],
+    ['acc.example/hostile', true],
+    ['a/b', true],
+    ['a/b/c', false],
+    ['acc.example/x/y', false],
+    ['/x', false],
+    ['x/', false],
+    ['Acc.example/x', false],
+    [`${'a'.repeat(254)}/x`, false],
+    ['a'.repeat(63), true],
+    ['a'.repeat(64), false],
+    ['-x', false],
+    ['x_y.z-1', true],
+  ])('%s → %s', (key, valid) => {
+    for (const input of ['labels', 'annotations'] as const) {
+      const value = JSON.stringify({ [key]: 'v' })
+      if (valid) expect(Object.keys(ok({ [input]: value }).cluster[input])).toEqual([key])
+      else expect(errorOf({ ...BASE, [input]: value }).message).toMatch(/is not a valid (label|annotation) key/)
+    }
+  })
+})
+
 describe('inputs that exclude each other are rejected up front', () => {
   test.each<[string, Record<string, string>, string, RegExp]>([
     [
