@@ -1,13 +1,21 @@
 // Runs the committed bundle exactly as a GitHub runner does: `node dist/index.js` with INPUT_*
 // variables and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, against the rig.
 import { rigEnv } from '../rig-env.js'
-import { runDist, type ActionRun } from '../../support/run-dist.js'
+import { runDist, type ActionRun, type RunOptions } from '../../support/run-dist.js'
 
 export type { ActionRun } from '../../support/run-dist.js'
 
 /** The bundled action against the rig: its Docker engine and the restricted deployer kubeconfig. */
-export function runAction(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
-  return runDist(inputs, { DOCKER_HOST: rigEnv('DOCKER_HOST'), KUBECONFIG: rigEnv('KUBECONFIG_DEPLOYER'), ...env })
+export function runAction(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  options: RunOptions = {},
+): Promise<ActionRun> {
+  return runDist(
+    inputs,
+    { DOCKER_HOST: rigEnv('DOCKER_HOST'), KUBECONFIG: rigEnv('KUBECONFIG_DEPLOYER'), ...env },
+    options,
+  )
 }
 
 /** The rig's deploy inputs for the plain MLflow and the open registry. */
