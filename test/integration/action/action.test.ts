@@ -245,6 +245,9 @@ describe('bad input and faults end to end', () => {
       namespace: rigEnv('KUBE_FORBIDDEN_NAMESPACE'),
     })
     expect(r.status).not.toBe(0)
-    expect(r.errors[0]).toMatch(/^::error::apply: .*forbid/i)
+    // Found by the plan phase, before any build or apply.
+    expect(r.errors[0]).toMatch(
+      /^::error::check cluster: the cluster identity may not get, create, patch, list, watch services\.serving\.knative\.dev in namespace forbidden/,
+    )
   })
 })
