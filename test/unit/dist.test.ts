@@ -55,3 +55,16 @@ test('delete runs only the delete stage', async () => {
   expect(r.errors[0]).toMatch(/^::error::delete: /)
   expect(r.stdout).not.toContain('resolve model')
 })
+
+test('a label value with a newline: the whole message, the value quoted JSON-style, on one ::error:: line', async () => {
+  const r = await runAction({
+    'model-uri': 'models:/wine/1',
+    'tracking-uri': 'http://127.0.0.1:1',
+    'image-repository': 'r.example/wine',
+    labels: 'acc.example/hostile: "x\\ny"',
+  })
+  expect(r.status).not.toBe(0)
+  expect(r.errors).toEqual([
+    "::error::`labels`: value of \"acc.example/hostile\" is \"x\\ny\": label values are at most 63 characters: letters, digits, '-', '_' and '.', beginning and ending with a letter or digit",
+  ])
+})

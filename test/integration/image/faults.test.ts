@@ -12,6 +12,8 @@ import { planImage, type ModelFacts } from '../../../src/image/index.js'
 import { parseImageRef } from '../../../src/image/reference.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
+import { python } from '../mlflow/helpers.js'
+import { runDist } from '../../support/run-dist.js'
 import { freePort, imageDeps, imageInputs, SLOW } from './helpers.js'
 
 const RUN = Date.now().toString(36)
@@ -155,6 +157,52 @@ describe('build faults', () => {
           `pushing ${tag} was refused: log in to the registry with push rights first.*no basic auth credentials`,
         ),
       )
+    },
+    SLOW,
+  )
+})
+
+describe('through the bundled action', () => {
+  test(
+    "a model whose requirements fail to install: the end of pip's output reaches the ::error:: annotation and the summary",
+    async () => {
+      // A model of our own: wine-classifier v1's files with a requirement no index has.
+      const name = `it-defects-pip-${RUN}`
+      await python(
+        `
+import json, os, tempfile, mlflow
+d = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{os.environ['FIXTURE']}/1", dst_path=tempfile.mkdtemp())
+with open(os.path.join(d, "requirements.txt"), "a") as f:
+    f.write("\\nno-such-package-mlflow-k8s-deploy==9.9.9\\n")
+mlflow.set_experiment("it-defects")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(d, "model")
+mlflow.register_model(f"runs:/{run.info.run_id}/model", os.environ["NAME"])
+print(json.dumps("ok"))
+`,
+        { MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI'), NAME: name, FIXTURE: rigEnv('FIXTURE_MODEL') },
+      )
+      const r = await runDist(
+        {
+          action: 'render',
+          'model-uri': `models:/${name}/1`,
+          'tracking-uri': rigEnv('MLFLOW_URI'),
+          'image-repository': `${rigEnv('REGISTRY')}/it-faults-${RUN}`,
+          'base-image': rigEnv('BASE_IMAGE'),
+          'build-network': 'host',
+        },
+        { DOCKER_HOST: rigEnv('DOCKER_HOST') },
+      )
+      const pipSaid = 'ERROR: No matching distribution found for no-such-package-mlflow-k8s-deploy==9.9.9'
+      expect(r.status).not.toBe(0)
+      expect(r.errors).toHaveLength(1)
+      // @actions/core encodes the newlines of an annotation as %0A: one ::error:: line, every line of it.
+      expect(r.errors[0]).toMatch(
+        /^::error::build image: the model's requirements failed to install\. The end of pip's output:%0A.+/,
+      )
+      expect(r.errors[0]!.split('%0A')).toContain(pipSaid)
+      // The summary keeps it line for line (a code block under the failure).
+      expect(r.summary.split('\n')).toContain(pipSaid)
     },
     SLOW,
   )
