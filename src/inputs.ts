@@ -386,17 +386,17 @@ function parseCluster(
   const env = read.envVars('env')
   const labels = read.stringMap('labels')
   for (const [k, v] of Object.entries(labels)) {
-    if (!isQualifiedName(k)) throw new InputError('labels', `"${k}" is not a valid label key`)
+    if (!isQualifiedName(k)) throw new InputError('labels', `${JSON.stringify(k)} is not a valid label key`)
     if (!/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
       throw new InputError(
         'labels',
-        `value of "${k}" ("${v}") is not a valid label value: at most 63 letters, digits, '-', '_', '.'`,
+        `value of ${JSON.stringify(k)} is ${JSON.stringify(v)}: label values are at most 63 characters: letters, digits, '-', '_' and '.', beginning and ending with a letter or digit`,
       )
     }
   }
   const annotations = read.stringMap('annotations')
   for (const k of Object.keys(annotations)) {
-    if (!isQualifiedName(k)) throw new InputError('annotations', `"${k}" is not a valid annotation key`)
+    if (!isQualifiedName(k)) throw new InputError('annotations', `${JSON.stringify(k)} is not a valid annotation key`)
   }
   const resources = read.resources('resources')
   const minScale = read.int('min-scale', 0, 10_000)
@@ -716,7 +716,8 @@ function parseYaml(name: string, value: string): unknown {
   try {
     return loadYaml(value)
   } catch (err) {
-    throw new InputError(name, `is not valid YAML: ${errorMessage(err)}`)
+    // js-yaml's first line says what and where; the rest echoes the input, which may hold secrets.
+    throw new InputError(name, `is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
   }
 }
 

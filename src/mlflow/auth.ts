@@ -3,6 +3,7 @@
 // exchanged per RFC 8693, or as an RFC 7523 client assertion). Every token obtained is masked
 // at once; messages name the credential (describe()), never its value.
 import type { MlflowInputs, OidcInputs } from '../inputs.js'
+import { errorMessage } from '../util/errors.js'
 import { HttpConnectionError, type HttpTransport } from '../util/http.js'
 import { MlflowError, bodyKind, connectionMessage, firstLine, parseErrorJson } from './errors.js'
 
@@ -329,7 +330,7 @@ async function githubIdToken(deps: AuthDeps, audience: string | undefined, mode:
     token = await deps.getIdToken(audience)
   } catch (err) {
     throw new MlflowError(
-      `could not get the job's GitHub OIDC token${audience ? ` for audience ${audience}` : ''}: ${(err as Error).message.split('\n')[0]}`,
+      `could not get the job's GitHub OIDC token${audience ? ` for audience ${audience}` : ''}: ${errorMessage(err)}`,
     )
   }
   deps.mask(token)
