@@ -113,7 +113,7 @@ node_pki() {
       -days 3650 -extfile "$d/kubelet.ext" -out "$d/kubelet.crt" 2>/dev/null
     chmod 600 "$d/kubelet.key"
   fi
-  cat >"$d/kubeconfig-kubelet" <<KCFG
+  node_write "$d/kubeconfig-kubelet" <<KCFG
 apiVersion: v1
 kind: Config
 clusters:
@@ -141,12 +141,19 @@ YAML
 }
 
 # --- configuration files ------------------------------------------------------------------
+# node_write file < content : replace only when the content differs (kube-proxy exits when it
+# sees its configuration file change, even to the same bytes).
+node_write() {
+  local tmp; tmp=$(mktemp "$1.XXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
 node_config() {
   local d=$NODE_DIR port
   mkdir -p "$d/cni" "$d/certs.d" "$NODE_CACHE/containerd"
   # containerd (config version 2 = containerd 1.6/1.7). Its own root, state, socket and runc root,
   # so nothing is shared with the docker part's containerd.
-  cat >"$d/containerd.toml" <<TOML
+  node_write "$d/containerd.toml" <<TOML
 version = 2
 root = "$NODE_CACHE/containerd"
 state = "$d/containerd-state"
@@ -183,9 +190,9 @@ TOML
   for port in "$RIG_REGISTRY_PORT" "$RIG_REGISTRY_AUTH_PORT"; do
     mkdir -p "$d/certs.d/127.0.0.1:$port"
     printf 'server = "http://127.0.0.1:%s"\n\n[host."http://127.0.0.1:%s"]\n  capabilities = ["pull", "resolve"]\n' \
-      "$port" "$port" >"$d/certs.d/127.0.0.1:$port/hosts.toml"
+      "$port" "$port" | node_write "$d/certs.d/127.0.0.1:$port/hosts.toml"
   done
-  cat >"$d/cni/10-rig.conflist" <<JSON
+  node_write "$d/cni/10-rig.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "rig",
@@ -200,7 +207,7 @@ TOML
   ]
 }
 JSON
-  cat >"$d/kubelet.yaml" <<YAML
+  node_write "$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # This machine has cgroup v1 (hybrid); kubelet 1.36 refuses it unless told.
@@ -235,7 +242,7 @@ serializeImagePulls: false
 rotateCertificates: false
 oomScoreAdj: 0   # lowering it needs CAP_SYS_RESOURCE, which root lacks here
 YAML
-  cat >"$d/kube-proxy.yaml" <<YAML
+  node_write "$d/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $KUBE_DIR/kubeconfig-admin}
@@ -299,12 +306,32 @@ node_wait() { # node_wait name url seconds [curl args]
     sleep 0.3
   done
 }
+# node_run name config-file... -- cmd... : start_bg, restarting a running process whose command
+# line or configuration files changed (a warm rig picks up a newer checkout's settings).
+node_run() {
+  local name=$1 files=() want f=$NODE_DIR/$1.started; shift
+  while [ "$1" != -- ]; do files+=("$1"); shift; done; shift
+  want="$* $(cat "${files[@]}" /dev/null | sha256sum | cut -c1-16)"
+  if is_running "$name"; then
+    [ "$(cat "$f" 2>/dev/null)" = "$want" ] && return 0
+    log "node: $name configuration changed: restarting it"
+    stop_bg "$name"
+  fi
+  start_bg "$name" "$@"
+  printf '%s' "$want" >"$f"
+}
 node_start_containerd() {
-  if is_running containerd; then return 0; fi
+  if is_running containerd; then
+    [ "$(cat "$NODE_DIR/containerd.started" 2>/dev/null)" = "$(sha256sum <"$NODE_DIR/containerd.toml")" ] && return 0
+    log "node: containerd configuration changed: restarting the node"
+    stop_bg kubelet
+    stop_bg containerd
+  fi
   stop_bg kubelet   # its volume mounts are about to go
   node_clean
   mkdir -p "$NODE_DIR/containerd-state"
   start_bg containerd containerd --config "$NODE_DIR/containerd.toml"
+  sha256sum <"$NODE_DIR/containerd.toml" >"$NODE_DIR/containerd.started"
   local deadline=$((SECONDS + 30))
   until ctr --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
     is_running containerd || die "containerd exited: $(tail -5 "$(logfile containerd)")"
@@ -314,15 +341,18 @@ node_start_containerd() {
 }
 node_start_controllers() {
   local k=$KUBE_DIR/kubeconfig-admin
-  start_bg kube-controller-manager "$(node_bin kube-controller-manager)" \
+  # --authentication-skip-lookup: the apiserver has no front-proxy (requestheader) CA to look up.
+  node_run kube-controller-manager -- "$(node_bin kube-controller-manager)" \
     --kubeconfig "$k" --authentication-kubeconfig "$k" --authorization-kubeconfig "$k" \
+    --authentication-skip-lookup \
     --bind-address 127.0.0.1 --secure-port "$NODE_KCM_PORT" --cert-dir "$NODE_DIR/kcm-certs" \
     --leader-elect=false --use-service-account-credentials=false \
     --service-account-private-key-file "$KUBE_DIR/sa.key" --root-ca-file "$KUBE_DIR/ca.crt" \
     --cluster-cidr "$RIG_NODE_POD_CIDR" --service-cluster-ip-range "$KUBE_SERVICE_CIDR" \
     --controllers '*' --v 1
-  start_bg kube-scheduler "$(node_bin kube-scheduler)" \
+  node_run kube-scheduler -- "$(node_bin kube-scheduler)" \
     --kubeconfig "$k" --authentication-kubeconfig "$k" --authorization-kubeconfig "$k" \
+    --authentication-skip-lookup \
     --bind-address 127.0.0.1 --secure-port "$NODE_SCHED_PORT" --cert-dir "$NODE_DIR/sched-certs" \
     --leader-elect=false --v 1
 }
@@ -333,12 +363,12 @@ node_start_kubelet() {
     stop_bg kubelet
   fi
   mkdir -p "$NODE_KUBELET_ROOT" "$NODE_DIR/pod-logs" "$NODE_DIR/volume-plugins"
-  start_bg kubelet "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
+  node_run kubelet "$NODE_DIR/kubelet.yaml" -- "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
     --kubeconfig "$NODE_DIR/pki/kubeconfig-kubelet" --hostname-override "$NODE_NAME" \
     --node-ip "$NODE_IP" --root-dir "$NODE_KUBELET_ROOT" --cert-dir "$NODE_DIR/kubelet-certs" --v 1
 }
 node_start_proxy() {
-  start_bg kube-proxy "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
+  node_run kube-proxy "$NODE_DIR/kube-proxy.yaml" -- "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
 }
 node_ready() {
   kube_api GET "/api/v1/nodes/$NODE_NAME" 2>/dev/null |
