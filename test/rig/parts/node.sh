@@ -293,7 +293,7 @@ node_clean() {
   for chain in $(iptables -t nat -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^CNI-DN-/{print $2}'); do
     iptables -t nat -F "$chain" 2>/dev/null; iptables -t nat -X "$chain" 2>/dev/null || true
   done
-  [ "$n" -eq 0 ] || log "node: cleaned leftovers of an earlier run ($n shims/containers/mounts)"
+  [ "$n" -eq 0 ] || log "node: removed $n leftover shims, containers and mounts"
 }
 
 # --- processes ----------------------------------------------------------------------------
@@ -363,6 +363,7 @@ node_start_kubelet() {
     stop_bg kubelet
   fi
   mkdir -p "$NODE_KUBELET_ROOT" "$NODE_DIR/pod-logs" "$NODE_DIR/volume-plugins"
+  is_running kubelet || NODE_KUBELET_STARTED=$(date +%s)
   node_run kubelet "$NODE_DIR/kubelet.yaml" -- "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
     --kubeconfig "$NODE_DIR/pki/kubeconfig-kubelet" --hostname-override "$NODE_NAME" \
     --node-ip "$NODE_IP" --root-dir "$NODE_KUBELET_ROOT" --cert-dir "$NODE_DIR/kubelet-certs" --v 1
@@ -370,9 +371,23 @@ node_start_kubelet() {
 node_start_proxy() {
   node_run kube-proxy "$NODE_DIR/kube-proxy.yaml" -- "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
 }
+# Ready, as reported by a kubelet started at or after $1 (epoch s): right after a restart the
+# API still shows the previous kubelet's Ready until the controller's grace period ends.
 node_ready() {
   kube_api GET "/api/v1/nodes/$NODE_NAME" 2>/dev/null |
-    jq -e '.status.conditions[]? | select(.type == "Ready" and .status == "True")' >/dev/null 2>&1
+    jq -e --argjson t "${1:-0}" '.status.conditions[]? |
+      select(.type == "Ready" and .status == "True" and (.lastHeartbeatTime | fromdateiso8601) >= $t - 1)' >/dev/null 2>&1
+}
+
+# A pid file left by a kill -9 may name a pid the kernel has since given to something else:
+# forget it unless that process is still our binary.
+node_forget_stale_pids() {
+  local p f pid
+  for p in containerd kubelet kube-proxy kube-controller-manager kube-scheduler; do
+    f=$(pidfile "$p"); [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "^[^ ]*$p " || rm -f "$f"
+  done
 }
 
 # --- part interface -----------------------------------------------------------------------
@@ -381,6 +396,7 @@ node_up() {
   kube_built || die "node: no Kubernetes binaries in $KUBE_BIN_DIR (rig.sh up kube builds them)"
   kube_status || die "node: the kube part must be up first (rig.sh up kube)"
   mkdir -p "$NODE_DIR" "$NODE_CACHE"
+  node_forget_stale_pids
   node_images
   node_sysctls
   node_bridge
@@ -396,7 +412,7 @@ node_up() {
   node_wait kubelet "http://127.0.0.1:$NODE_KUBELET_HEALTHZ/healthz" 60
   node_wait kube-proxy "http://127.0.0.1:$NODE_PROXY_HEALTHZ/healthz" 60
   local deadline=$((SECONDS + 90))
-  until node_ready; do
+  until node_ready "${NODE_KUBELET_STARTED:-0}"; do
     is_running kubelet || die "kubelet exited: $(tail -5 "$(logfile kubelet)")"
     [ $SECONDS -lt $deadline ] || die "node $NODE_NAME not Ready after 90 s (logs: $(logfile kubelet))"
     sleep 0.5
