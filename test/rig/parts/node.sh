@@ -1,10 +1,15 @@
 # Part "node": one real Kubernetes node joined to the kube part's apiserver. containerd + runc
-# (Debian's), a CNI bridge for pods, kubelet, kube-proxy (iptables), kube-controller-manager and
+# (Debian's runc; containerd Debian's 1.6 or v2 built from the Go module proxy), a CNI bridge for pods, kubelet, kube-proxy (iptables), kube-controller-manager and
 # kube-scheduler (the binaries kube_build made). Pods get addresses on the bridge, which the host
 # reaches directly; Services answer on their ClusterIP from the host through kube-proxy.
 # Sourced by rig.sh (needs lib.sh, docker.sh, registry.sh, kube.sh).
 
 NODE_NAME=rig-node
+# debian: Debian's containerd 1.6.20 (kubelet 1.36 warns that 1.6 support ends with 1.37);
+# v2: containerd $RIG_CONTAINERD_VERSION built here from the Go module proxy (the forward path).
+: "${RIG_NODE_CONTAINERD:=debian}"
+: "${RIG_CONTAINERD_VERSION:=v2.2.9}"
+NODE_CONTAINERD_V2_BIN=$RIG_CACHE/bin/containerd-$RIG_CONTAINERD_VERSION
 NODE_DIR=$RIG_STATE/node                       # config, sockets, runtime state: wiped when stale
 NODE_CACHE=$RIG_CACHE/node                     # containerd's root (pulled images survive a down)
 NODE_BRIDGE=rigbr0
@@ -62,6 +67,37 @@ node_images() {
     docker_status || die "node: the docker part must be up to build the test image"
     node_static_image "$echo_c" http-echo "$NODE_HTTP_IMAGE" "$NODE_HTTP_IMAGE_AUTH"
   fi
+}
+
+# --- containerd v2 (RIG_NODE_CONTAINERD=v2) --------------------------------------------------
+# containerd, its runc shim and ctr from the module proxy, static (no btrfs/devmapper/zfs), with
+# the kube build's module and build caches (about 10 min on 2 busy cores, cached after).
+node_containerd_build() {
+  local d=$NODE_CONTAINERD_V2_BIN wd=$RIG_CACHE/build/containerd-$RIG_CONTAINERD_VERSION t0=$SECONDS
+  [ -x "$d/containerd" ] && [ -x "$d/containerd-shim-runc-v2" ] && [ -x "$d/ctr" ] && return 0
+  log "building containerd $RIG_CONTAINERD_VERSION from the Go module proxy (log: $(logfile containerd-build))"
+  mkdir -p "$wd" "$d"
+  ( cd "$wd"
+    [ -f go.mod ] || kube_go mod init rig.local/containerd
+    kube_go get "github.com/containerd/containerd/v2@$RIG_CONTAINERD_VERSION"
+    printf '//go:build tools\n\npackage tools\n\nimport (\n' >tools.go
+    for c in containerd containerd-shim-runc-v2 ctr; do printf '\t_ "github.com/containerd/containerd/v2/cmd/%s"\n' "$c"; done >>tools.go
+    printf ')\n' >>tools.go
+    kube_go mod tidy && mkdir -p out &&
+      CGO_ENABLED=0 kube_go build -trimpath -tags "no_btrfs no_devmapper no_zfs urfave_cli_no_docs" \
+        -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$RIG_CONTAINERD_VERSION" -o out/ \
+        github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+        github.com/containerd/containerd/v2/cmd/ctr
+  ) >"$(logfile containerd-build)" 2>&1 || { tail -20 "$(logfile containerd-build)" >&2; die "containerd build failed"; }
+  mv "$wd"/out/* "$d/"
+  log "built containerd $RIG_CONTAINERD_VERSION in $((SECONDS - t0)) s"
+}
+node_containerd_dir() { # where containerd, its shim and ctr come from
+  case "$RIG_NODE_CONTAINERD" in
+    v2) echo "$NODE_CONTAINERD_V2_BIN" ;;
+    debian) echo /usr/bin ;;
+    *) die "RIG_NODE_CONTAINERD=$RIG_NODE_CONTAINERD: use debian or v2" ;;
+  esac
 }
 
 # --- host setup ---------------------------------------------------------------------------
@@ -141,19 +177,11 @@ YAML
 }
 
 # --- configuration files ------------------------------------------------------------------
-# node_write file < content : replace only when the content differs (kube-proxy exits when it
-# sees its configuration file change, even to the same bytes).
-node_write() {
-  local tmp; tmp=$(mktemp "$1.XXXX")
-  cat >"$tmp"
-  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
-}
-node_config() {
-  local d=$NODE_DIR port
-  mkdir -p "$d/cni" "$d/certs.d" "$NODE_CACHE/containerd"
-  # containerd (config version 2 = containerd 1.6/1.7). Its own root, state, socket and runc root,
-  # so nothing is shared with the docker part's containerd.
-  node_write "$d/containerd.toml" <<TOML
+# containerd's configuration: its own root, state, socket and runc root, so nothing is shared with
+# the docker part's containerd. Config version 2 for containerd 1.6, version 3 for v2.
+node_containerd_v2_toml() {
+  local d=$NODE_DIR
+  cat <<TOML
 version = 2
 root = "$NODE_CACHE/containerd"
 state = "$d/containerd-state"
@@ -185,6 +213,60 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$d/certs.d"
 TOML
+}
+node_containerd_v3_toml() {
+  local d=$NODE_DIR
+  cat <<TOML
+version = 3
+root = "$NODE_CACHE/containerd-v2"
+state = "$d/containerd-state"
+[grpc]
+  address = "$NODE_CONTAINERD_SOCK"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$NODE_CACHE/opt"
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$NODE_PAUSE_IMAGE"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "$d/certs.d"
+[plugins."io.containerd.transfer.v1.local"]
+  config_path = "$d/certs.d"
+[plugins."io.containerd.cri.v1.runtime"]
+  # root here lacks CAP_SYS_RESOURCE: runc cannot lower a sandbox's oom_score_adj below ours.
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "$NODE_RUNC_ROOT"
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$d/cni"
+    max_conf_num = 1
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+TOML
+}
+
+# node_write file < content : replace only when the content differs (kube-proxy exits when it
+# sees its configuration file change, even to the same bytes).
+node_write() {
+  local tmp; tmp=$(mktemp "$1.XXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+node_config() {
+  local d=$NODE_DIR port
+  mkdir -p "$d/cni" "$d/certs.d" "$NODE_CACHE/containerd"
+  if [ "$RIG_NODE_CONTAINERD" = v2 ]; then node_containerd_v3_toml; else node_containerd_v2_toml; fi |
+    node_write "$d/containerd.toml"
   # Both rig registries over plain HTTP; credentials for the auth one come only from the pod's
   # imagePullSecrets (the kubelet hands them to the CRI per pull).
   for port in "$RIG_REGISTRY_PORT" "$RIG_REGISTRY_AUTH_PORT"; do
@@ -330,10 +412,12 @@ node_start_containerd() {
   stop_bg kubelet   # its volume mounts are about to go
   node_clean
   mkdir -p "$NODE_DIR/containerd-state"
-  start_bg containerd containerd --config "$NODE_DIR/containerd.toml"
+  local bin; bin=$(node_containerd_dir)
+  # The shim is looked up on PATH: the one that matches this containerd first.
+  start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml"
   sha256sum <"$NODE_DIR/containerd.toml" >"$NODE_DIR/containerd.started"
   local deadline=$((SECONDS + 30))
-  until ctr --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
+  until "$bin/ctr" --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
     is_running containerd || die "containerd exited: $(tail -5 "$(logfile containerd)")"
     [ $SECONDS -lt $deadline ] || die "containerd did not answer in 30 s: $(tail -5 "$(logfile containerd)")"
     sleep 0.2
@@ -397,6 +481,7 @@ node_up() {
   kube_status || die "node: the kube part must be up first (rig.sh up kube)"
   mkdir -p "$NODE_DIR" "$NODE_CACHE"
   node_forget_stale_pids
+  [ "$RIG_NODE_CONTAINERD" = v2 ] && node_containerd_build
   node_images
   node_sysctls
   node_bridge
