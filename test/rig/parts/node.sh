@@ -399,7 +399,7 @@ node_run() {
     log "node: $name configuration changed: restarting it"
     stop_bg "$name"
   fi
-  start_bg "$name" "$@"
+  start_bg "$name" "$@" 8>&-
   printf '%s' "$want" >"$f"
 }
 node_start_containerd() {
@@ -414,7 +414,7 @@ node_start_containerd() {
   mkdir -p "$NODE_DIR/containerd-state"
   local bin; bin=$(node_containerd_dir)
   # The shim is looked up on PATH: the one that matches this containerd first.
-  start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml"
+  start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml" 8>&-
   sha256sum <"$NODE_DIR/containerd.toml" >"$NODE_DIR/containerd.started"
   local deadline=$((SECONDS + 30))
   until "$bin/ctr" --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
@@ -474,8 +474,22 @@ node_forget_stale_pids() {
   done
 }
 
+# node_locked FUNC : run FUNC holding the part's lock (fd 8), so two `rig.sh up` at once do not
+# clean up under each other. Processes are started without fd 8 (`8>&-`), else they would hold it.
+node_locked() {
+  local rc=0
+  mkdir -p "$NODE_DIR"
+  exec 8>"$NODE_DIR/.lock"
+  flock -w 600 8 || die "timed out waiting for $NODE_DIR/.lock"
+  "$@" || rc=$?
+  exec 8>&-
+  return $rc
+}
+
 # --- part interface -----------------------------------------------------------------------
-node_up() {
+node_up() { node_locked _node_up; }
+node_down() { node_locked _node_down; }
+_node_up() {
   apt_install containerd runc containernetworking-plugins conntrack iptables gcc libc6-dev openssl jq
   kube_built || die "node: no Kubernetes binaries in $KUBE_BIN_DIR (rig.sh up kube builds them)"
   kube_status || die "node: the kube part must be up first (rig.sh up kube)"
@@ -511,7 +525,7 @@ node_up() {
   env_set NODE_HTTP_IMAGE "$NODE_HTTP_IMAGE"
   env_set NODE_HTTP_IMAGE_AUTH "$NODE_HTTP_IMAGE_AUTH"
 }
-node_down() {
+_node_down() {
   stop_bg kube-proxy
   stop_bg kubelet
   stop_bg kube-scheduler
