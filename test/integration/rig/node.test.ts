@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { get, type RequestOptions } from 'node:https'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { format, resolveConfig } from 'prettier'
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { rigEnv } from '../rig-env.js'
 
@@ -80,7 +81,9 @@ async function record(name: string, path: string) {
   const object = JSON.parse(text)
   delete object.metadata.managedFields
   mkdirSync(FIXTURES, { recursive: true })
-  writeFileSync(join(FIXTURES, name), `${JSON.stringify(object, null, 2)}\n`)
+  const file = join(FIXTURES, name)
+  // Formatted as the repository's prettier config wants it, so lint passes on a fresh recording.
+  writeFileSync(file, await format(JSON.stringify(object), { ...(await resolveConfig(file)), filepath: file }))
 }
 
 function inPodCidr(ip: string): boolean {

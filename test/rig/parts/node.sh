@@ -5,9 +5,9 @@
 # Sourced by rig.sh (needs lib.sh, docker.sh, registry.sh, kube.sh).
 
 NODE_NAME=rig-node
-# debian: Debian's containerd 1.6.20 (kubelet 1.36 warns that 1.6 support ends with 1.37);
-# v2: containerd $RIG_CONTAINERD_VERSION built here from the Go module proxy (the forward path).
-: "${RIG_NODE_CONTAINERD:=debian}"
+# v2: containerd $RIG_CONTAINERD_VERSION built here from the Go module proxy (the forward path);
+# debian: Debian's containerd 1.6.20 (works; kubelet 1.36 warns that 1.6 support ends with 1.37).
+: "${RIG_NODE_CONTAINERD:=v2}"
 : "${RIG_CONTAINERD_VERSION:=v2.2.9}"
 NODE_CONTAINERD_V2_BIN=$RIG_CACHE/bin/containerd-$RIG_CONTAINERD_VERSION
 NODE_DIR=$RIG_STATE/node                       # config, sockets, runtime state: wiped when stale
