@@ -179,6 +179,23 @@ YAML
 # --- configuration files ------------------------------------------------------------------
 # containerd's configuration: its own root, state, socket and runc root, so nothing is shared with
 # the docker part's containerd. Config version 2 for containerd 1.6, version 3 for v2.
+# node_cri_runtime_toml TABLE CNI-BIN-LINE : runc (cgroupfs, our runc root) and CNI, the same in
+# both config versions but under another table name.
+node_cri_runtime_toml() {
+  cat <<TOML
+[$1.containerd]
+  default_runtime_name = "runc"
+  [$1.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [$1.containerd.runtimes.runc.options]
+      SystemdCgroup = false
+      Root = "$NODE_RUNC_ROOT"
+[$1.cni]
+  $2
+  conf_dir = "$NODE_DIR/cni"
+  max_conf_num = 1
+TOML
+}
 node_containerd_v2_toml() {
   local d=$NODE_DIR
   cat <<TOML
@@ -199,20 +216,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # Pod network namespaces under the state dir: a stale one is found and unmounted with the rest.
   netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "$NODE_RUNC_ROOT"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$d/cni"
-    max_conf_num = 1
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$d/certs.d"
 TOML
+  node_cri_runtime_toml 'plugins."io.containerd.grpc.v1.cri"' 'bin_dir = "/usr/lib/cni"'
 }
 node_containerd_v3_toml() {
   local d=$NODE_DIR
@@ -239,20 +246,10 @@ state = "$d/containerd-state"
   restrict_oom_score_adj = true
   disable_apparmor = true
   netns_mounts_under_state_dir = true
-  [plugins."io.containerd.cri.v1.runtime".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "$NODE_RUNC_ROOT"
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["/usr/lib/cni"]
-    conf_dir = "$d/cni"
-    max_conf_num = 1
 [plugins."io.containerd.grpc.v1.cri"]
   stream_server_address = "127.0.0.1"
 TOML
+  node_cri_runtime_toml 'plugins."io.containerd.cri.v1.runtime"' 'bin_dirs = ["/usr/lib/cni"]'
 }
 
 # node_write file < content : replace only when the content differs (kube-proxy exits when it
@@ -402,9 +399,16 @@ node_run() {
   start_bg "$name" "$@" 8>&-
   printf '%s' "$want" >"$f"
 }
+# Which containerd with which effective configuration (its own dump, so an edit of the file's
+# text alone does not restart the node's pods).
+node_containerd_fingerprint() {
+  local bin; bin=$(node_containerd_dir)
+  { echo "$bin"; "$bin/containerd" --config "$NODE_DIR/containerd.toml" config dump 2>/dev/null | grep -v '^imports'; } |
+    sha256sum
+}
 node_start_containerd() {
   if is_running containerd; then
-    [ "$(cat "$NODE_DIR/containerd.started" 2>/dev/null)" = "$(sha256sum <"$NODE_DIR/containerd.toml")" ] && return 0
+    [ "$(cat "$NODE_DIR/containerd.started" 2>/dev/null)" = "$(node_containerd_fingerprint)" ] && return 0
     log "node: containerd configuration changed: restarting the node"
     stop_bg kubelet
     stop_bg containerd
@@ -415,7 +419,7 @@ node_start_containerd() {
   local bin; bin=$(node_containerd_dir)
   # The shim is looked up on PATH: the one that matches this containerd first.
   start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml" 8>&-
-  sha256sum <"$NODE_DIR/containerd.toml" >"$NODE_DIR/containerd.started"
+  node_containerd_fingerprint >"$NODE_DIR/containerd.started"
   local deadline=$((SECONDS + 30))
   until "$bin/ctr" --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
     is_running containerd || die "containerd exited: $(tail -5 "$(logfile containerd)")"
