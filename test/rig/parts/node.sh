@@ -396,7 +396,7 @@ node_run() {
     log "node: $name configuration changed: restarting it"
     stop_bg "$name"
   fi
-  start_bg "$name" "$@" 8>&-
+  start_bg "$name" "$@" 9>&-
   printf '%s' "$want" >"$f"
 }
 # Which containerd with which effective configuration (its own dump, so an edit of the file's
@@ -418,7 +418,7 @@ node_start_containerd() {
   mkdir -p "$NODE_DIR/containerd-state"
   local bin; bin=$(node_containerd_dir)
   # The shim is looked up on PATH: the one that matches this containerd first.
-  start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml" 8>&-
+  start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml" 9>&-
   node_containerd_fingerprint >"$NODE_DIR/containerd.started"
   local deadline=$((SECONDS + 30))
   until "$bin/ctr" --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
@@ -478,21 +478,10 @@ node_forget_stale_pids() {
   done
 }
 
-# node_locked FUNC : run FUNC holding the part's lock (fd 8), so two `rig.sh up` at once do not
-# clean up under each other. Processes are started without fd 8 (`8>&-`), else they would hold it.
-node_locked() {
-  local rc=0
-  mkdir -p "$NODE_DIR"
-  exec 8>"$NODE_DIR/.lock"
-  flock -w 600 8 || die "timed out waiting for $NODE_DIR/.lock"
-  "$@" || rc=$?
-  exec 8>&-
-  return $rc
-}
-
-# --- part interface -----------------------------------------------------------------------
-node_up() { node_locked _node_up; }
-node_down() { node_locked _node_down; }
+# Up and down hold the part's lock (rig_locked): two `rig.sh up` at once must not clean up under
+# each other. Processes are started without the lock's fd (`9>&-`).
+node_up() { rig_locked "$NODE_DIR/.lock" _node_up; }
+node_down() { rig_locked "$NODE_DIR/.lock" _node_down; }
 _node_up() {
   apt_install containerd runc containernetworking-plugins conntrack iptables gcc libc6-dev openssl jq
   kube_built || die "node: no Kubernetes binaries in $KUBE_BIN_DIR (rig.sh up kube builds them)"
