@@ -99,9 +99,19 @@ _mlflow_config_hash() {
     sha256sum | cut -c1-16
 }
 
-# _mlflow_locked FUNC : run FUNC holding the part's lock (rig_locked), so two `rig.sh up` at once
-# do not start servers or write fixtures twice. Every server is started without its fd (`9>&-`).
-_mlflow_locked() { rig_locked "$MLFLOW_DATA/.lock" "$@"; }
+# _mlflow_locked FUNC : run FUNC holding the part's lock, so two `rig.sh up` at once (several
+# developers' test runs share one rig) do not start servers or write fixtures twice.
+# The lock is on fd 9, which every server is started without (`9>&-`): a server that inherited
+# it would hold the lock for as long as it runs.
+_mlflow_locked() {
+  local rc=0
+  mkdir -p "$MLFLOW_DATA"
+  exec 9>"$MLFLOW_DATA/.lock"
+  flock -w 1200 9 || die "timed out waiting for $MLFLOW_DATA/.lock"
+  "$@" || rc=$?
+  exec 9>&-
+  return $rc
+}
 
 mlflow_up() { _mlflow_locked _mlflow_up; }
 
