@@ -40,8 +40,22 @@ export const INFERENCE_SERVICE: ServingKind = {
   product: 'KServe',
 }
 
+/** The built-in kinds the action reads around a KServe Standard-mode predictor (never writes). */
+const builtIn = (group: string, kind: string, plural: string): ServingKind => ({
+  group,
+  version: 'v1',
+  kind,
+  plural,
+  product: 'Kubernetes',
+})
+export const DEPLOYMENT = builtIn('apps', 'Deployment', 'deployments')
+export const REPLICA_SET = builtIn('apps', 'ReplicaSet', 'replicasets')
+export const POD = builtIn('', 'Pod', 'pods')
+export const SERVICE = builtIn('', 'Service', 'services')
+export const CONFIG_MAP = builtIn('', 'ConfigMap', 'configmaps')
+
 export function apiVersionOf(kind: ServingKind): string {
-  return `${kind.group}/${kind.version}`
+  return kind.group ? `${kind.group}/${kind.version}` : kind.version
 }
 
 export function servingKindOf(obj: { apiVersion?: unknown; kind?: unknown }): ServingKind {
@@ -243,8 +257,8 @@ export interface Applied {
   readonly previous: KubeObject | undefined
 }
 
-export interface ListResult {
-  readonly object: KubeObject | undefined
+export interface ListResult<T = KubeObject> {
+  readonly object: T | undefined
   readonly resourceVersion: string
 }
 
@@ -388,6 +402,39 @@ export class Kube {
     return items.map((item) => ({ ...item, apiVersion: apiVersionOf(kind), kind: kind.kind }))
   }
 
+  /** A built-in object (Deployment, Service, ConfigMap…); undefined when absent. */
+  async read(
+    kind: ServingKind,
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<KubeObject | undefined> {
+    const target = { kind, namespace, name }
+    const res = await this.transport.request({ method: 'GET', path: objectPath(target), signal })
+    if (res.status === 404) return undefined
+    if (res.status !== 200) throw this.apiError(res, 'get', target)
+    return res.body as KubeObject
+  }
+
+  /** Built-in objects matching a label selector (ReplicaSets, pods), at most `limit`. */
+  async readAll(
+    kind: ServingKind,
+    namespace: string,
+    labelSelector: string,
+    signal?: AbortSignal,
+    limit = 100,
+  ): Promise<KubeObject[]> {
+    const target = { kind, namespace, name: '' }
+    const res = await this.transport.request({
+      method: 'GET',
+      path: collectionPath(target),
+      query: { labelSelector, limit: String(limit) },
+      signal,
+    })
+    if (res.status !== 200) throw this.apiError(res, 'list', target)
+    return (res.body as { items?: KubeObject[] }).items ?? []
+  }
+
   /** Watches the one object from `resourceVersion`; see KubeTransport.watch. */
   async watch(
     kind: ServingKind,
@@ -478,7 +525,7 @@ export function kubeApiError(
   const message = typeof status['message'] === 'string' ? status['message'] : String(res.body).slice(0, 300).trim()
   const reason = typeof status['reason'] === 'string' ? status['reason'] : undefined
   const details = isPlainObject(status['details']) ? status['details'] : {}
-  const resource = what ?? `${target.kind.plural}.${target.kind.group}`
+  const resource = what ?? (target.kind.group ? `${target.kind.plural}.${target.kind.group}` : target.kind.plural)
   const where = target.namespace ? ` in namespace "${target.namespace}"` : ''
   switch (res.status) {
     case 401:
@@ -532,7 +579,8 @@ function targetOf(manifest: KubeObject, kind: ServingKind): Target {
 }
 
 function collectionPath(t: Target): string {
-  return `/apis/${apiVersionOf(t.kind)}/namespaces/${encodeURIComponent(t.namespace)}/${t.kind.plural}`
+  const root = t.kind.group ? '/apis' : '/api'
+  return `${root}/${apiVersionOf(t.kind)}/namespaces/${encodeURIComponent(t.namespace)}/${t.kind.plural}`
 }
 
 function objectPath(t: Target): string {

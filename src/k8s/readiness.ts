@@ -59,6 +59,11 @@ export interface Expectation {
   newRevision: boolean
   /** KServe: `failureKey` of the object before the apply, so a stale failure is not taken for a new one. */
   staleFailure?: string
+  /**
+   * KServe Standard (RawDeployment) mode: no revisions; the predictor Deployment shows the rollout
+   * (standard.ts). Its metadata.generation before the apply, when it existed.
+   */
+  standard?: { previousDeploymentGeneration?: number }
 }
 
 export type Readiness =
@@ -231,7 +236,7 @@ export function describeConditions(obj: KubeObject | undefined): string[] {
   return conditionsOf(obj).map((c) => describeCondition(c, c.type))
 }
 
-function describeCondition(c: Condition | undefined, type: string): string {
+export function describeCondition(c: Condition | undefined, type: string): string {
   if (!c) return `${type} condition not reported yet`
   const why = [c.reason, c.message].filter(Boolean).join(': ')
   return `${c.type}=${c.status}${why ? ` (${why})` : ''}`
