@@ -299,10 +299,7 @@ export class Kube {
 
   async get(kind: ServingKind, namespace: string, name: string, signal?: AbortSignal): Promise<KubeObject | undefined> {
     await this.ensureInstalled(kind, signal)
-    const res = await this.transport.request({ method: 'GET', path: objectPath({ kind, namespace, name }), signal })
-    if (res.status === 404) return undefined
-    if (res.status !== 200) throw this.apiError(res, 'get', { kind, namespace, name })
-    return res.body as KubeObject
+    return this.read(kind, namespace, name, signal)
   }
 
   /**
@@ -390,19 +387,11 @@ export class Kube {
     limit = 500,
   ): Promise<KubeObject[]> {
     await this.ensureInstalled(kind, signal)
-    const target = { kind, namespace, name: '' }
-    const res = await this.transport.request({
-      method: 'GET',
-      path: collectionPath(target),
-      query: { labelSelector, limit: String(limit) },
-      signal,
-    })
-    if (res.status !== 200) throw this.apiError(res, 'list', target)
-    const items = (res.body as { items?: KubeObject[] }).items ?? []
+    const items = await this.readAll(kind, namespace, labelSelector, signal, limit)
     return items.map((item) => ({ ...item, apiVersion: apiVersionOf(kind), kind: kind.kind }))
   }
 
-  /** A built-in object (Deployment, Service, ConfigMap…); undefined when absent. */
+  /** An object (also built-in ones: Deployment, Service, ConfigMap…); undefined when absent. */
   async read(
     kind: ServingKind,
     namespace: string,
@@ -416,13 +405,13 @@ export class Kube {
     return res.body as KubeObject
   }
 
-  /** Built-in objects matching a label selector (ReplicaSets, pods), at most `limit`. */
+  /** Objects matching a label selector (also built-in ones: ReplicaSets, pods), at most `limit`. */
   async readAll(
     kind: ServingKind,
     namespace: string,
     labelSelector: string,
     signal?: AbortSignal,
-    limit = 100,
+    limit = 500,
   ): Promise<KubeObject[]> {
     const target = { kind, namespace, name: '' }
     const res = await this.transport.request({

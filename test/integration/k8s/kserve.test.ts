@@ -126,6 +126,33 @@ function keepAsking(url: string, name: string) {
   }
 }
 
+/**
+ * Applies an update that must fail with `reason` in the new pods, recording that snapshot; the old
+ * pods must answer through the Service until the rollback is done. Returns the rollback's error.
+ */
+async function failingUpdate(
+  name: string,
+  update: KubeObject,
+  oldUrl: string,
+  reason: string,
+  fixture: string,
+  note: string,
+): Promise<RolloutError> {
+  const before = await generationOf(name)
+  const applied = await deployer.apply(update)
+  const asking = keepAsking(oldUrl, name)
+  const [err] = await Promise.all([
+    deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e: unknown) => e),
+    record(deployer.kube, NS, name, fixture, note, before, failing(reason)),
+  ])
+  await asking.stop()
+  expect(err).toBeInstanceOf(RolloutError)
+  expect((err as RolloutError).outcome).toBe('rolled-back')
+  expect(asking.answers.length).toBeGreaterThan(0)
+  expect(asking.answers.every((s) => s === 200)).toBe(true)
+  return err as RolloutError
+}
+
 describe('KServe Standard mode, custom container (annotation Standard)', () => {
   const name = `ks-c-${suffix}`
   let v1: FixtureModel
@@ -172,31 +199,17 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
     'an update whose image cannot be pulled is rolled back; the old pods answered throughout',
     async () => {
       const missing = `${rigEnv('REGISTRY')}/it-k8s-no-such-image@sha256:${'0'.repeat(64)}`
-      const before = await generationOf(name)
-      const applied = await deployer.apply(
+      const err = await failingUpdate(
+        name,
         manifest('kserve-container', name, 'Standard', { image: missing, version: '3' }),
+        first.smokeUrl!,
+        'ImagePullBackOff',
+        'update-pull-failure',
+        'custom container, update to an unpullable image',
       )
-      const asking = keepAsking(first.smokeUrl!, name)
-      const [err] = await Promise.all([
-        deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e: unknown) => e),
-        record(
-          deployer.kube,
-          NS,
-          name,
-          'update-pull-failure',
-          'custom container, update to an unpullable image',
-          before,
-          failing('ImagePullBackOff'),
-        ),
-      ])
-      await asking.stop()
-      expect(err).toBeInstanceOf(RolloutError)
-      expect((err as RolloutError).outcome).toBe('rolled-back')
-      expect((err as RolloutError).message).toMatch(
+      expect(err.message).toMatch(
         /failed: ImagePullBackOff: pod .* container kserve-container: .*rolled back to the previous spec \(model wine-classifier version 1\)/,
       )
-      expect(asking.answers.length).toBeGreaterThan(0)
-      expect(asking.answers.every((s) => s === 200)).toBe(true)
       await expectPods(name, first.revision)
       await answersLike(first, v1)
     },
@@ -206,27 +219,18 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
   test(
     'an update that crash-loops is rolled back',
     async () => {
-      const before = await generationOf(name)
       const m = manifest('kserve-container', name, 'Standard', { image: await modelImage('1'), version: '4' })
       const c = (m.spec as { predictor: { containers: Record<string, unknown>[] } }).predictor.containers[0]!
       c['command'] = ['/bin/sh', '-c', 'echo "model exploded" >&2; exit 3']
-      const applied = await deployer.apply(m)
-      const [err] = await Promise.all([
-        deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e: unknown) => e),
-        record(
-          deployer.kube,
-          NS,
-          name,
-          'update-crash-loop',
-          'custom container, update whose container exits 3',
-          before,
-          failing('CrashLoopBackOff'),
-        ),
-      ])
-      expect((err as RolloutError).outcome).toBe('rolled-back')
-      expect((err as RolloutError).message).toMatch(
-        /failed: CrashLoopBackOff: pod .* container kserve-container: exited with code 3/,
+      const err = await failingUpdate(
+        name,
+        m,
+        first.smokeUrl!,
+        'CrashLoopBackOff',
+        'update-crash-loop',
+        'custom container, update whose container exits 3',
       )
+      expect(err.message).toMatch(/failed: CrashLoopBackOff: pod .* container kserve-container: exited with code 3/)
       await expectPods(name, first.revision)
       await answersLike(first, v1)
     },
@@ -285,29 +289,18 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
   test(
     'an update whose model cannot be downloaded fails in the storage initializer and is rolled back',
     async () => {
-      const before = await generationOf(name)
-      const applied = await deployer.apply(
+      const err = await failingUpdate(
+        name,
         manifest('kserve-mlflow', name, 'RawDeployment', {
           storageUri: `s3://mlflow-artifacts/it-missing-${suffix}`,
           version: '5',
         }),
+        second.smokeUrl!,
+        'CrashLoopBackOff',
+        'update-model-load-failure',
+        'MLflow runtime, update to a storageUri with nothing there',
       )
-      const [err] = await Promise.all([
-        deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e: unknown) => e),
-        record(
-          deployer.kube,
-          NS,
-          name,
-          'update-model-load-failure',
-          'MLflow runtime, update to a storageUri with nothing there',
-          before,
-          failing('CrashLoopBackOff'),
-        ),
-      ])
-      expect((err as RolloutError).outcome).toBe('rolled-back')
-      expect((err as RolloutError).message).toMatch(
-        /failed: CrashLoopBackOff: pod .* container storage-initializer: exited with code 1/,
-      )
+      expect(err.message).toMatch(/failed: CrashLoopBackOff: pod .* container storage-initializer: exited with code 1/)
       await expectPods(name, second.revision)
       await answersLike(second, v2)
     },

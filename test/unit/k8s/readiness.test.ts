@@ -450,7 +450,9 @@ describe('Standard-mode readiness from recorded snapshots', () => {
   test.each(table.filter(([f]) => cases.includes(f)))('%s → %s', (file, state, detail) => {
     const snap = recorded(file)
     const expect_ =
-      snap.previousDeploymentGeneration === undefined ? firstStandard : standardUpdate(snap.previousDeploymentGeneration)
+      snap.previousDeploymentGeneration === undefined
+        ? firstStandard
+        : standardUpdate(snap.previousDeploymentGeneration)
     const r = standardReadiness(snap, expect_)
     expect(r.state).toBe(state)
     const text = r.state === 'failed' ? `${r.reason}: ${r.message}` : r.state === 'pending' ? r.detail : 'ready'
