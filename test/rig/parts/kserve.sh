@@ -9,7 +9,7 @@
 : "${RIG_KSERVE_WEBHOOK_PORT:=9443}"
 : "${RIG_KSERVE_METRICS_PORT:=18443}"
 : "${RIG_KSERVE_PROBE_PORT:=18444}"
-: "${RIG_KSERVE_STORAGE_VERSION:=0.21.0}"   # PyPI kserve-storage
+: "${RIG_KSERVE_STORAGE_VERSION:=0.19.0}"   # PyPI kserve-storage, the controller's version
 KSERVE_DIR=$RIG_STATE/kserve
 
 # --- build --------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ kserve_s3_start() { # kserve_s3_start address
 # registry has REF with the same recipe label.
 kserve_image() {
   local ctx=$1 ref=$2 recipe digest
-  recipe=$( (cat "$ctx"/Dockerfile; ls -R "$ctx") | sha256sum | cut -c1-16)
+  recipe=$(cd "$ctx" && find . -type f | sort | xargs cat | sha256sum | cut -c1-16)
   if digest=$(mlserver_registry_digest "$ref") && [ -n "$digest" ] &&
     [ "$(mlserver_registry_label "$ref" io.mlflow-k8s-deploy.rig.recipe)" = "$recipe" ]; then
     return 0
@@ -103,18 +103,22 @@ kserve_image() {
     -t "$ref" "$ctx" >>"$(logfile kserve-images)" 2>&1 ||
     { tail -30 "$(logfile kserve-images)" >&2; die "building $ref failed"; }
 }
-kserve_images() {
-  local base ctx kmod
+kserve_runtime_ref() { echo "127.0.0.1:$RIG_REGISTRY_PORT/kserve-mlserver:$(mlserver_pin mlserver)-sklearn$RIG_SKLEARN_VERSION"; }
+KSERVE_STORAGE_IMAGE=127.0.0.1:$RIG_REGISTRY_PORT/kserve-storage-initializer:$RIG_KSERVE_STORAGE_VERSION
+kserve_runtime_image() {
+  local base ctx
   base=$(env_get BASE_IMAGE); [ -n "$base" ] || die "kserve needs the mlserver part (no BASE_IMAGE fact)"
-  kmod=$(serving_module_dir github.com/kserve/kserve)
-  KSERVE_RUNTIME_IMAGE=127.0.0.1:$RIG_REGISTRY_PORT/kserve-mlserver:$(mlserver_pin mlserver)-sklearn$RIG_SKLEARN_VERSION
-  KSERVE_STORAGE_IMAGE=127.0.0.1:$RIG_REGISTRY_PORT/kserve-storage-initializer:$RIG_KSERVE_STORAGE_VERSION
   # The MLflow runtime's server: the rig's MLServer base plus the model library, as
   # seldonio/mlserver ships its runtimes' libraries.
   ctx=$(mktemp -d)
-  printf 'FROM %s\nARG RECIPE\nRUN pip install scikit-learn==%s\nLABEL io.mlflow-k8s-deploy.rig.recipe="${RECIPE}"\n' \
-    "$base" "$RIG_SKLEARN_VERSION" >"$ctx/Dockerfile"
-  kserve_image "$ctx" "$KSERVE_RUNTIME_IMAGE"; rm -rf "$ctx"
+  # (The base's digest is in the Dockerfile, so a new base means a new recipe.)
+  printf 'FROM %s\nARG RECIPE\nRUN pip install scikit-learn==%s\nLABEL io.mlflow-k8s-deploy.rig.base-digest="%s" io.mlflow-k8s-deploy.rig.recipe="${RECIPE}"\n' \
+    "$base" "$RIG_SKLEARN_VERSION" "$(env_get BASE_IMAGE_DIGEST)" >"$ctx/Dockerfile"
+  kserve_image "$ctx" "$(kserve_runtime_ref)"; rm -rf "$ctx"
+}
+kserve_storage_image() {
+  local ctx kmod
+  kmod=$(serving_module_dir github.com/kserve/kserve)
   # The storage initializer: PyPI kserve-storage and KServe's own entrypoint script, FROM the
   # rig's Debian (upstream builds FROM python:3.11-slim-bookworm, which Docker Hub would serve).
   ctx=$(mktemp -d)
@@ -219,7 +223,7 @@ for c in rt["spec"]["containers"]:
         if name in images:
             c["image"] = "%s:%s" % (images[name]["newName"], images[name].get("newTag", "latest"))
 json.dump(rt, open(sys.argv[4], "w"))
-' "$f" "$kmod/config/runtimes/kustomization.yaml" "$KSERVE_RUNTIME_IMAGE" "$out" || die "cannot convert $f"
+' "$f" "$kmod/config/runtimes/kustomization.yaml" "$(kserve_runtime_ref)" "$out" || die "cannot convert $f"
     kube_apply "/apis/serving.kserve.io/v1alpha1/clusterservingruntimes/$name" "$out" || die "applying ClusterServingRuntime $name failed"
   done
 }
@@ -279,10 +283,12 @@ kserve_certs() {
 # What the deployer needs beyond the kube part's rig-deployer role on Standard mode: the predictor's
 # Deployment, ReplicaSets, pods and Service (rollout and smoke test), and the mode default.
 # Storage credentials: a Secret on the `default` ServiceAccount, annotated as KServe reads S3 ones.
+kserve_namespace() {
+  printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kserve"}}' >"$KSERVE_DIR/namespace.json"
+  kube_apply /api/v1/namespaces/kserve "$KSERVE_DIR/namespace.json"
+}
 kserve_namespaces_content() {
   local f=$KSERVE_DIR/rbac.json ns s3=$1
-  printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kserve"}}' >"$f"
-  kube_apply /api/v1/namespaces/kserve "$f"
   cat >"$f" <<JSON
 {"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"rig-deployer-kserve-standard"},
  "rules":[{"apiGroups":["apps"],"resources":["deployments","replicasets"],"verbs":["get","list","watch"]},
@@ -329,11 +335,13 @@ kserve_up() {
   mkdir -p "$KSERVE_DIR"
   serving_build
   kserve_s3_build
-  kserve_images
+  kserve_runtime_image
+  kserve_storage_image
   kserve_certs
   local node_ip s3=""
   node_ip=$(env_get NODE_IP)
   kserve_crds
+  kserve_namespace
   kserve_configmap
   if [ -n "$node_ip" ]; then
     kserve_s3_start "$node_ip"; s3=$node_ip:$RIG_KSERVE_S3_PORT
@@ -357,7 +365,7 @@ kserve_up() {
   kserve_runtimes
   env_set KSERVE_VERSION "$RIG_KSERVE_VERSION"
   env_set KSERVE_NAMESPACE kserve
-  env_set KSERVE_RUNTIME_IMAGE "$KSERVE_RUNTIME_IMAGE"
+  env_set KSERVE_RUNTIME_IMAGE "$(kserve_runtime_ref)"
   env_set KSERVE_STORAGE_INITIALIZER_IMAGE "$KSERVE_STORAGE_IMAGE"
   if [ -n "$s3" ]; then
     env_set KSERVE_S3_ENDPOINT "http://$s3"
