@@ -175,7 +175,10 @@ export function expectationFor(
 ): Expectation {
   const expect: Expectation = {
     generation: applied.metadata?.generation ?? 0,
-    newRevision: !previous || changesRevision(previous, applied),
+    newRevision:
+      !previous ||
+      changesRevision(previous, applied) ||
+      (standard !== undefined && changesPodMetadata(previous, applied)),
   }
   if (standard) expect.standard = standard
   if (previous) {
@@ -198,6 +201,30 @@ export function changesRevision(before: KubeObject, after: KubeObject): boolean 
     delete predictor['canaryTrafficPercent']
     return predictor
   }
+  return canonical(part(before)) !== canonical(part(after))
+}
+
+// What KServe does not copy from the isvc to its pods (constants.ServiceAnnotationDisallowedList).
+const NOT_ON_PODS = new Set([
+  'autoscaling.knative.dev/min-scale',
+  'autoscaling.knative.dev/max-scale',
+  'kubectl.kubernetes.io/last-applied-configuration',
+  'modelFormat',
+])
+
+/**
+ * Standard mode: KServe copies the isvc's labels and annotations into the predictor's pod
+ * template, so changing one (the action's provenance annotations included) rolls new pods too.
+ */
+export function changesPodMetadata(before: KubeObject, after: KubeObject): boolean {
+  const part = (o: KubeObject) => ({
+    labels: o.metadata?.labels ?? {},
+    annotations: Object.fromEntries(
+      Object.entries(o.metadata?.annotations ?? {}).filter(
+        ([k]) => !NOT_ON_PODS.has(k) && !k.startsWith('internal.serving.kserve.io/'),
+      ),
+    ),
+  })
   return canonical(part(before)) !== canonical(part(after))
 }
 

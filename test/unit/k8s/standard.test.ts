@@ -2,7 +2,7 @@
 // for edges the rig cannot provoke on demand. The recorded snapshots of the real controller are
 // judged in readiness.test.ts.
 import type { Expectation, KubeObject } from '../../../src/k8s/readiness.js'
-import { expectationFor } from '../../../src/k8s/rollout.js'
+import { changesPodMetadata, expectationFor } from '../../../src/k8s/rollout.js'
 import {
   configDefaultMode,
   deploymentModeOf,
@@ -277,4 +277,34 @@ describe('pods and addresses', () => {
     ],
     ['nothing reachable', undefined, [], undefined],
   ])('%s', (_t, service, pods, address) => expect(predictorAddress(service, pods)).toBe(address))
+})
+
+describe('Standard mode: what rolls new pods', () => {
+  const isvc = (annotations: Record<string, string>, labels: Record<string, string> = {}): KubeObject => ({
+    apiVersion: 'serving.kserve.io/v1beta1',
+    kind: 'InferenceService',
+    metadata: { name: 'wine', namespace: 'models', generation: 1, annotations, labels },
+    spec: { predictor: { model: { storageUri: 's3://b/1' } } },
+  })
+  test.each<[string, KubeObject, KubeObject, boolean]>([
+    ['same metadata', isvc({ a: '1' }), isvc({ a: '1' }), false],
+    [
+      'a provenance annotation changes',
+      isvc({ 'mlflow-k8s-deploy/git-sha': 'a' }),
+      isvc({ 'mlflow-k8s-deploy/git-sha': 'b' }),
+      true,
+    ],
+    ['a label changes', isvc({}, { team: 'a' }), isvc({}, { team: 'b' }), true],
+    [
+      'only what KServe keeps off the pods',
+      isvc({ 'kubectl.kubernetes.io/last-applied-configuration': 'x' }),
+      isvc({}),
+      false,
+    ],
+  ])('%s', (_t, before, after, rolls) => {
+    expect(changesPodMetadata(before, after)).toBe(rolls)
+    // Knative mode (no Standard expectation) only looks at the predictor.
+    expect(expectationFor(before, after).newRevision).toBe(false)
+    expect(expectationFor(before, after, {}).newRevision).toBe(rolls)
+  })
 })
