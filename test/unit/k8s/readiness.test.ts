@@ -441,6 +441,7 @@ describe('Standard-mode readiness from recorded snapshots', () => {
   const table: [string, 'pending' | 'ready' | 'failed', string][] = [
     ['first-deploy-starting', 'pending', ''],
     ['first-deploy-ready', 'ready', ''],
+    ['first-deploy-pull-failure', 'failed', 'ImagePullBackOff: pod probe-raw-predictor-'],
     ['update-rolling', 'pending', ''],
     ['update-ready', 'ready', ''],
     ['update-pull-failure', 'failed', 'ImagePullBackOff'],
