@@ -7,6 +7,8 @@ KUBE_DIR=$RIG_STATE/kube
 KUBE_BIN_DIR=$RIG_CACHE/bin/kubernetes-$RIG_KUBE_VERSION
 KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet)
 KUBE_APISERVER_BIN=$KUBE_BIN_DIR/kube-apiserver
+# A setting only until the node part runs kube-proxy, which routes it onto the node's bridge.
+KUBE_SERVICE_CIDR=10.0.0.0/24
 
 # --- build --------------------------------------------------------------------------------
 # A wrapper module requires k8s.io/kubernetes and replaces each staging module it requires at
@@ -49,21 +51,31 @@ kube_build() {
 kube_credentials() {
   local d=$KUBE_DIR
   mkdir -p "$d"
-  [ -f "$d/tokens.csv" ] && [ -f "$d/apiserver.crt" ] && [ -f "$d/sa.key" ] && return 0
-  log "generating kube CA, serving cert, service-account keys and tokens in $d"
-  ( cd "$d"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rig-kube-ca" \
-      -keyout ca.key -out ca.crt 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >apiserver.ext
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    printf '%s,rig-admin,rig-admin,"system:masters"\n%s,deployer,deployer,"rig:deployers"\n' \
-      "$(openssl rand -hex 24)" "$(openssl rand -hex 24)" >tokens.csv.tmp
-    chmod 600 ca.key apiserver.key sa.key tokens.csv.tmp
-    mv tokens.csv.tmp tokens.csv )
+  if [ ! -f "$d/tokens.csv" ] || [ ! -f "$d/apiserver.crt" ] || [ ! -f "$d/sa.key" ]; then
+    log "generating kube CA, serving cert, service-account keys and tokens in $d"
+    ( cd "$d"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rig-kube-ca" \
+        -keyout ca.key -out ca.crt 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+      openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+      openssl genrsa -out sa.key 2048 2>/dev/null
+      openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+      printf '%s,rig-admin,rig-admin,"system:masters"\n%s,deployer,deployer,"rig:deployers"\n' \
+        "$(openssl rand -hex 24)" "$(openssl rand -hex 24)" >tokens.csv.tmp
+      chmod 600 ca.key apiserver.key sa.key tokens.csv.tmp
+      mv tokens.csv.tmp tokens.csv )
+    rm -f "$d/kubelet-client.crt"
+  fi
+  # The apiserver's identity towards kubelets (pod logs, exec): system:masters.
+  [ -f "$d/kubelet-client.crt" ] || ( cd "$d"
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+      -keyout kubelet-client.key -out kubelet-client.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >kubelet-client.ext
+    openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile kubelet-client.ext -out kubelet-client.crt 2>/dev/null
+    chmod 600 kubelet-client.key )
 }
 kube_token() { grep ",$1,$1," "$KUBE_DIR/tokens.csv" | cut -d, -f1; }
 kube_server() { echo "https://127.0.0.1:$RIG_APISERVER_PORT"; }
@@ -112,20 +124,32 @@ kube_start_etcd() {
   wait_http "http://127.0.0.1:$RIG_ETCD_PORT/health" 30 || die "etcd did not start: $(tail -5 "$(logfile etcd)")"
 }
 kube_start_apiserver() {
-  is_running kube-apiserver && return 0
   local d=$KUBE_DIR
-  # Flags in the style of controller-runtime's envtest. The service range is a setting only.
-  start_bg kube-apiserver "$KUBE_APISERVER_BIN" \
-    --etcd-servers "http://127.0.0.1:$RIG_ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$RIG_APISERVER_PORT" \
-    --cert-dir "$d" --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" \
-    --client-ca-file "$d/ca.crt" \
-    --service-cluster-ip-range 10.0.0.0/24 \
-    --service-account-issuer "$(kube_server)" \
-    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
-    --authorization-mode RBAC --token-auth-file "$d/tokens.csv" \
-    --disable-admission-plugins ServiceAccount --allow-privileged=true \
+  # Flags in the style of controller-runtime's envtest, plus what a node needs: the ServiceAccount
+  # admission plugin (pods get their token volume as on a real cluster; the node part's
+  # controller-manager creates the `default` accounts) and a client cert towards kubelets.
+  # Endpoints stay unreconciled: the apiserver listens on loopback, which an endpoint may not be.
+  local args=(
+    --etcd-servers "http://127.0.0.1:$RIG_ETCD_PORT"
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$RIG_APISERVER_PORT"
+    --cert-dir "$d" --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key"
+    --client-ca-file "$d/ca.crt"
+    --service-cluster-ip-range "$KUBE_SERVICE_CIDR"
+    --service-account-issuer "$(kube_server)"
+    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key"
+    --authorization-mode RBAC --token-auth-file "$d/tokens.csv" --allow-privileged=true
+    --kubelet-client-certificate "$d/kubelet-client.crt" --kubelet-client-key "$d/kubelet-client.key"
+    --kubelet-preferred-address-types InternalIP
     --endpoint-reconciler-type none
+  )
+  # Restart a running apiserver whose flags changed (a checkout with a newer rig).
+  if is_running kube-apiserver; then
+    [ "$(cat "$d/apiserver.args" 2>/dev/null)" = "${args[*]}" ] && return 0
+    log "kube-apiserver flags changed: restarting it"
+    stop_bg kube-apiserver
+  fi
+  start_bg kube-apiserver "$KUBE_APISERVER_BIN" "${args[@]}"
+  echo "${args[*]}" >"$d/apiserver.args"
   local i
   for i in $(seq 1 600); do
     curl -fsS -o /dev/null --max-time 2 --cacert "$d/ca.crt" -H "Authorization: Bearer $(kube_token rig-admin)" \
@@ -190,7 +214,9 @@ kube_crds() {
     read -r name version sum <<<"$f"
     plural=${name%%.*}; group=${name#*.}
     for i in $(seq 1 300); do
-      kube_api GET "/apis/$group/$version" 2>/dev/null | jq -e --arg p "$plural" '.resources[] | select(.name == $p)' >/dev/null && break
+      # Before the group exists the body is not a discovery object ("404 page not found"): quiet.
+      kube_api GET "/apis/$group/$version" 2>/dev/null |
+        jq -e --arg p "$plural" 'objects | .resources[]? | select(.name == $p)' >/dev/null 2>&1 && break
       sleep 0.2
     done
     [ "$(kube_api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" |
