@@ -1,5 +1,5 @@
 # Part "kserve": the real KServe controller manager (github.com/kserve/kserve, built from the Go
-# module proxy) running on the host with the admin kubeconfig, its CRDs, ClusterServingRuntimes and
+# module proxy) running on the host with its own client certificate (in system:masters), its CRDs, ClusterServingRuntimes and
 # `inferenceservice-config` from the module's own config/, webhooks on :9443 behind a self-signed
 # certificate (URL webhooks on loopback), the MLflow runtime's MLServer image and the storage
 # initializer image (PyPI kserve-storage), both built here. Standard (raw) mode: Deployments and
@@ -280,6 +280,30 @@ kserve_certs() {
   cp "$d/tls.crt" "$d/tls.key" "$serving/"
 }
 
+# The manager's own identity (a client certificate from the kube CA, in system:masters): what it
+# writes is told apart from what the rig's admin does, as a controller's service account would be.
+kserve_kubeconfig() {
+  local d=$KSERVE_DIR/certs out=$KSERVE_DIR/kubeconfig
+  if [ ! -f "$d/manager.crt" ]; then
+    ( cd "$d"
+      openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kserve-controller-manager" \
+        -keyout manager.key -out manager.csr 2>/dev/null
+      printf 'extendedKeyUsage=clientAuth\n' >manager.ext
+      openssl x509 -req -in manager.csr -CA "$KUBE_DIR/ca.crt" -CAkey "$KUBE_DIR/ca.key" -CAcreateserial \
+        -days 3650 -extfile manager.ext -out manager.crt 2>/dev/null
+      chmod 600 manager.key )
+  fi
+  cat >"$out.tmp" <<KCFG
+apiVersion: v1
+kind: Config
+clusters: [{name: rig, cluster: {server: "$(kube_server)", certificate-authority: "$KUBE_DIR/ca.crt"}}]
+users: [{name: kserve, user: {client-certificate: "$d/manager.crt", client-key: "$d/manager.key"}}]
+contexts: [{name: kserve, context: {cluster: rig, user: kserve}}]
+current-context: kserve
+KCFG
+  chmod 600 "$out.tmp"; mv "$out.tmp" "$out"
+}
+
 # What the deployer needs beyond the kube part's rig-deployer role on Standard mode: the predictor's
 # Deployment, ReplicaSets, pods and Service (rollout and smoke test), and the mode default.
 # Storage credentials: a Secret on the `default` ServiceAccount, annotated as KServe reads S3 ones.
@@ -338,6 +362,7 @@ kserve_up() {
   kserve_runtime_image
   kserve_storage_image
   kserve_certs
+  kserve_kubeconfig
   local node_ip s3=""
   node_ip=$(env_get NODE_IP)
   kserve_crds
@@ -350,7 +375,7 @@ kserve_up() {
   fi
   kserve_namespaces_content "$s3"
   if ! is_running kserve-manager; then
-    KUBECONFIG=$(env_get KUBECONFIG_ADMIN) POD_NAMESPACE=kserve TMPDIR=$KSERVE_DIR/tmp \
+    KUBECONFIG=$KSERVE_DIR/kubeconfig POD_NAMESPACE=kserve TMPDIR=$KSERVE_DIR/tmp \
       start_bg kserve-manager "$KSERVE_MANAGER_BIN" --metrics-addr 0 \
       --health-probe-addr "127.0.0.1:$RIG_KSERVE_PROBE_PORT" --webhook-port "$RIG_KSERVE_WEBHOOK_PORT"
   fi
