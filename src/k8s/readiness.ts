@@ -164,19 +164,25 @@ export function kserveReadiness(obj: KubeObject, expect: Expectation): Readiness
   return { state: 'ready', serving }
 }
 
-/** A terminal KServe failure in the object's status, if any. */
-export function kserveFailure(obj: KubeObject): { reason: string; message: string } | undefined {
+/**
+ * A terminal KServe failure in the object's status, if any. `loadFailures: false` leaves out the
+ * model load states, which KServe's Standard mode takes from whichever predictor pod it lists
+ * first, old or new (standard.ts judges the current pods instead).
+ */
+export function kserveFailure(
+  obj: KubeObject,
+  { loadFailures = true }: { loadFailures?: boolean } = {},
+): { reason: string; message: string } | undefined {
   const model = isPlainObject(obj.status?.['modelStatus']) ? obj.status['modelStatus'] : {}
   const info = isPlainObject(model['lastFailureInfo']) ? model['lastFailureInfo'] : {}
   const states = isPlainObject(model['states']) ? model['states'] : {}
   const transition = str(model['transitionStatus'])
   const predictor = condition(obj, 'PredictorReady')
-  if (
-    transition === 'InvalidSpec' ||
+  const loadFailed =
     transition === 'BlockedByFailedLoad' ||
     states['activeModelState'] === 'FailedToLoad' ||
     states['targetModelState'] === 'FailedToLoad'
-  ) {
+  if (transition === 'InvalidSpec' || (loadFailures && loadFailed)) {
     return {
       reason: str(info['reason']) ?? predictor?.reason ?? transition ?? 'FailedToLoad',
       message: str(info['message']) ?? predictor?.message ?? `model status ${transition ?? 'FailedToLoad'}`,

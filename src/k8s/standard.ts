@@ -5,7 +5,9 @@
 // - whether an update is served by the new pods: the predictor Deployment's rollout
 //   (observedGeneration, updated/available replicas, no old replicas left), the isvc's status
 //   (it copies the Deployment's observedGeneration, and Ready), and the new pods' container states
-//   (KServe keeps a pull failure Pending; the pods say ImagePullBackOff at once).
+//   (KServe keeps a pull failure Pending; the pods say ImagePullBackOff at once). KServe's model
+//   load states are not used here: it takes them from the first predictor pod it lists, which
+//   during and after a rollout may be an old or a terminating one.
 import { isPlainObject } from '../util/yaml.js'
 import {
   condition,
@@ -142,7 +144,7 @@ export function podFailure(pods: readonly KubeObject[]): { reason: string; messa
 export function standardReadiness(snapshot: PredictorSnapshot | undefined, expect: Expectation): Readiness {
   if (!snapshot) return { state: 'failed', reason: 'Deleted', message: 'the object was deleted while waiting for it' }
   const { isvc, deployment } = snapshot
-  const failure = kserveFailure(isvc)
+  const failure = kserveFailure(isvc, { loadFailures: false })
   if (!deployment) {
     if (failure) return { state: 'failed', ...failure }
     return { state: 'pending', detail: `waiting for KServe to create Deployment ${predictorName(name(isvc))}` }

@@ -222,25 +222,37 @@ describe('Standard-mode readiness, edges', () => {
     expect(standardReadiness(snap, update(1))).toMatchObject({ state: 'pending' })
   })
 
-  test('a failure seen before the apply is stale until KServe updates the Deployment', () => {
-    const failed = {
+  test('an unusable spec seen before the apply is stale until KServe updates the Deployment', () => {
+    const invalid = {
       deploymentMode: 'Standard',
       modelStatus: {
-        transitionStatus: 'BlockedByFailedLoad',
-        states: { activeModelState: '', targetModelState: 'FailedToLoad' },
-        lastFailureInfo: { reason: 'ModelLoadFailed', message: 'boom', exitCode: 1 },
+        transitionStatus: 'InvalidSpec',
+        lastFailureInfo: {
+          reason: 'NoSupportingRuntime',
+          message: 'No runtime found to support specified framework/version',
+        },
       },
-      conditions: [cond('PredictorReady', 'False'), cond('Ready', 'False')],
+      conditions: [cond('PredictorReady', 'False', 'NoSupportingRuntime'), cond('Ready', 'False')],
     }
-    const before = snapshot({ generation: 1, isvcStatus: failed })
+    const before = snapshot({ generation: 1, isvcStatus: invalid })
     const expect_ = expectationFor(before.isvc, before.isvc, { previousDeploymentGeneration: 1 })
     expect(standardReadiness(before, { ...expect_, newRevision: true }).state).toBe('pending')
     expect(
-      standardReadiness(snapshot({ generation: 2, isvcStatus: failed }), { ...expect_, newRevision: true }),
-    ).toMatchObject({
-      state: 'failed',
-      reason: 'ModelLoadFailed',
-    })
+      standardReadiness(snapshot({ generation: 2, isvcStatus: invalid }), { ...expect_, newRevision: true }),
+    ).toMatchObject({ state: 'failed', reason: 'NoSupportingRuntime' })
+  })
+
+  test('a load failure KServe took from an old pod does not fail the rollout', () => {
+    // What the rig showed right after rolling back a failed download: the old ReplicaSet serves
+    // again, the failed pod is terminating, KServe still says FailedToLoad.
+    const snap = snapshot({})
+    const status = snap.isvc.status as Record<string, unknown>
+    status['modelStatus'] = {
+      transitionStatus: 'BlockedByFailedLoad',
+      states: { activeModelState: 'Loaded', targetModelState: 'FailedToLoad' },
+      lastFailureInfo: { reason: 'ModelLoadFailed', message: 'No model found', exitCode: 1 },
+    }
+    expect(standardReadiness(snap, update(1)).state).toBe('ready')
   })
 })
 
