@@ -40,8 +40,22 @@ export const INFERENCE_SERVICE: ServingKind = {
   product: 'KServe',
 }
 
+/** The built-in kinds the action reads around a KServe Standard-mode predictor (never writes). */
+const builtIn = (group: string, kind: string, plural: string): ServingKind => ({
+  group,
+  version: 'v1',
+  kind,
+  plural,
+  product: 'Kubernetes',
+})
+export const DEPLOYMENT = builtIn('apps', 'Deployment', 'deployments')
+export const REPLICA_SET = builtIn('apps', 'ReplicaSet', 'replicasets')
+export const POD = builtIn('', 'Pod', 'pods')
+export const SERVICE = builtIn('', 'Service', 'services')
+export const CONFIG_MAP = builtIn('', 'ConfigMap', 'configmaps')
+
 export function apiVersionOf(kind: ServingKind): string {
-  return `${kind.group}/${kind.version}`
+  return kind.group ? `${kind.group}/${kind.version}` : kind.version
 }
 
 export function servingKindOf(obj: { apiVersion?: unknown; kind?: unknown }): ServingKind {
@@ -243,8 +257,8 @@ export interface Applied {
   readonly previous: KubeObject | undefined
 }
 
-export interface ListResult {
-  readonly object: KubeObject | undefined
+export interface ListResult<T = KubeObject> {
+  readonly object: T | undefined
   readonly resourceVersion: string
 }
 
@@ -285,10 +299,7 @@ export class Kube {
 
   async get(kind: ServingKind, namespace: string, name: string, signal?: AbortSignal): Promise<KubeObject | undefined> {
     await this.ensureInstalled(kind, signal)
-    const res = await this.transport.request({ method: 'GET', path: objectPath({ kind, namespace, name }), signal })
-    if (res.status === 404) return undefined
-    if (res.status !== 200) throw this.apiError(res, 'get', { kind, namespace, name })
-    return res.body as KubeObject
+    return this.read(kind, namespace, name, signal)
   }
 
   /**
@@ -377,6 +388,32 @@ export class Kube {
     limit = 500,
   ): Promise<KubeObject[]> {
     await this.ensureInstalled(kind, signal)
+    const items = await this.readAll(kind, namespace, labelSelector, signal, limit)
+    return items.map((item) => ({ ...item, apiVersion: apiVersionOf(kind), kind: kind.kind }))
+  }
+
+  /** An object (also built-in ones: Deployment, Service, ConfigMap…); undefined when absent. */
+  async read(
+    kind: ServingKind,
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<KubeObject | undefined> {
+    const target = { kind, namespace, name }
+    const res = await this.transport.request({ method: 'GET', path: objectPath(target), signal })
+    if (res.status === 404) return undefined
+    if (res.status !== 200) throw this.apiError(res, 'get', target)
+    return res.body as KubeObject
+  }
+
+  /** Objects matching a label selector (also built-in ones: ReplicaSets, pods), at most `limit`. */
+  async readAll(
+    kind: ServingKind,
+    namespace: string,
+    labelSelector: string,
+    signal?: AbortSignal,
+    limit = 500,
+  ): Promise<KubeObject[]> {
     const target = { kind, namespace, name: '' }
     const res = await this.transport.request({
       method: 'GET',
@@ -385,8 +422,7 @@ export class Kube {
       signal,
     })
     if (res.status !== 200) throw this.apiError(res, 'list', target)
-    const items = (res.body as { items?: KubeObject[] }).items ?? []
-    return items.map((item) => ({ ...item, apiVersion: apiVersionOf(kind), kind: kind.kind }))
+    return (res.body as { items?: KubeObject[] }).items ?? []
   }
 
   /** Watches the one object from `resourceVersion`; see KubeTransport.watch. */
@@ -532,7 +568,7 @@ export function kubeApiError(
   const message = typeof status['message'] === 'string' ? status['message'] : String(res.body).slice(0, 300).trim()
   const reason = typeof status['reason'] === 'string' ? status['reason'] : undefined
   const details = isPlainObject(status['details']) ? status['details'] : {}
-  const resource = what ?? `${target.kind.plural}.${target.kind.group}`
+  const resource = what ?? (target.kind.group ? `${target.kind.plural}.${target.kind.group}` : target.kind.plural)
   const where = target.namespace ? ` in namespace "${target.namespace}"` : ''
   switch (res.status) {
     case 401:
@@ -586,7 +622,8 @@ function targetOf(manifest: KubeObject, kind: ServingKind): Target {
 }
 
 function collectionPath(t: Target): string {
-  return `/apis/${apiVersionOf(t.kind)}/namespaces/${encodeURIComponent(t.namespace)}/${t.kind.plural}`
+  const root = t.kind.group ? '/apis' : '/api'
+  return `${root}/${apiVersionOf(t.kind)}/namespaces/${encodeURIComponent(t.namespace)}/${t.kind.plural}`
 }
 
 function objectPath(t: Target): string {

@@ -59,6 +59,11 @@ export interface Expectation {
   newRevision: boolean
   /** KServe: `failureKey` of the object before the apply, so a stale failure is not taken for a new one. */
   staleFailure?: string
+  /**
+   * KServe Standard (RawDeployment) mode: no revisions; the predictor Deployment shows the rollout
+   * (standard.ts). Its metadata.generation before the apply, when it existed.
+   */
+  standard?: { previousDeploymentGeneration?: number }
 }
 
 export type Readiness =
@@ -159,19 +164,25 @@ export function kserveReadiness(obj: KubeObject, expect: Expectation): Readiness
   return { state: 'ready', serving }
 }
 
-/** A terminal KServe failure in the object's status, if any. */
-export function kserveFailure(obj: KubeObject): { reason: string; message: string } | undefined {
+/**
+ * A terminal KServe failure in the object's status, if any. `loadFailures: false` leaves out the
+ * model load states, which KServe's Standard mode takes from whichever predictor pod it lists
+ * first, old or new (standard.ts judges the current pods instead).
+ */
+export function kserveFailure(
+  obj: KubeObject,
+  { loadFailures = true }: { loadFailures?: boolean } = {},
+): { reason: string; message: string } | undefined {
   const model = isPlainObject(obj.status?.['modelStatus']) ? obj.status['modelStatus'] : {}
   const info = isPlainObject(model['lastFailureInfo']) ? model['lastFailureInfo'] : {}
   const states = isPlainObject(model['states']) ? model['states'] : {}
   const transition = str(model['transitionStatus'])
   const predictor = condition(obj, 'PredictorReady')
-  if (
-    transition === 'InvalidSpec' ||
+  const loadFailed =
     transition === 'BlockedByFailedLoad' ||
     states['activeModelState'] === 'FailedToLoad' ||
     states['targetModelState'] === 'FailedToLoad'
-  ) {
+  if (transition === 'InvalidSpec' || (loadFailures && loadFailed)) {
     return {
       reason: str(info['reason']) ?? predictor?.reason ?? transition ?? 'FailedToLoad',
       message: str(info['message']) ?? predictor?.message ?? `model status ${transition ?? 'FailedToLoad'}`,
@@ -231,7 +242,7 @@ export function describeConditions(obj: KubeObject | undefined): string[] {
   return conditionsOf(obj).map((c) => describeCondition(c, c.type))
 }
 
-function describeCondition(c: Condition | undefined, type: string): string {
+export function describeCondition(c: Condition | undefined, type: string): string {
   if (!c) return `${type} condition not reported yet`
   const why = [c.reason, c.message].filter(Boolean).join(': ')
   return `${c.type}=${c.status}${why ? ` (${why})` : ''}`

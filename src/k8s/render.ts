@@ -11,6 +11,7 @@ export const MANAGED_BY = 'mlflow-k8s-deploy'
 export const ANNOTATION_PREFIX = 'mlflow-k8s-deploy'
 /** The port MLServer listens on inside the serving image (and Knative's default). */
 export const SERVING_PORT = 8080
+const READY_PATH = '/v2/health/ready'
 
 /** Preview objects: the labels the cleanup sweep selects on, the annotations it reads. */
 export const PREVIEW_LABEL = `${ANNOTATION_PREFIX}/preview`
@@ -163,7 +164,7 @@ function applyKnative(manifest: Record<string, unknown>, values: RenderValues, o
   )
   Object.assign(obj(meta, 'labels'), { 'app.kubernetes.io/managed-by': MANAGED_BY })
   const container = firstContainer(obj(template, 'spec'), 'spec.template.spec.containers')
-  fillContainer(container, values, o, [{ containerPort: SERVING_PORT, name: 'http1' }])
+  fillContainer(container, values, o, [{ containerPort: SERVING_PORT, name: 'http1' }], { path: READY_PATH })
 }
 
 function applyKserve(manifest: Record<string, unknown>, values: RenderValues, o: RenderOptions): void {
@@ -191,6 +192,9 @@ function applyKserve(manifest: Record<string, unknown>, values: RenderValues, o:
     values,
     o,
     [{ containerPort: SERVING_PORT, protocol: 'TCP' }],
+    // KServe's Standard mode runs it as a plain Deployment, where an HTTP probe needs its port
+    // (Knative fills it in; Kubernetes refuses the Deployment without it).
+    { path: READY_PATH, port: SERVING_PORT },
     [{ name: 'PROTOCOL', value: 'v2' }],
   )
 }
@@ -200,6 +204,7 @@ function fillContainer(
   values: RenderValues,
   o: RenderOptions,
   ports: object[],
+  probe: { path: string; port?: number },
   extraEnv: EnvVar[] = [],
 ): void {
   if (!values.image) throw new DeployError('no image to deploy: the image stage did not produce one')
@@ -207,7 +212,7 @@ function fillContainer(
   container['ports'] ??= ports
   // MLServer names the model after MLSERVER_MODEL_NAME: the path users call is /v2/models/<name>/infer.
   mergeEnv(container, [{ name: 'MLSERVER_MODEL_NAME', value: values.name }, ...extraEnv, ...o.env])
-  container['readinessProbe'] ??= { httpGet: { path: '/v2/health/ready' } }
+  container['readinessProbe'] ??= { httpGet: probe }
   if (o.resources) container['resources'] = resourcesObject(o.resources)
 }
 

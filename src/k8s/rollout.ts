@@ -5,7 +5,18 @@ import type { Clock } from '../util/clock.js'
 import { DeployError, errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { isPlainObject } from '../util/yaml.js'
-import { describe, servingKindOf, type Kube, type ServingKind } from './kube.js'
+import {
+  CONFIG_MAP,
+  DEPLOYMENT,
+  INFERENCE_SERVICE,
+  POD,
+  REPLICA_SET,
+  SERVICE,
+  describe,
+  servingKindOf,
+  type Kube,
+  type ServingKind,
+} from './kube.js'
 import {
   describeConditions,
   failureKey,
@@ -15,10 +26,23 @@ import {
   tagUrl,
   type Expectation,
   type KubeObject,
+  type Readiness,
   type ServingStatus,
   type TrafficTarget,
 } from './readiness.js'
-import { WaitError, waitFor, type Verdict } from './wait.js'
+import {
+  configDefaultMode,
+  currentReplicaSet,
+  deploymentModeOf,
+  podFailure,
+  podsOf,
+  predictorAddress,
+  predictorName,
+  standardReadiness,
+  type DeploymentMode,
+  type PredictorSnapshot,
+} from './standard.js'
+import { WaitError, pollingStream, waitFor, type Verdict } from './wait.js'
 
 export interface RolloutDeps {
   readonly kube: Kube
@@ -77,6 +101,15 @@ export async function applyManifest(
   const { namespace, name } = manifest.metadata as { namespace: string; name: string }
   const before = await deps.kube.get(kind, namespace, name, options.signal)
   const desired = withTraffic(manifest, options, before)
+  let standard: Expectation['standard']
+  if (isInferenceService(desired) && (await kserveMode(deps, before, desired, options.signal)) === 'Standard') {
+    if (options.trafficPercent !== undefined) {
+      throw new DeployError(
+        `${describe({ kind, namespace, name })} runs in KServe's Standard (RawDeployment) mode, which has no canary: traffic-percent needs the Knative mode`,
+      )
+    }
+    standard = await deploymentGeneration(deps, namespace, name, options.signal)
+  }
   const { object, previous } = await deps.kube.apply(desired, {
     current: { object: before },
     takeOver: options.takeOver,
@@ -94,15 +127,61 @@ export async function applyManifest(
     created: !previous,
     changed,
     tag: options.tag,
-    expectation: expectationFor(previous, object),
+    expectation: expectationFor(previous, object, standard),
   }
 }
 
-export function expectationFor(previous: KubeObject | undefined, applied: KubeObject): Expectation {
+/**
+ * The KServe deployment mode the object runs in. The cluster default is read only when neither
+ * the existing object's status nor the annotation says; reading it may be forbidden, and then
+ * KServe's shipped default (Knative) is assumed.
+ */
+async function kserveMode(
+  deps: RolloutDeps,
+  existing: KubeObject | undefined,
+  manifest: KubeObject,
+  signal?: AbortSignal,
+): Promise<DeploymentMode> {
+  const known = deploymentModeOf(existing, manifest, undefined)
+  if (existing?.status?.['deploymentMode'] || manifest.metadata?.annotations?.['serving.kserve.io/deploymentMode']) {
+    return known
+  }
+  try {
+    const config = await deps.kube.read(CONFIG_MAP, 'kserve', 'inferenceservice-config', signal)
+    const mode = deploymentModeOf(existing, manifest, configDefaultMode(config))
+    deps.log.debug(`KServe deployment mode ${mode} (inferenceservice-config ${config ? 'read' : 'absent'})`)
+    return mode
+  } catch (err) {
+    deps.log.info(`cannot read KServe's inferenceservice-config (${errorMessage(err)}): assuming the ${known} mode`)
+    return known
+  }
+}
+
+/** Standard mode: the predictor Deployment's generation now (undefined before the first rollout). */
+async function deploymentGeneration(
+  deps: RolloutDeps,
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<NonNullable<Expectation['standard']>> {
+  const deployment = await deps.kube.read(DEPLOYMENT, namespace, predictorName(name), signal)
+  const generation = deployment?.metadata?.generation
+  return generation === undefined ? {} : { previousDeploymentGeneration: generation }
+}
+
+export function expectationFor(
+  previous: KubeObject | undefined,
+  applied: KubeObject,
+  standard?: Expectation['standard'],
+): Expectation {
   const expect: Expectation = {
     generation: applied.metadata?.generation ?? 0,
-    newRevision: !previous || changesRevision(previous, applied),
+    newRevision:
+      !previous ||
+      changesRevision(previous, applied) ||
+      (standard !== undefined && changesPodMetadata(previous, applied)),
   }
+  if (standard) expect.standard = standard
   if (previous) {
     const revision = servingStatus(previous).latestCreatedRevision
     if (revision) expect.previousRevision = revision
@@ -123,6 +202,30 @@ export function changesRevision(before: KubeObject, after: KubeObject): boolean 
     delete predictor['canaryTrafficPercent']
     return predictor
   }
+  return canonical(part(before)) !== canonical(part(after))
+}
+
+// What KServe does not copy from the isvc to its pods (constants.ServiceAnnotationDisallowedList).
+const NOT_ON_PODS = new Set([
+  'autoscaling.knative.dev/min-scale',
+  'autoscaling.knative.dev/max-scale',
+  'kubectl.kubernetes.io/last-applied-configuration',
+  'modelFormat',
+])
+
+/**
+ * Standard mode: KServe copies the isvc's labels and annotations into the predictor's pod
+ * template, so changing one (the action's provenance annotations included) rolls new pods too.
+ */
+export function changesPodMetadata(before: KubeObject, after: KubeObject): boolean {
+  const part = (o: KubeObject) => ({
+    labels: o.metadata?.labels ?? {},
+    annotations: Object.fromEntries(
+      Object.entries(o.metadata?.annotations ?? {}).filter(
+        ([k]) => !NOT_ON_PODS.has(k) && !k.startsWith('internal.serving.kserve.io/'),
+      ),
+    ),
+  })
   return canonical(part(before)) !== canonical(part(after))
 }
 
@@ -182,54 +285,105 @@ export async function waitReady(
     `waiting up to ${Math.round(options.timeoutMs / 1000)} s for ${what} to become ready` +
       (applied.changed ? '' : ' (the apply changed nothing)'),
   )
-  let object: KubeObject | undefined
-  let waitedMs: number
+  let settled: Settled
   try {
-    const result = await waitObject(deps, applied, applied.expectation, { ...options, what })
-    object = result.object
-    waitedMs = result.elapsedMs
+    settled = await waitObject(deps, applied, applied.expectation, { ...options, what })
   } catch (err) {
     if (options.signal?.aborted) throw err
     return rollBack(deps, applied, err, options)
   }
-  const serving: ServingStatus = servingStatus(object!)
+  const { serving, address } = settled
+  if (address) deps.log.info(`Standard mode: the smoke test calls the predictor Service at ${address}`)
   const previousRevision = applied.previous && servingStatus(applied.previous).revision
   return {
     url: serving.url,
-    smokeUrl: (applied.tag && tagUrl(serving, applied.tag)) || serving.url,
+    smokeUrl: address ?? ((applied.tag && tagUrl(serving, applied.tag)) || serving.url),
     revision: serving.revision,
     previousRevision,
     traffic: serving.traffic,
-    waitedMs,
+    waitedMs: settled.elapsedMs,
   }
 }
 
-function waitObject(
+/** The end of a successful wait: what serves, and (Standard mode) where the host reaches it. */
+interface Settled {
+  readonly serving: ServingStatus
+  readonly elapsedMs: number
+  readonly address?: string
+}
+
+const verdict = (r: Readiness): Verdict => (r.state === 'ready' ? { state: 'done' } : r)
+
+async function waitObject(
   deps: RolloutDeps,
   target: { kind: ServingKind; namespace: string; name: string },
   expect: Expectation,
   options: { timeoutMs: number; signal?: AbortSignal; what: string },
-) {
+): Promise<Settled> {
   const { kind, namespace, name } = target
-  return waitFor(
+  const events = async () => (await deps.kube.events(kind, namespace, name, options.signal)).map((e) => `event ${e}`)
+  if (expect.standard) {
+    // No revisions and no single object to watch: the isvc, its Deployment and pods, re-read.
+    const result = await waitFor(
+      pollingStream((signal) => readPredictor(deps.kube, namespace, name, signal), deps.clock),
+      (snapshot) => verdict(standardReadiness(snapshot, expect)),
+      {
+        ...options,
+        clock: deps.clock,
+        log: deps.log,
+        diagnose: async (s) => [
+          ...describeConditions(s?.isvc).map((c) => `condition ${c}`),
+          ...describeConditions(s?.deployment).map((c) => `condition Deployment ${c}`),
+          ...[podFailure(s?.pods ?? [])].filter(Boolean).map((f) => `pod ${f!.reason}: ${f!.message}`),
+          ...(await events()),
+        ],
+      },
+    )
+    const snapshot = result.object!
+    const ready = standardReadiness(snapshot, expect)
+    const service = await deps.kube.read(SERVICE, namespace, predictorName(name), options.signal)
+    return {
+      serving: ready.state === 'ready' ? ready.serving : servingStatus(snapshot.isvc),
+      elapsedMs: result.elapsedMs,
+      address: predictorAddress(service, podsOf(currentReplicaSet(snapshot), snapshot.pods)),
+    }
+  }
+  const result = await waitFor(
     {
       list: (signal) => deps.kube.list(kind, namespace, name, signal),
       watch: (rv, onEvent, signal) => deps.kube.watch(kind, namespace, name, rv, onEvent, signal),
     },
-    (o): Verdict => {
-      const r = readiness(o, expect)
-      return r.state === 'ready' ? { state: 'done' } : r
-    },
+    (o) => verdict(readiness(o, expect)),
     {
       ...options,
       clock: deps.clock,
       log: deps.log,
-      diagnose: async (o) => [
-        ...describeConditions(o).map((c) => `condition ${c}`),
-        ...(await deps.kube.events(kind, namespace, name, options.signal)).map((e) => `event ${e}`),
-      ],
+      diagnose: async (o) => [...describeConditions(o).map((c) => `condition ${c}`), ...(await events())],
     },
   )
+  return { serving: servingStatus(result.object!), elapsedMs: result.elapsedMs }
+}
+
+/** The InferenceService and its Standard-mode predictor: Deployment, ReplicaSets, pods. */
+export async function readPredictor(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<PredictorSnapshot | undefined> {
+  const isvc = (await kube.list(INFERENCE_SERVICE, namespace, name, signal)).object
+  if (!isvc) return undefined
+  const deployment = await kube.read(DEPLOYMENT, namespace, predictorName(name), signal)
+  const labels = (deployment?.spec?.['selector'] as { matchLabels?: Record<string, string> } | undefined)?.matchLabels
+  if (!deployment || !labels) return { isvc, deployment, replicaSets: [], pods: [] }
+  const selector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+  const [replicaSets, pods] = await Promise.all([
+    kube.readAll(REPLICA_SET, namespace, selector, signal),
+    kube.readAll(POD, namespace, selector, signal),
+  ])
+  return { isvc, deployment, replicaSets, pods }
 }
 
 /**
@@ -263,16 +417,20 @@ export async function rollBack(
   deps.log.warning(`${why}`)
   deps.log.info(`rolling back ${describe(applied)} to its previous spec${was ? ` (${was})` : ''}`)
   try {
+    // Standard mode: the Deployment's generation of the failed update, which the rollback moves on.
+    const standard =
+      applied.expectation.standard &&
+      (await deploymentGeneration(deps, applied.namespace, applied.name, options.signal))
     const { object: restored, previous: failed } = await deps.kube.apply(restoreManifest(previous), {
       takeOver: true,
       signal: options.signal,
     })
-    const expect = expectationFor(failed, restored)
+    const expect = expectationFor(failed, restored, standard)
     const result = await waitObject(deps, applied, expect, {
       ...options,
       what: `rollback of ${describe(applied)}`,
     })
-    const revision = servingStatus(result.object!).revision
+    const revision = result.serving.revision
     throw new RolloutError(
       `${why}; rolled back to the previous spec${was ? ` (${was})` : ''}: revision ${revision ?? '?'} serves`,
       'rolled-back',

@@ -10,8 +10,8 @@ import type { KubeObject } from './readiness.js'
 import { KubeApiError, KubeUnreachableError, type ListResult, type WatchEventType } from './kube.js'
 
 /** The object's stream: `Kube.list` / `Kube.watch` bound to one object, or a fake in tests. */
-export interface ObjectStream {
-  list(signal: AbortSignal): Promise<ListResult>
+export interface ObjectStream<T = KubeObject> {
+  list(signal: AbortSignal): Promise<ListResult<T>>
   watch(
     resourceVersion: string,
     onEvent: (type: WatchEventType, object: unknown) => void,
@@ -19,10 +19,31 @@ export interface ObjectStream {
   ): Promise<void>
 }
 
+/**
+ * A stream that reads again every `intervalMs`: for a state spread over several objects (KServe
+ * Standard mode: the isvc, its Deployment, ReplicaSets and pods) that no one watch shows.
+ */
+export function pollingStream<T>(
+  read: (signal: AbortSignal) => Promise<T | undefined>,
+  clock: Clock,
+  intervalMs = 2_000,
+): ObjectStream<T> {
+  return {
+    list: async (signal) => ({ object: await read(signal), resourceVersion: '' }),
+    async watch(_rv, onEvent, signal) {
+      for (;;) {
+        await clock.sleep(intervalMs, signal)
+        const object = await read(signal)
+        onEvent(object === undefined ? 'DELETED' : 'MODIFIED', object)
+      }
+    },
+  }
+}
+
 export type Verdict =
   { state: 'pending'; detail: string } | { state: 'done' } | { state: 'failed'; reason: string; message: string }
 
-export interface WaitOptions {
+export interface WaitOptions<T = KubeObject> {
   readonly timeoutMs: number
   readonly clock: Clock
   readonly log: Logger
@@ -30,11 +51,11 @@ export interface WaitOptions {
   readonly what: string
   readonly signal?: AbortSignal
   /** Evidence for a failure message: conditions, events. Its own errors are reported, not thrown. */
-  readonly diagnose?: (object: KubeObject | undefined) => Promise<string[]>
+  readonly diagnose?: (object: T | undefined) => Promise<string[]>
 }
 
-export interface WaitResult {
-  readonly object: KubeObject | undefined
+export interface WaitResult<T = KubeObject> {
+  readonly object: T | undefined
   readonly elapsedMs: number
   /** Watches opened (1 + reconnects) and relists done, for the log and tests. */
   readonly watches: number
@@ -46,7 +67,8 @@ export class WaitError extends DeployError {
   constructor(
     message: string,
     readonly reason: string,
-    readonly object: KubeObject | undefined,
+    /** The last state seen: the object, or a snapshot of several (pollingStream). */
+    readonly object: unknown,
     /** Conditions and events gathered for the log. */
     readonly evidence: readonly string[],
   ) {
@@ -56,21 +78,21 @@ export class WaitError extends DeployError {
 
 const GONE = 410
 
-export async function waitFor(
-  stream: ObjectStream,
-  check: (object: KubeObject | undefined) => Verdict,
-  options: WaitOptions,
-): Promise<WaitResult> {
+export async function waitFor<T = KubeObject>(
+  stream: ObjectStream<T>,
+  check: (object: T | undefined) => Verdict,
+  options: WaitOptions<T>,
+): Promise<WaitResult<T>> {
   const { clock, log } = options
   const started = clock.now()
   const bound = deadline(clock, options.timeoutMs, options.what, options.signal)
   const signal = bound.signal
-  let object: KubeObject | undefined
+  let object: T | undefined
   let verdict: Verdict = { state: 'pending', detail: 'not read yet' }
   let watches = 0
   let relists = 0
   let lastDetail = ''
-  const judge = (o: KubeObject | undefined) => {
+  const judge = (o: T | undefined) => {
     object = o
     verdict = check(o)
     if (verdict.state === 'pending' && verdict.detail !== lastDetail) {
@@ -111,7 +133,7 @@ export async function waitFor(
               resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion
               if (type === 'BOOKMARK') return
               failures = 0
-              judge(type === 'DELETED' ? undefined : obj)
+              judge(type === 'DELETED' ? undefined : (raw as T))
               if (verdict.state !== 'pending') stop.abort()
             },
             AbortSignal.any([signal, stop.signal]),
@@ -167,7 +189,7 @@ export async function waitFor(
   return { object, elapsedMs: clock.now() - started, watches, relists }
 }
 
-async function gather(options: WaitOptions, object: KubeObject | undefined): Promise<string[]> {
+async function gather<T>(options: WaitOptions<T>, object: T | undefined): Promise<string[]> {
   if (!options.diagnose) return []
   try {
     const lines = await options.diagnose(object)

@@ -1,5 +1,10 @@
 // The whole action, bundled, run as GitHub runs it, against the real rig: MLflow, registry,
-// buildx, kube-apiserver + reconciler, MLServer. With the restricted deployer kubeconfig.
+// buildx, kube-apiserver + reconciler (Knative), the real KServe controller and node, MLServer.
+// With the restricted deployer kubeconfig.
+import { ServingCluster } from '../../../src/k8s/index.js'
+import { MemoryLogger } from '../../../src/util/logger.js'
+import { fixtureModel } from '../k8s/fixtures.js'
+import { predictorPods, pyfuncPredictions, v2Predictions } from '../k8s/kserve-helpers.js'
 import { rigEnv } from '../rig-env.js'
 import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
 
@@ -133,29 +138,38 @@ describe('knative traffic: stage behind a tag, split, roll back, promote', () =>
 })
 
 describe('kserve', () => {
-  test('MLflow runtime: storageUri mapped from the proxied artifact location, no image built', async () => {
+  test('MLflow runtime on the real KServe (cluster default Standard): storageUri on S3, no image built, pods answer like pyfunc', async () => {
     const name = 'e2e-wine-ks'
     const inputs = {
       'tracking-uri': rigEnv('MLFLOW_URI'),
       'model-uri': `models:/${MODEL()}@champion`,
       target: 'kserve',
       serving: 'mlflow-runtime',
-      'artifacts-destination': `file://${rigEnv('MLFLOW_ARTIFACTS_DESTINATION')}`,
+      'artifacts-destination': rigEnv('KSERVE_ARTIFACTS_DESTINATION'),
       name,
       namespace: 'deploy',
-      timeout: '2m',
+      timeout: '4m',
     }
     try {
-      const r = await runAction(inputs)
+      // A first pull of the runtime and storage-initializer images onto the node takes a while.
+      const r = await runAction(inputs, {}, { killAfterMs: 270_000 })
       expectSuccess(r)
       expect(r.outputs['image']).toBeUndefined()
-      expect(r.outputs['manifest']).toContain(`storageUri: file://${rigEnv('MLFLOW_ARTIFACTS_DESTINATION')}/`)
+      expect(r.outputs['manifest']).toContain(`storageUri: ${rigEnv('KSERVE_ARTIFACTS_DESTINATION')}/`)
       expect(r.outputs['manifest']).toContain('protocolVersion: v2')
-      expect(await predict(r.outputs['url']!, name)).toEqual(pyfuncPrediction('1'))
+      expect(r.stdout).toContain('Standard mode: the smoke test calls the predictor Service at')
+      const kube = ServingCluster.connect(
+        { kubeconfig: { path: rigEnv('KUBECONFIG_ADMIN') }, kubeContext: undefined },
+        new MemoryLogger(),
+      ).kube
+      const pods = await predictorPods(kube, 'deploy', name)
+      expect(pods.map((p) => p.status?.['phase'])).toContain('Running')
+      const model = await fixtureModel(r.outputs['model-version']!)
+      expect(await v2Predictions(r.outputs['url']!, name, model)).toEqual(await pyfuncPredictions(model.dir))
     } finally {
       await runAction({ ...inputs, action: 'delete' })
     }
-  })
+  }, 600_000)
 })
 
 describe('authentication end to end', () => {

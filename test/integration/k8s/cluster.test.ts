@@ -1,5 +1,5 @@
 // The cluster facade against the real rig: kube-apiserver v1.36 with the upstream Knative/KServe
-// CRDs and the rig reconciler running each revision for real. Every deploy here answers a real
+// CRDs and the rig reconciler running each Knative revision for real (KServe: kserve.test.ts). Every deploy here answers a real
 // wine prediction over V2. Nothing is skipped: an unreachable server fails the test.
 import { renderOptions } from '../../support/fixtures.js'
 import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport } from '../../../src/k8s/kube.js'
@@ -225,78 +225,7 @@ describe('Knative Service running the serving image', () => {
   )
 })
 
-describe('KServe InferenceService', () => {
-  test(
-    'custom container: deploys and answers',
-    async () => {
-      const name = `it-isvc-c-${suffix}`
-      const v1 = await fixtureModel('1')
-      const d = await deployer.applyAndWait(manifest('kserve-container', name, { image: await modelImage('1') }), {
-        wait: true,
-        timeoutMs: TIMEOUT,
-      })
-      expect(d).toMatchObject({ kind: 'InferenceService', created: true, revision: `${name}-predictor-00001` })
-      const s = await smoke(deployer, d, v1)
-      expect(s.outputs).toEqual([{ name: 'output-1', shape: [3, 1], datatype: 'INT64' }])
-    },
-    LONG,
-  )
-
-  test(
-    'MLflow runtime (storageUri): v1, then v2 as a new predictor revision, answering',
-    async () => {
-      const name = `it-isvc-m-${suffix}`
-      const [v1, v2] = await Promise.all([fixtureModel('1'), fixtureModel('2')])
-      const d1 = await deployer.applyAndWait(manifest('kserve-mlflow', name, { storageUri: `file://${v1.dir}` }), {
-        wait: true,
-        timeoutMs: TIMEOUT,
-      })
-      expect(d1.revision).toBe(`${name}-predictor-00001`)
-      await smoke(deployer, d1, v1)
-      const d2 = await deployer.applyAndWait(
-        manifest('kserve-mlflow', name, { storageUri: `file://${v2.dir}`, version: '2' }),
-        {
-          wait: true,
-          timeoutMs: TIMEOUT,
-        },
-      )
-      expect(d2).toMatchObject({ revision: `${name}-predictor-00002`, previousRevision: `${name}-predictor-00001` })
-      await smoke(deployer, d2, v2)
-    },
-    LONG,
-  )
-
-  test(
-    'an update whose smoke test fails (outputs not as promised) is rolled back',
-    async () => {
-      const name = `it-isvc-lie-${suffix}`
-      const v1 = await fixtureModel('1')
-      const lying = withLyingSignature(v1)
-      const d1 = await deployer.applyAndWait(manifest('kserve-mlflow', name, { storageUri: `file://${v1.dir}` }), {
-        wait: true,
-        timeoutMs: TIMEOUT,
-      })
-      const d2 = await deployer.applyAndWait(
-        manifest('kserve-mlflow', name, { storageUri: `file://${lying.dir}`, version: '9' }),
-        {
-          wait: true,
-          timeoutMs: TIMEOUT,
-        },
-      )
-      const err = (await smoke(deployer, d2, lying).catch((e) => e)) as RolloutError
-      expect(err).toBeInstanceOf(RolloutError)
-      expect(err.message).toMatch(
-        /output output-1 has shape \[3,1\], the signature promises \[-1,3\]; rolled back to the previous spec \(model wine-classifier version 1\): revision .*-predictor-00003 serves/,
-      )
-      const now = await deployer.kube.get(INFERENCE_SERVICE, NS, name)
-      expect((now?.spec as { predictor: { model: { storageUri: string } } }).predictor.model.storageUri).toBe(
-        `file://${v1.dir}`,
-      )
-      await smoke(deployer, { ...d1, smokeUrl: (now?.status as { url: string }).url }, v1)
-    },
-    LONG,
-  )
-})
+// InferenceServices: the real KServe controller, in kserve.test.ts.
 
 describe('failures, each with a clear message', () => {
   test(

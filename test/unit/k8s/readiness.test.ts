@@ -7,6 +7,10 @@ import {
   type KubeObject,
 } from '../../../src/k8s/readiness.js'
 import { changesRevision, expectationFor, restoreManifest, withTraffic } from '../../../src/k8s/rollout.js'
+import { currentReplicaSet, standardReadiness, type PredictorSnapshot } from '../../../src/k8s/standard.js'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 // Status objects in the shape Knative Serving and KServe write them (protocols.md 3.3, 4.6).
 const cond = (type: string, status: string, reason?: string, message?: string) => ({
@@ -403,5 +407,66 @@ describe('rollout decisions', () => {
       metadata: { name: 'wine', namespace: 'models', labels: { 'app.kubernetes.io/managed-by': 'mlflow-k8s-deploy' } },
       spec: prev.spec,
     })
+  })
+})
+
+// KServe Standard (RawDeployment) mode: snapshots recorded from the rig's real KServe v0.19.0
+// controller and Kubernetes v1.36 node (isvc, predictor Deployment, its ReplicaSets and pods,
+// trimmed of managedFields) by test/integration/k8s/kserve.test.ts.
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/k8s/kserve')
+interface Recorded extends PredictorSnapshot {
+  /** What was going on when it was recorded. */
+  readonly note: string
+  /** The predictor Deployment's generation before the apply that led here (absent: first deploy). */
+  readonly previousDeploymentGeneration?: number
+  readonly service?: KubeObject
+}
+const recorded = (name: string): Recorded =>
+  JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8')) as Recorded
+
+const firstStandard: Expectation = { generation: 1, newRevision: true, standard: {} }
+const standardUpdate = (previousDeploymentGeneration: number): Expectation => ({
+  generation: 2,
+  newRevision: true,
+  standard: { previousDeploymentGeneration },
+})
+
+describe('Standard-mode readiness from recorded snapshots', () => {
+  const cases = readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''))
+  test('fixtures are present', () => expect(cases.length).toBeGreaterThan(0))
+
+  // file, expected state, text the verdict must contain
+  const table: [string, 'pending' | 'ready' | 'failed', string][] = [
+    ['first-deploy-starting', 'pending', ''],
+    ['first-deploy-ready', 'ready', ''],
+    ['first-deploy-pull-failure', 'failed', 'ImagePullBackOff: pod probe-raw-predictor-'],
+    ['update-rolling', 'pending', ''],
+    ['update-ready', 'ready', ''],
+    ['update-pull-failure', 'failed', 'ImagePullBackOff'],
+    ['update-crash-loop', 'failed', 'CrashLoopBackOff'],
+    ['update-model-load-failure', 'failed', 'CrashLoopBackOff'],
+  ]
+  test.each(table.filter(([f]) => cases.includes(f)))('%s → %s', (file, state, detail) => {
+    const snap = recorded(file)
+    const expect_ =
+      snap.previousDeploymentGeneration === undefined
+        ? firstStandard
+        : standardUpdate(snap.previousDeploymentGeneration)
+    const r = standardReadiness(snap, expect_)
+    expect(r.state).toBe(state)
+    const text = r.state === 'failed' ? `${r.reason}: ${r.message}` : r.state === 'pending' ? r.detail : 'ready'
+    if (detail) expect(text).toContain(detail)
+    if (r.state === 'ready') expect(r.serving.revision).toBe(currentReplicaSet(snap)?.metadata?.name)
+  })
+
+  test('every recorded update is pending while the Deployment still has its old generation', () => {
+    for (const file of cases) {
+      const snap = recorded(file)
+      const generation = snap.deployment?.metadata?.generation
+      if (generation === undefined) continue
+      expect(standardReadiness(snap, standardUpdate(generation)).state).toBe('pending')
+    }
   })
 })

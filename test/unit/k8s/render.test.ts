@@ -66,6 +66,7 @@ describe('built-in shapes', () => {
     expect(m.spec.predictor.maxReplicas).toBe(2)
     const [c] = m.spec.predictor.containers
     expect(c.name).toBe('kserve-container')
+    expect(c.readinessProbe).toEqual({ httpGet: { path: '/v2/health/ready', port: 8080 } })
     expect(c.env).toEqual([
       { name: 'MLSERVER_MODEL_NAME', value: 'wine' },
       { name: 'PROTOCOL', value: 'v2' },
