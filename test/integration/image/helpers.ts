@@ -4,7 +4,7 @@ import { mlflowInputs } from '../../support/fixtures.js'
 import { execFile } from 'node:child_process'
 import { createServer } from 'node:net'
 import { promisify } from 'node:util'
-import type { ImageInputs } from '../../../src/inputs.js'
+import type { ImageInputs, Runtime } from '../../../src/inputs.js'
 import { actionsExec, type Exec } from '../../../src/image/exec.js'
 import { createImageDeps, modelFacts, type ImageDeps } from '../../../src/image/index.js'
 import { createMlflow, type Mlflow, type ModelDetails } from '../../../src/mlflow/index.js'
@@ -68,11 +68,20 @@ export function imageDeps(
   return { ...deps, log, masked }
 }
 
+/** The rig's serving base of each runtime (parts/mlserver.sh, parts/kserve_base.sh). */
+export const RIG_BASE: Record<Runtime, () => string> = {
+  mlserver: () => rigEnv('BASE_IMAGE'),
+  kserve: () => rigEnv('KSERVE_BASE_IMAGE'),
+}
+
+/** The image inputs of a build on the rig; MLServer unless `runtime` says otherwise. */
 export function imageInputs(over: Partial<ImageInputs> = {}): ImageInputs {
+  const runtime = over.runtime ?? 'mlserver'
   return {
+    runtime,
     repository: `${rigEnv('REGISTRY')}/it-wine`,
     tag: undefined,
-    baseImage: rigEnv('BASE_IMAGE'),
+    baseImage: RIG_BASE[runtime](),
     build: 'auto',
     platforms: [],
     buildArgs: {},

@@ -90,6 +90,20 @@ mlserver_registry_label() { # mlserver_registry_label ref label -> its value in 
     python3 -c 'import json,sys; print((json.load(sys.stdin)["config"].get("Labels") or {}).get(sys.argv[1], ""))' "$label" 2>/dev/null
 }
 
+# local/debian:bookworm, which both serving bases (this part's and kserve_base's) build FROM.
+# Under a lock: the two parts may ask for it at the same time.
+mlserver_debian_image() {
+  mkdir -p "$MLSERVER_IMAGE_DIR"
+  (
+    flock 9
+    if ! rig_docker image inspect local/debian:bookworm >/dev/null 2>&1; then
+      local tar; tar=$(mlserver_rootfs_tar)
+      log "mlserver: docker import local/debian:bookworm"
+      rig_docker import --change 'CMD ["/bin/bash"]' "$tar" local/debian:bookworm >/dev/null
+    fi
+  ) 9>"$MLSERVER_IMAGE_DIR/.debian.lock"
+}
+
 mlserver_base_image() {
   local ref recipe digest
   ref=$(mlserver_base_ref); recipe=$(mlserver_recipe)
@@ -97,11 +111,7 @@ mlserver_base_image() {
     [ "$(mlserver_registry_label "$ref" io.mlflow-k8s-deploy.rig.recipe)" = "$recipe" ]; then
     log "mlserver: $ref already in the registry ($digest)"
   else
-    if ! rig_docker image inspect local/debian:bookworm >/dev/null 2>&1; then
-      local tar; tar=$(mlserver_rootfs_tar)
-      log "mlserver: docker import local/debian:bookworm"
-      rig_docker import --change 'CMD ["/bin/bash"]' "$tar" local/debian:bookworm >/dev/null
-    fi
+    mlserver_debian_image
     local ctx; ctx=$(mktemp -d)
     cp "$RIG_DIR/base-image/Dockerfile" "$ctx/"
     mkdir -p "$ctx/extra-ca"
