@@ -71,14 +71,14 @@ ARG PIP_EXTRA_INDEX_URL
 ARG INSTALLER=auto
 COPY ${INSTALL_NAME} ${INSTALL}`
 
-// Step 1 of both templates: the requirements, keyed by their content and the base.
-function requirementsStep(runtimePins: string, why: string): string {
+// Step 1 of both templates: the requirements, keyed by their content and the base. `after` runs
+// in the same layer once they are installed.
+function requirementsStep(install: string, why: string, after = ''): string {
   return `# 1. The model's requirements, in a layer of their own before the model, keyed by their content:
 #    a new model version with the same requirements reuses this layer. ${why}
 COPY ${REQUIREMENTS_NAME} ${HOME}/${REQUIREMENTS_NAME}
 RUN set -e; \\
-    runtime="$(python -c '${runtimePins}')"; \\
-    sh ${INSTALL} -r ${HOME}/${REQUIREMENTS_NAME} $runtime; \\
+    ${install}; \\${after}
     mkdir -p ${HOME}/work; \\
     chown ${SERVING_UID}:0 ${HOME}/work; \\
     chmod g+w ${HOME}/work`
@@ -92,7 +92,8 @@ FROM \${BASE_IMAGE}
 ${INSTALL_SETUP}
 
 ${requirementsStep(
-  'from importlib.metadata import version as v; print("mlserver==" + v("mlserver"), "mlserver-mlflow==" + v("mlserver-mlflow"))',
+  `runtime="$(python -c 'from importlib.metadata import version as v; print("mlserver==" + v("mlserver"), "mlserver-mlflow==" + v("mlserver-mlflow"))')"; \\
+    sh ${INSTALL} -r ${HOME}/${REQUIREMENTS_NAME} $runtime`,
   `They are resolved together
 #    with the base's own mlserver and mlserver-mlflow versions, so a model pin that would break the
 #    server fails the build instead of silently replacing part of it.`,
@@ -138,10 +139,12 @@ RUN set -e; \\
     fi
 
 ${requirementsStep(
-  'from importlib.metadata import version as v; print("kserve==" + v("kserve"))',
-  `They are resolved together
-#    with the base's own kserve version, so a model pin that would break the server fails the
-#    build; mlflow is installed as mlflow-skinny (the pyfunc loader without the tracking server).`,
+  `sh ${INSTALL} -r ${HOME}/${REQUIREMENTS_NAME}`,
+  `The model's own pins win
+#    over kserve's declared bounds (kserve 0.21 says pandas<3; a model saved with pandas 3 gets it),
+#    and the server must still import afterwards; mlflow comes as mlflow-skinny (the pyfunc loader).`,
+  `
+    python -c 'import kserve, mlflow.pyfunc' || { echo "the model's requirements broke the kserve runtime (import kserve, mlflow.pyfunc failed)" >&2; exit 1; }; \\`,
 )}
 
 # 2. Our model server (changes only with this action's version), then the model itself: the only

@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import uuid
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -530,4 +531,8 @@ def request_body(payload):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    # Three log lines per request are two too many: keep uvicorn's access log, drop kserve's
+    # per-request timing trace, and FastAPI's note about kserve's own response class.
+    logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     serve()

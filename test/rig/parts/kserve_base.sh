@@ -61,6 +61,20 @@ kserve_base_fixtures_venv() {
   echo "$want" >"$stamp"
 }
 
+# The serving fixture models (fixtures/serving_models.py), remade when the script changes.
+kserve_base_fixtures() {
+  local dir=$RIG_STATE/serving-models want
+  want=$(cat "$RIG_DIR/fixtures/serving_models.py" "$SERVING_FIXTURES_REQS" | sha256sum | cut -c1-16)
+  if [ "$(cat "$dir/.rig-stamp" 2>/dev/null)" != "$want" ]; then
+    rm -rf "$dir"
+    log "kserve_base: saving the serving fixture models in $dir"
+    "$SERVING_FIXTURES_VENV/bin/python" "$RIG_DIR/fixtures/serving_models.py" "$dir" >/dev/null 2>>"$(logfile serving-fixtures)" ||
+      die "serving fixtures failed (log: $(logfile serving-fixtures))"
+    echo "$want" >"$dir/.rig-stamp"
+  fi
+  env_set SERVING_MODELS_DIR "$dir"
+}
+
 kserve_base_up() {
   [ -f "$KSERVE_BASE_REQS" ] || die "missing $KSERVE_BASE_REQS"
   docker_status || die "kserve_base: the docker part must be up first (rig.sh up docker registry)"
@@ -69,6 +83,7 @@ kserve_base_up() {
   kserve_base_image
   kserve_base_fixtures_venv
   env_set SERVING_FIXTURES_PYTHON "$SERVING_FIXTURES_VENV/bin/python"
+  kserve_base_fixtures
 }
 
 kserve_base_down() { :; } # nothing runs: the image and the venv stay cached

@@ -40,7 +40,11 @@ describe.each<Runtime>(['kserve', 'mlserver'])('the generated %s Dockerfile', (r
         .some((l) => /MODEL_NAME|LABEL/.test(l)),
     ).toBe(false)
     // The model is the last file copied: everything else is shared between versions.
-    expect(lines(runtime).slice(copyModel + 1).some((l) => /^(COPY|ADD|RUN) /.test(l))).toBe(false)
+    expect(
+      lines(runtime)
+        .slice(copyModel + 1)
+        .some((l) => /^(COPY|ADD|RUN) /.test(l)),
+    ).toBe(false)
   })
 
   test('runs as the non-root uid 1000, after the root-only installs', () => {
@@ -95,7 +99,11 @@ describe('installedRequirements', () => {
     ['MLflow>=3,<4\n', 'kserve', 'mlflow-skinny>=3,<4\n'],
     ['mlflow\n', 'kserve', 'mlflow-skinny\n'],
     ['mlflow ; python_version>"3"\n', 'kserve', 'mlflow-skinny ; python_version>"3"\n'],
-    ['mlflow-skinny==3.1\nmlflow-tracing\nmlflow[gateway]==3\n', 'kserve', 'mlflow-skinny==3.1\nmlflow-tracing\nmlflow[gateway]==3\n'],
+    [
+      'mlflow-skinny==3.1\nmlflow-tracing\nmlflow[gateway]==3\n',
+      'kserve',
+      'mlflow-skinny==3.1\nmlflow-tracing\nmlflow[gateway]==3\n',
+    ],
     ['mlflow==3.17.2\n', 'mlserver', 'mlflow==3.17.2\n'],
     ['# only comments\n', 'kserve', ''],
   ])('%j for %s', (given, runtime, expected) => expect(installedRequirements(given, runtime)).toBe(expected))
@@ -118,7 +126,9 @@ describe('writeBuildFiles', () => {
     const ctx = await createBuildContext()
     expect(ctx.modelDir).toBe(join(ctx.dir, 'model'))
     await writeBuildFiles(ctx, 'mlflow==3.17.2\r\n# comment\r\nscikit-learn==1.6.1\r\n', 'kserve')
-    expect(await readFile(join(ctx.dir, 'requirements.txt'), 'utf8')).toBe('mlflow-skinny==3.17.2\nscikit-learn==1.6.1\n')
+    expect(await readFile(join(ctx.dir, 'requirements.txt'), 'utf8')).toBe(
+      'mlflow-skinny==3.17.2\nscikit-learn==1.6.1\n',
+    )
     expect(await readFile(ctx.dockerfile, 'utf8')).toBe(renderDockerfile('kserve'))
     expect(await readFile(join(ctx.dir, 'server.py'), 'utf8')).toBe(SERVER_PY)
     expect((await stat(join(ctx.dir, 'install.sh'))).mode & 0o111).not.toBe(0)
@@ -132,8 +142,10 @@ describe('writeBuildFiles', () => {
   })
 })
 
-test('the embedded server is the current server.py (run `npm run embed` after editing it)', () => {
+test('the embedded server is the current server.py (run `npm run embed` after editing it)', async () => {
   const source = readFileSync(SOURCE as string, 'utf8')
   expect(SERVER_PY).toBe(source)
-  expect(readFileSync('src/image/kserve/server-py.ts', 'utf8')).toBe((render as (s: string) => string)(source))
+  expect(readFileSync('src/image/kserve/server-py.ts', 'utf8')).toBe(
+    await (render as (s: string) => Promise<string>)(source),
+  )
 })
