@@ -7,7 +7,6 @@
 // Needs the rig's docker, registry, mlserver, kserve_base, mlflow and fixtures parts.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { actionsExec } from '../src/image/exec.js'
@@ -17,7 +16,7 @@ import { createMlflow } from '../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
 import { UndiciTransport } from '../src/util/http.js'
 import { MemoryLogger } from '../src/util/logger.js'
-import { imageInputs } from '../test/integration/image/helpers.js'
+import { columnsRequest, freePort, imageInputs, servingEnv } from '../test/integration/image/helpers.js'
 import { rigEnv } from '../test/integration/rig-env.js'
 import { mlflowInputs } from '../test/support/fixtures.js'
 
@@ -40,14 +39,6 @@ const deps = () =>
   })
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-
 /** Resolve, inspect, plan, download, build, push: from nothing to a pushed digest. */
 async function build(
   runtime: Runtime,
@@ -78,14 +69,7 @@ async function build(
 /** docker run -> /v2/models/<name>/ready answers 200, in seconds; the container keeps running. */
 async function start(runtime: Runtime, image: string, name: string) {
   const port = await freePort()
-  const vars =
-    runtime === 'kserve'
-      ? [`HTTP_PORT=${port}`]
-      : [
-          `MLSERVER_HTTP_PORT=${port}`,
-          `MLSERVER_GRPC_PORT=${await freePort()}`,
-          `MLSERVER_METRICS_PORT=${await freePort()}`,
-        ]
+  const vars = await servingEnv(runtime, port)
   docker(['rm', '-f', name])
   const t0 = performance.now()
   docker([
@@ -113,9 +97,7 @@ async function start(runtime: Runtime, image: string, name: string) {
 function request(example: Uint8Array, rows: number) {
   const split = JSON.parse(Buffer.from(example).toString('utf8')) as { columns: string[]; data: number[][] }
   const data = Array.from({ length: rows }, (_, i) => split.data[i % split.data.length]!)
-  return JSON.stringify({
-    inputs: split.columns.map((c, j) => ({ name: c, shape: [rows], datatype: 'FP64', data: data.map((r) => r[j]) })),
-  })
+  return JSON.stringify(columnsRequest({ columns: split.columns, data }))
 }
 
 /** p50/p99 in ms over REQUESTS sequential requests after 10 warm-up ones, each bounded by 30 s. */

@@ -170,6 +170,28 @@ export async function localModelFacts(dir: string, name: string, version = '1'):
   return modelFacts({ model: { name, version, runId: `local-${name}` }, files, smallFiles })
 }
 
+/** A dataframe_split input example as the smoke test sends it: one FP64 input per column. */
+export function columnsRequest(split: { columns: string[]; data: number[][] }) {
+  return {
+    inputs: split.columns.map((c, j) => ({
+      name: c,
+      shape: [split.data.length],
+      datatype: 'FP64',
+      data: split.data.map((r) => r[j]),
+    })),
+  }
+}
+
+/** The environment that puts a serving container on `port` (each runtime reads its own variables). */
+export async function servingEnv(runtime: Runtime, port: number): Promise<string[]> {
+  if (runtime === 'kserve') return [`HTTP_PORT=${port}`]
+  return [
+    `MLSERVER_HTTP_PORT=${port}`,
+    `MLSERVER_GRPC_PORT=${await freePort()}`,
+    `MLSERVER_METRICS_PORT=${await freePort()}`,
+  ]
+}
+
 export interface Serving {
   readonly url: string
   readonly container: string
@@ -181,14 +203,7 @@ export interface Serving {
  */
 export async function runServing(image: string, runtime: Runtime, container: string, model: string): Promise<Serving> {
   const port = await freePort()
-  const env =
-    runtime === 'kserve'
-      ? [`HTTP_PORT=${port}`]
-      : [
-          `MLSERVER_HTTP_PORT=${port}`,
-          `MLSERVER_GRPC_PORT=${await freePort()}`,
-          `MLSERVER_METRICS_PORT=${await freePort()}`,
-        ]
+  const env = await servingEnv(runtime, port)
   await docker(['rm', '-f', container]).catch(() => undefined)
   await docker([
     'run',

@@ -14,6 +14,7 @@ import { buildImage, planImage } from '../../../src/image/index.js'
 import type { Runtime } from '../../../src/inputs.js'
 import { rigEnv } from '../rig-env.js'
 import {
+  columnsRequest,
   docker,
   imageDeps,
   imageInputs,
@@ -147,15 +148,7 @@ describe.each(RUNTIMES)('%s image', (runtime) => {
         columns: string[]
         data: number[][]
       }
-      const request = {
-        inputs: split.columns.map((c, j) => ({
-          name: c,
-          shape: [split.data.length],
-          datatype: 'FP64',
-          data: split.data.map((r) => r[j]),
-        })),
-      }
-      const res = await infer(serving, 'wine', request)
+      const res = await infer(serving, 'wine', columnsRequest(split))
       expect([res.status, res.body['error']]).toEqual([200, undefined])
       expect((res.body['outputs'] as { data: unknown[] }[])[0]!.data).toEqual(await pyfuncPredict(uri, split))
     },

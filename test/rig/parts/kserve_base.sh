@@ -20,30 +20,11 @@ kserve_base_recipe() {
 }
 
 kserve_base_image() {
-  local ref recipe digest
-  ref=$(kserve_base_ref); recipe=$(kserve_base_recipe)
-  if digest=$(mlserver_registry_digest "$ref") && [ -n "$digest" ] &&
-    [ "$(mlserver_registry_label "$ref" io.mlflow-k8s-deploy.rig.recipe)" = "$recipe" ]; then
-    log "kserve_base: $ref already in the registry ($digest)"
-  else
-    mlserver_debian_image
-    local ctx; ctx=$(mktemp -d)
-    cp "$KSERVE_BASE_DOCKERFILE" "$ctx/Dockerfile"
-    mkdir -p "$ctx/extra-ca"
-    cp /usr/local/share/ca-certificates/*.crt "$ctx/extra-ca/" 2>/dev/null || true
-    grep -vE '^\s*(#|$)' "$KSERVE_BASE_REQS" >"$ctx/base-requirements.txt"
-    log "kserve_base: building and pushing $ref (log: $(logfile kserve-base-build))"
-    if ! rig_docker buildx build --progress plain --network host --push \
-      --build-arg "KSERVE_VERSION=$(kserve_base_pin kserve)" \
-      --build-arg "MLFLOW_VERSION=$(kserve_base_pin mlflow-skinny)" \
-      --build-arg "RECIPE=$recipe" \
-      -t "$ref" "$ctx" >"$(logfile kserve-base-build)" 2>&1; then
-      tail -30 "$(logfile kserve-base-build)" >&2; rm -rf "$ctx"; die "kserve base image build failed"
-    fi
-    rm -rf "$ctx"
-    digest=$(mlserver_registry_digest "$ref") && [ -n "$digest" ] || die "$ref not in the registry after push"
-    log "kserve_base: pushed $ref ($digest)"
-  fi
+  local ref digest
+  ref=$(kserve_base_ref)
+  digest=$(serving_base_image kserve_base "$ref" "$(kserve_base_recipe)" "$KSERVE_BASE_DOCKERFILE" \
+    "$KSERVE_BASE_REQS" kserve-base-build --build-arg "KSERVE_VERSION=$(kserve_base_pin kserve)" \
+    --build-arg "MLFLOW_VERSION=$(kserve_base_pin mlflow-skinny)") || exit 1
   env_set KSERVE_BASE_IMAGE "$ref"
   env_set KSERVE_BASE_IMAGE_DIGEST "$digest"
 }
