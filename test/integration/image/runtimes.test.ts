@@ -40,6 +40,8 @@ interface Case {
   /** pyfunc's prediction: a list (array, Series), {columns, data} (DataFrame) or {name: list}. */
   expected: unknown
   bad: { request: unknown; input: string[] }[]
+  /** Requests the model's own code raises on. */
+  failing: unknown[]
 }
 
 const caseOf = (name: string): Case =>
@@ -112,7 +114,7 @@ function expectClose(actual: unknown, expected: unknown, path = '$'): void {
 
 describe.each(RUNTIMES)('%s image', (runtime) => {
   test.each(CASES)(
-    '%s: the same V2 request predicts what mlflow.pyfunc predicts; bad requests answer 400 naming the input',
+    '%s: the same V2 request predicts what mlflow.pyfunc predicts; bad requests 400 naming the input, model failures 500',
     async (name) => {
       const c = caseOf(name)
       const serving = await serve(runtime, name)
@@ -129,6 +131,10 @@ describe.each(RUNTIMES)('%s image', (runtime) => {
           names: true,
           error,
         })
+      }
+      for (const failing of c.failing) {
+        const answer = await infer(serving, name, failing)
+        expect([answer.status, typeof answer.body['error']]).toEqual([500, 'string'])
       }
     },
     LONG,
