@@ -1,20 +1,30 @@
-// Embeds the kserve runtime's Python server into a TypeScript module, so the ncc bundle
-// (dist/index.js, JavaScript only) carries it into every build context. `npm run build` runs
-// this first; test/unit/image/context.test.ts fails when the module and the .py file disagree.
+// Embeds the serving images' Python modules (src/image/python/*.py) into a TypeScript module, so
+// the ncc bundle (dist/index.js, JavaScript only) carries them into every build context.
+// `npm run build` runs this first; test/unit/image/context.test.ts fails when they disagree.
 import { readFileSync, writeFileSync } from 'node:fs'
 import * as prettier from 'prettier'
 
-export const SOURCE = 'src/image/kserve/server.py'
-export const TARGET = 'src/image/kserve/server-py.ts'
+/** Each embedded file and the name of its constant. */
+export const SOURCES = {
+  SERVER_PY: 'src/image/python/server.py',
+  MLSERVER_RUNTIME_PY: 'src/image/python/mlserver_runtime.py',
+}
+export const TARGET = 'src/image/python/embedded.ts'
 
-/** The module's text, formatted as `npm run lint` wants it. */
-export async function render(python) {
+/** The module's text for the files' contents, formatted as `npm run lint` wants it. */
+export async function render(contents) {
   const text =
-    `// Generated from ${SOURCE.split('/').pop()} by scripts/embed-python.mjs (npm run embed): do not edit.\n` +
-    `export const SERVER_PY = ${JSON.stringify(python)}\n`
+    '// Generated from src/image/python/*.py by scripts/embed-python.mjs (npm run embed): do not edit.\n' +
+    Object.entries(contents)
+      .map(([name, python]) => `export const ${name} = ${JSON.stringify(python)}\n`)
+      .join('')
   return prettier.format(text, { ...(await prettier.resolveConfig(TARGET)), filepath: TARGET })
 }
 
+export function readSources() {
+  return Object.fromEntries(Object.entries(SOURCES).map(([name, path]) => [name, readFileSync(path, 'utf8')]))
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  writeFileSync(TARGET, await render(readFileSync(SOURCE, 'utf8')))
+  writeFileSync(TARGET, await render(readSources()))
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Runtime } from '../inputs.js'
 import { SERVING_PORT } from '../k8s/render.js'
 import { normalizeRequirements } from './identity.js'
-import { SERVER_PY } from './kserve/server-py.js'
+import { MLSERVER_RUNTIME_PY, SERVER_PY } from './python/embedded.js'
 
 /** Where the model lives in the image. */
 export const MODEL_DIR_IN_IMAGE = '/opt/mlflow-model'
@@ -25,6 +25,7 @@ export const DOCKERFILE_NAME = 'Dockerfile'
 export const REQUIREMENTS_NAME = 'requirements.txt'
 export const INSTALL_NAME = 'install.sh'
 export const SERVER_NAME = 'server.py'
+export const MLSERVER_RUNTIME_NAME = 'mlserver_runtime.py'
 export const MODEL_SUBDIR = 'model'
 const HOME = '/opt/mlflow-k8s-deploy'
 
@@ -110,7 +111,10 @@ ${requirementsStep(
 #    server fails the build instead of silently replacing part of it.`,
 )}
 
-# 2. The model itself: the only layer that changes between versions with the same requirements.
+# 2. Our runtime class (mlserver_mlflow's, answering bad requests with 400 and model failures with
+#    500, where MLServer 1.7.1 answers 500 with a traceback or even 200), then the model itself:
+#    the only layer that changes between versions with the same requirements.
+COPY ${SERVER_NAME} ${MLSERVER_RUNTIME_NAME} ${HOME}/
 COPY --chown=${SERVING_UID}:0 ${MODEL_SUBDIR}/ ${MODEL_DIR_IN_IMAGE}/
 
 # 3. How MLServer serves it. No model-settings.json: MLServer builds the model's settings from
@@ -119,7 +123,8 @@ COPY --chown=${SERVING_UID}:0 ${MODEL_SUBDIR}/ ${MODEL_DIR_IN_IMAGE}/
 #    1.7.1's worker processes die at start with uvloop >= 0.22 (SeldonIO/MLServer#2286).
 ARG MODEL_NAME=mlflow-model
 ENV MLSERVER_MODEL_NAME=\${MODEL_NAME} \\
-    MLSERVER_MODEL_IMPLEMENTATION=mlserver_mlflow.MLflowRuntime \\
+    MLSERVER_MODEL_IMPLEMENTATION=mlserver_runtime.MLflowRuntimeV2Errors \\
+    PYTHONPATH=${HOME} \\
     MLSERVER_MODEL_URI=${MODEL_DIR_IN_IMAGE} \\
     MLSERVER_HTTP_PORT=${SERVING_PORT} \\
     MLSERVER_GRPC_PORT=8081 \\
@@ -199,12 +204,13 @@ export async function createBuildContext(parent = tmpdir()): Promise<BuildContex
   return { dir, modelDir, dockerfile: join(dir, DOCKERFILE_NAME) }
 }
 
-/** Writes the Dockerfile, install script, server (kserve) and the requirements as installed. */
+/** Writes the Dockerfile, install script, our Python modules and the requirements as installed. */
 export async function writeBuildFiles(context: BuildContext, requirements: string, runtime: Runtime): Promise<void> {
   await writeFile(context.dockerfile, renderDockerfile(runtime))
   await writeFile(join(context.dir, REQUIREMENTS_NAME), installedRequirements(requirements, runtime))
   const install = join(context.dir, INSTALL_NAME)
   await writeFile(install, INSTALL_SH)
   await chmod(install, 0o755)
-  if (runtime === 'kserve') await writeFile(join(context.dir, SERVER_NAME), SERVER_PY)
+  await writeFile(join(context.dir, SERVER_NAME), SERVER_PY)
+  if (runtime === 'mlserver') await writeFile(join(context.dir, MLSERVER_RUNTIME_NAME), MLSERVER_RUNTIME_PY)
 }

@@ -11,10 +11,10 @@ import {
   writeBuildFiles,
 } from '../../../src/image/context.js'
 import { runtimeIdentity } from '../../../src/image/index.js'
-import { SERVER_PY } from '../../../src/image/kserve/server-py.js'
+import { MLSERVER_RUNTIME_PY, SERVER_PY } from '../../../src/image/python/embedded.js'
 import type { Runtime } from '../../../src/inputs.js'
 // @ts-expect-error: a plain .mjs script without types
-import { render, SOURCE } from '../../../scripts/embed-python.mjs'
+import { readSources, render } from '../../../scripts/embed-python.mjs'
 
 const lines = (runtime: Runtime) => renderDockerfile(runtime).split('\n')
 const index = (runtime: Runtime, re: RegExp) => lines(runtime).findIndex((l) => re.test(l))
@@ -60,7 +60,8 @@ describe.each<Runtime>(['kserve', 'mlserver'])('the generated %s Dockerfile', (r
 
 describe('mlserver', () => {
   test.each([
-    ['MLSERVER_MODEL_IMPLEMENTATION=mlserver_mlflow.MLflowRuntime'],
+    ['MLSERVER_MODEL_IMPLEMENTATION=mlserver_runtime.MLflowRuntimeV2Errors'],
+    ['PYTHONPATH=/opt/mlflow-k8s-deploy'],
     [`MLSERVER_MODEL_URI=${MODEL_DIR_IN_IMAGE}`],
     ['MLSERVER_HTTP_PORT=8080'],
     ['MLSERVER_PARALLEL_WORKERS=0'],
@@ -134,18 +135,19 @@ describe('writeBuildFiles', () => {
     expect((await stat(join(ctx.dir, 'install.sh'))).mode & 0o111).not.toBe(0)
   })
 
-  test('mlserver: no server file', async () => {
+  test('mlserver: the requirements as given, the V2-errors runtime and the checks it shares', async () => {
     const ctx = await createBuildContext()
     await writeBuildFiles(ctx, 'mlflow==3.17.2\n', 'mlserver')
     expect(await readFile(join(ctx.dir, 'requirements.txt'), 'utf8')).toBe('mlflow==3.17.2\n')
-    await expect(stat(join(ctx.dir, 'server.py'))).rejects.toThrow(/ENOENT/)
+    expect(await readFile(join(ctx.dir, 'server.py'), 'utf8')).toBe(SERVER_PY)
+    expect(await readFile(join(ctx.dir, 'mlserver_runtime.py'), 'utf8')).toBe(MLSERVER_RUNTIME_PY)
   })
 })
 
-test('the embedded server is the current server.py (run `npm run embed` after editing it)', async () => {
-  const source = readFileSync(SOURCE as string, 'utf8')
-  expect(SERVER_PY).toBe(source)
-  expect(readFileSync('src/image/kserve/server-py.ts', 'utf8')).toBe(
-    await (render as (s: string) => Promise<string>)(source),
+test('the embedded Python is the current src/image/python/*.py (run `npm run embed` after editing it)', async () => {
+  const sources = (readSources as () => Record<string, string>)()
+  expect({ SERVER_PY, MLSERVER_RUNTIME_PY }).toEqual(sources)
+  expect(readFileSync('src/image/python/embedded.ts', 'utf8')).toBe(
+    await (render as (s: Record<string, string>) => Promise<string>)(sources),
   )
 })
