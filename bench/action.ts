@@ -22,7 +22,7 @@ const inputs = (name: string, action = 'deploy') => ({
   'model-uri': `models:/${facts['FIXTURE_MODEL']}/1`,
   'tracking-uri': facts['MLFLOW_URI']!,
   'image-repository': `${facts['REGISTRY']}/bench-wine`,
-  'base-image': facts['BASE_IMAGE']!,
+  'base-image': facts['KSERVE_BASE_IMAGE']!,
   'build-network': 'host',
   namespace: 'deploy',
   name,

@@ -25,7 +25,7 @@ env GITHUB_OUTPUT="$work/output" GITHUB_STEP_SUMMARY="$work/summary" RUNNER_TEMP
   "INPUT_NAME=wine-demo" \
   "INPUT_NAMESPACE=default" \
   "INPUT_IMAGE-REPOSITORY=$REGISTRY/wine-classifier" \
-  "INPUT_BASE-IMAGE=$BASE_IMAGE" \
+  "INPUT_BASE-IMAGE=$KSERVE_BASE_IMAGE" \
   "INPUT_BUILD-NETWORK=host" \
   "INPUT_TIMEOUT=10m" \
   node dist/index.js | grep -v "^::debug::" || status=${PIPESTATUS[0]}

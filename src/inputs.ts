@@ -11,6 +11,8 @@ import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
 export type BuildPolicy = 'auto' | 'always' | 'never'
 export type Serving = 'image' | 'mlflow-runtime'
+/** The V2 server in the image: KServe's Python model server (default) or MLServer (end-of-life). */
+export type Runtime = 'kserve' | 'mlserver'
 export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
 
 /** A Kubernetes EnvVar: a plain value or a valueFrom reference (secrets, config maps). */
@@ -41,6 +43,7 @@ export interface OidcInputs {
 }
 
 export interface ImageInputs {
+  readonly runtime: Runtime
   readonly repository: string | undefined
   readonly tag: string | undefined
   readonly baseImage: string
@@ -276,10 +279,20 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
 const IMAGE_REF = /^[^\s@]+(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/
 
+/**
+ * The base each runtime builds on by default. kserve: plain Python, the template installs kserve
+ * and mlflow-skinny on it (a base that has them skips that step). mlserver: Seldon's image.
+ */
+export const DEFAULT_BASE_IMAGES: Readonly<Record<Runtime, string>> = {
+  kserve: 'docker.io/library/python:3.11-slim-bookworm',
+  mlserver: 'docker.io/seldonio/mlserver:1.7.1',
+}
+
 function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs {
   const repository = read.text('image-repository')
   const tag = read.text('image-tag')
-  const baseImage = read.text('base-image') || 'docker.io/seldonio/mlserver:1.7.1'
+  const runtime = read.oneOf('runtime', ['kserve', 'mlserver'], 'kserve')
+  const baseImage = read.text('base-image') || DEFAULT_BASE_IMAGES[runtime]
   const build = read.oneOf('build', ['auto', 'always', 'never'], 'auto')
 
   if (repository && !REPOSITORY.test(repository)) {
@@ -332,7 +345,11 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)',
     )
   }
+  if (serving === 'mlflow-runtime' && read.text('runtime')) {
+    throw new InputError('runtime', 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
+  }
   return {
+    runtime,
     repository: repository || undefined,
     tag: tag || undefined,
     baseImage,

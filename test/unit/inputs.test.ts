@@ -53,7 +53,8 @@ describe('defaults', () => {
     ['serving', i.cluster.serving, 'image'],
     ['namespace', i.cluster.namespace, 'default'],
     ['build', i.image.build, 'auto'],
-    ['base-image', i.image.baseImage, 'docker.io/seldonio/mlserver:1.7.1'],
+    ['runtime', i.image.runtime, 'kserve'],
+    ['base-image (kserve: plain Python)', i.image.baseImage, 'docker.io/library/python:3.11-slim-bookworm'],
     ['wait', i.flow.wait, true],
     ['timeout', i.flow.timeoutMs, 600_000],
     ['smoke-test', i.flow.smokeTest, true],
@@ -179,6 +180,19 @@ describe('every input is read', () => {
     const { result, masked } = parse({ ...BASE, kubeconfig: KUBECONFIG_CONTENT })
     expect(result.cluster.kubeconfig).toEqual({ content: KUBECONFIG_CONTENT })
     expect(masked).toEqual(expect.arrayContaining([KUBECONFIG_CONTENT, 'kube-token-123']))
+  })
+})
+
+describe('runtime', () => {
+  test.each<[Record<string, string>, string, string]>([
+    [{}, 'kserve', 'docker.io/library/python:3.11-slim-bookworm'],
+    [{ runtime: 'kserve' }, 'kserve', 'docker.io/library/python:3.11-slim-bookworm'],
+    [{ runtime: 'MLServer' }, 'mlserver', 'docker.io/seldonio/mlserver:1.7.1'],
+    [{ runtime: 'mlserver', 'base-image': 'ghcr.io/acme/mlserver:1.7.1' }, 'mlserver', 'ghcr.io/acme/mlserver:1.7.1'],
+    [{ 'base-image': 'ghcr.io/acme/kserve-base:0.21.0' }, 'kserve', 'ghcr.io/acme/kserve-base:0.21.0'],
+  ])('%j -> %s on %s', (given, runtime, base) => {
+    const i = ok(given)
+    expect([i.image.runtime, i.image.baseImage]).toEqual([runtime, base])
   })
 })
 
@@ -330,6 +344,7 @@ describe('bad values name the input and what is allowed', () => {
     ['target enum', { target: 'knatve' }, 'target', /must be `knative` or `kserve`, got "knatve"/],
     ['serving enum', { serving: 'docker' }, 'serving', /must be `image` or `mlflow-runtime`/],
     ['build enum', { build: 'sometimes' }, 'build', /`auto`, `always` or `never`/],
+    ['runtime enum', { runtime: 'triton' }, 'runtime', /must be `kserve` or `mlserver`, got "triton"/],
     [
       'oidc-github-token enum',
       { 'oidc-github-token': 'yes' },
@@ -495,6 +510,12 @@ describe('inputs that exclude each other are rejected up front', () => {
       { serving: 'mlflow-runtime', target: 'kserve' },
       'image-repository',
       /no effect/,
+    ],
+    [
+      'mlflow-runtime with runtime',
+      { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', runtime: 'mlserver' },
+      'runtime',
+      /builds no image/,
     ],
     [
       'mlflow-runtime with build always',

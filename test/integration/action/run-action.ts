@@ -23,7 +23,8 @@ export function rigInputs(): Record<string, string> {
   return {
     'tracking-uri': rigEnv('MLFLOW_URI'),
     'image-repository': `${rigEnv('REGISTRY')}/e2e-wine`,
-    'base-image': rigEnv('BASE_IMAGE'),
+    // The default runtime (kserve) on the rig's kserve base.
+    'base-image': rigEnv('KSERVE_BASE_IMAGE'),
     'build-network': 'host',
     namespace: 'deploy',
     timeout: '2m',

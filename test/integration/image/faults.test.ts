@@ -32,7 +32,7 @@ const plan = (over: Parameters<typeof imageInputs>[0], deps = imageDeps()) =>
 async function context(requirements: string) {
   const ctx = await createBuildContext()
   await writeFile(join(ctx.modelDir, 'MLmodel'), 'flavors: {}\n')
-  await writeBuildFiles(ctx, requirements)
+  await writeBuildFiles(ctx, requirements, 'mlserver')
   return ctx
 }
 
