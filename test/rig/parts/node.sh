@@ -457,10 +457,12 @@ node_start_kubelet() {
     stop_bg kubelet
   fi
   mkdir -p "$NODE_KUBELET_ROOT" "$NODE_DIR/pod-logs" "$NODE_DIR/volume-plugins"
-  is_running kubelet || NODE_KUBELET_STARTED=$(date +%s)
+  local before; before=$(cat "$(pidfile kubelet)" 2>/dev/null || true) NODE_KUBELET_STARTED=$(date +%s)
   node_run kubelet "$NODE_DIR/kubelet.yaml" -- "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
     --kubeconfig "$NODE_DIR/pki/kubeconfig-kubelet" --hostname-override "$NODE_NAME" \
     --node-ip "$NODE_IP" --root-dir "$NODE_KUBELET_ROOT" --cert-dir "$NODE_DIR/kubelet-certs" --v 1
+  # Still the same kubelet: its Ready counts whenever it was posted.
+  [ "$(cat "$(pidfile kubelet)")" != "$before" ] || NODE_KUBELET_STARTED=0
 }
 node_start_proxy() {
   node_run kube-proxy "$NODE_DIR/kube-proxy.yaml" -- "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
