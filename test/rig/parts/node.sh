@@ -133,6 +133,11 @@ node_bridge() {
     ip addr add "$NODE_IP/${RIG_NODE_POD_CIDR#*/}" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
   ip route replace "$KUBE_SERVICE_CIDR" dev "$NODE_BRIDGE" src "$NODE_IP"
+  # Pods talk to the host, each other and Services, never past the machine (the rig's rule).
+  iptables -N RIG-NODE-EGRESS 2>/dev/null || true
+  iptables -F RIG-NODE-EGRESS
+  iptables -A RIG-NODE-EGRESS -i "$NODE_BRIDGE" ! -o "$NODE_BRIDGE" -j REJECT --reject-with icmp-net-prohibited
+  iptables -C FORWARD -j RIG-NODE-EGRESS 2>/dev/null || iptables -I FORWARD 1 -j RIG-NODE-EGRESS
 }
 
 # --- credentials --------------------------------------------------------------------------
@@ -312,7 +317,8 @@ authorization: {mode: Webhook}
 podLogsDir: $d/pod-logs
 volumePluginDir: $d/volume-plugins
 clusterDomain: cluster.local
-resolvConf: /etc/resolv.conf
+# No DNS for pods: the host's resolver is not a rig address, and there is no cluster DNS.
+resolvConf: ""
 # A CI disk is often fuller than 85 %: no disk-pressure evictions or image GC on a test node.
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 imageGCHighThresholdPercent: 100
@@ -451,10 +457,12 @@ node_start_kubelet() {
     stop_bg kubelet
   fi
   mkdir -p "$NODE_KUBELET_ROOT" "$NODE_DIR/pod-logs" "$NODE_DIR/volume-plugins"
-  is_running kubelet || NODE_KUBELET_STARTED=$(date +%s)
+  local before; before=$(cat "$(pidfile kubelet)" 2>/dev/null || true) NODE_KUBELET_STARTED=$(date +%s)
   node_run kubelet "$NODE_DIR/kubelet.yaml" -- "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
     --kubeconfig "$NODE_DIR/pki/kubeconfig-kubelet" --hostname-override "$NODE_NAME" \
     --node-ip "$NODE_IP" --root-dir "$NODE_KUBELET_ROOT" --cert-dir "$NODE_DIR/kubelet-certs" --v 1
+  # Still the same kubelet: its Ready counts whenever it was posted.
+  [ "$(cat "$(pidfile kubelet)")" != "$before" ] || NODE_KUBELET_STARTED=0
 }
 node_start_proxy() {
   node_run kube-proxy "$NODE_DIR/kube-proxy.yaml" -- "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
@@ -528,6 +536,8 @@ _node_down() {
   [ -x "$(node_bin kube-proxy)" ] && "$(node_bin kube-proxy)" --cleanup >/dev/null 2>&1 || true
   ip route del "$KUBE_SERVICE_CIDR" dev "$NODE_BRIDGE" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
+  while iptables -D FORWARD -j RIG-NODE-EGRESS 2>/dev/null; do :; done
+  iptables -F RIG-NODE-EGRESS 2>/dev/null && iptables -X RIG-NODE-EGRESS 2>/dev/null || true
   node_sysctls_restore
 }
 node_status() {
