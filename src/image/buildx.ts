@@ -178,7 +178,8 @@ export class Buildx {
       this.options.log.info(`docker buildx build --push --tag ${o.tags.join(' --tag ')} ${o.context}`)
       this.options.log.debug(`docker ${args.map(quote).join(' ')}`)
       const started = performance.now()
-      const res = await this.docker(args, (l) => this.options.log.debug(l))
+      // The whole build log, in the stage's collapsed group: the evidence of a failure stays there.
+      const res = await this.docker(args, (l) => this.options.log.info(l))
       const seconds = (performance.now() - started) / 1000
       if (res.exitCode !== 0)
         throw new DeployError(

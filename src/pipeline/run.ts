@@ -102,7 +102,7 @@ export async function runPipeline(
   }
 }
 
-/** A stage failed: the message names the stage and carries the cause's one-line evidence. */
+/** A stage failed: the message names the stage and carries the cause's evidence, whole. */
 export class StageFailure extends Error {
   override readonly name = 'StageFailure'
   constructor(
