@@ -87,10 +87,11 @@ describe('action: plan', () => {
       const plan = v2.outputs['plan']!
       expect(plan).toMatch(
         new RegExp(
-          `^Service deploy/${name}: container image ${rigEnv('REGISTRY')}/e2e-wine@sha256:[0-9a-f]{64} → .*, .*env \\+FOO`,
+          `^Service deploy/${name}: .*container image ${rigEnv('REGISTRY')}/e2e-wine@sha256:[0-9a-f]{64} → ${rigEnv('REGISTRY')}/e2e-wine:v2-[0-9a-f]{20},.* env \\+FOO$`,
           'm',
         ),
       )
+      expect(plan).toMatch(/^  metadata\.annotations\.mlflow-k8s-deploy\/model-version: 1 → 2$/m)
       expect(plan).toContain('traffic: unchanged')
       const after = await service('deploy', name)
       expect(after?.metadata?.generation).toBe(before?.metadata?.generation)
