@@ -182,16 +182,18 @@ print(json.dumps("ok"))
 `,
         { MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI'), NAME: name, FIXTURE: rigEnv('FIXTURE_MODEL') },
       )
+      // A deploy: it passes every check of the plan phase, then the build fails.
       const r = await runDist(
         {
-          action: 'render',
           'model-uri': `models:/${name}/1`,
           'tracking-uri': rigEnv('MLFLOW_URI'),
           'image-repository': `${rigEnv('REGISTRY')}/it-faults-${RUN}`,
           'base-image': rigEnv('BASE_IMAGE'),
           'build-network': 'host',
+          namespace: 'deploy',
+          name: `it-faults-pip-${RUN}`,
         },
-        { DOCKER_HOST: rigEnv('DOCKER_HOST') },
+        { DOCKER_HOST: rigEnv('DOCKER_HOST'), KUBECONFIG: rigEnv('KUBECONFIG_DEPLOYER') },
       )
       const pipSaid = 'ERROR: No matching distribution found for no-such-package-mlflow-k8s-deploy==9.9.9'
       expect(r.status).not.toBe(0)
