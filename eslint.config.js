@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import jest from 'eslint-plugin-jest'
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'test-results/', 'coverage/'] },
@@ -24,5 +25,16 @@ export default tseslint.config(
     // Rig programs, scripts and tests print to the console on purpose.
     files: ['test/**', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    // A disabled or focused test silently shrinks the suite: forbidden (scripts/test-counts.mjs
+    // also fails a run that skipped anything).
+    files: ['test/**/*.ts'],
+    plugins: { jest },
+    rules: {
+      'jest/no-disabled-tests': 'error',
+      'jest/no-focused-tests': 'error',
+      'jest/no-commented-out-tests': 'error',
+    },
   },
 )

@@ -1,8 +1,9 @@
 // The whole bundled action on an image cache hit, against the rig (issue 6): wall time of
 // `node dist/index.js` as a runner starts it, and the same minus the "wait for ready" stage, which
 // is the reconciler starting a container (a real cluster's pod start), not the action's work.
-// Two cases: a redeploy of the deployed version (nothing changes: no new revision) and a cache
-// hit into a fresh service (new revision).
+// Three cases: a redeploy of the deployed version (nothing changes: no new revision), a cache hit
+// into a fresh service (new revision), and `action: plan` of the deployed service on a cache hit
+// (every check, dry-run apply and diff; nothing waits, so its wall time is all the action's own).
 // Usage: node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/action.ts [trials]
 import { runDist } from '../test/support/run-dist.js'
 import { readFileSync } from 'node:fs'
@@ -21,7 +22,7 @@ const inputs = (name: string, action = 'deploy') => ({
   'model-uri': `models:/${facts['FIXTURE_MODEL']}/1`,
   'tracking-uri': facts['MLFLOW_URI']!,
   'image-repository': `${facts['REGISTRY']}/bench-wine`,
-  'base-image': facts['BASE_IMAGE']!,
+  'base-image': facts['KSERVE_BASE_IMAGE']!,
   'build-network': 'host',
   namespace: 'deploy',
   name,
@@ -58,6 +59,12 @@ for (let i = 0; i < trials; i++) {
   fresh.push(r)
   await runDist(inputs(name, 'delete'), env)
 }
+const plans: number[] = []
+for (let i = 0; i < trials; i++) {
+  const run = await runDist(inputs('bench-hit', 'plan'), env)
+  if (run.status !== 0) throw new Error(`plan failed: ${run.errors.join(' | ')}`)
+  plans.push(run.seconds * 1000)
+}
 await runDist(inputs('bench-hit', 'delete'), env)
 
 console.log(
@@ -68,4 +75,7 @@ console.log(`cache hit into a fresh service, whole action:        ${fresh.map((r
 console.log(`  of which waiting for the container to start:       ${fresh.map((r) => fmt(r.waitMs)).join(', ')}`)
 console.log(
   `  the action's own time:                             ${own.map(fmt).join(', ')}; median ${fmt(median(own))}`,
+)
+console.log(
+  `plan of the live service on a cache hit, whole action: ${plans.map(fmt).join(', ')}; median ${fmt(median(plans))}`,
 )

@@ -4,7 +4,7 @@
 # GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files), then prints the URL and a real prediction.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/node/bin/node ] || npm install --no-audit --no-fund
+[ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund
 export PATH=$PWD/node_modules/.bin:$PATH
 
 bash test/rig/rig.sh up
@@ -25,7 +25,7 @@ env GITHUB_OUTPUT="$work/output" GITHUB_STEP_SUMMARY="$work/summary" RUNNER_TEMP
   "INPUT_NAME=wine-demo" \
   "INPUT_NAMESPACE=default" \
   "INPUT_IMAGE-REPOSITORY=$REGISTRY/wine-classifier" \
-  "INPUT_BASE-IMAGE=$BASE_IMAGE" \
+  "INPUT_BASE-IMAGE=$KSERVE_BASE_IMAGE" \
   "INPUT_BUILD-NETWORK=host" \
   "INPUT_TIMEOUT=10m" \
   node dist/index.js | grep -v "^::debug::" || status=${PIPESTATUS[0]}

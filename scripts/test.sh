@@ -4,9 +4,11 @@
 # Writes test-results/jest.json and ends with the line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/node/bin/node ] || npm install --no-audit --no-fund
+[ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund
 export PATH=$PWD/node_modules/.bin:$PATH
 mkdir -p test-results
+# A crashed run must never print the previous run's count.
+rm -f test-results/jest.json
 
 # Integration suites need the rig; if it cannot come up they fail loudly (never skip).
 if ! bash test/rig/rig.sh up; then

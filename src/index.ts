@@ -3,13 +3,17 @@
 // arguments (`mlflow-k8s-deploy --model-uri …`) it is the command line.
 import { realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { actionInputNames, cli } from './cli.js'
+import { cli, readActionInputs, readVersion } from './cli.js'
 import { run } from './main.js'
 
 if (process.argv.length > 2) {
-  // action.yml sits next to dist/ in the repository and in the npm package.
-  const actionYml = join(dirname(realpathSync(process.argv[1]!)), '..', 'action.yml')
-  const { code } = await cli(process.argv.slice(2), process.env, actionInputNames(actionYml))
+  // action.yml and package.json sit next to dist/ in the repository and in the npm package.
+  const root = join(dirname(realpathSync(process.argv[1]!)), '..')
+  const action = {
+    inputs: readActionInputs(join(root, 'action.yml')),
+    version: readVersion(join(root, 'package.json')),
+  }
+  const { code } = await cli(process.argv.slice(2), process.env, action)
   process.exitCode = code
 } else {
   await run()

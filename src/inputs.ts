@@ -8,9 +8,11 @@ import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 
-export type Action = 'deploy' | 'delete' | 'render' | 'cleanup'
+export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
 export type BuildPolicy = 'auto' | 'always' | 'never'
 export type Serving = 'image' | 'mlflow-runtime'
+/** The V2 server in the image: KServe's Python model server (default) or MLServer (end-of-life). */
+export type Runtime = 'kserve' | 'mlserver'
 export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
 
 /** A Kubernetes EnvVar: a plain value or a valueFrom reference (secrets, config maps). */
@@ -41,6 +43,7 @@ export interface OidcInputs {
 }
 
 export interface ImageInputs {
+  readonly runtime: Runtime
   readonly repository: string | undefined
   readonly tag: string | undefined
   readonly baseImage: string
@@ -127,7 +130,7 @@ export interface InputSource {
 export function parseInputs(source: InputSource): Inputs {
   const read = reader(source)
 
-  const action = read.oneOf('action', ['deploy', 'delete', 'render', 'cleanup'], 'deploy')
+  const action = read.oneOf('action', ['deploy', 'plan', 'delete', 'render', 'cleanup'], 'deploy')
   const modelUri = read.text('model-uri')
   if (!modelUri && action !== 'cleanup') throw new InputError('model-uri', `required; use ${MODEL_URI_FORMS}`)
   const ref = modelUri ? parseModelUri(modelUri) : undefined
@@ -185,7 +188,7 @@ function parseGithub(read: Reader, preview: PreviewInputs): GithubInputs {
 
 function parseMlflow(read: Reader, action: Action): MlflowInputs {
   const trackingUri = read.url('tracking-uri', 'MLFLOW_TRACKING_URI')
-  if (!trackingUri && (action === 'deploy' || action === 'render')) {
+  if (!trackingUri && (action === 'deploy' || action === 'plan' || action === 'render')) {
     throw new InputError(
       'tracking-uri',
       'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)',
@@ -276,10 +279,20 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
 const IMAGE_REF = /^[^\s@]+(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/
 
+/**
+ * The base each runtime builds on by default. kserve: plain Python, the template installs kserve
+ * and mlflow-skinny on it (a base that has them skips that step). mlserver: Seldon's image.
+ */
+export const DEFAULT_BASE_IMAGES: Readonly<Record<Runtime, string>> = {
+  kserve: 'docker.io/library/python:3.11-slim-bookworm',
+  mlserver: 'docker.io/seldonio/mlserver:1.7.1',
+}
+
 function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs {
   const repository = read.text('image-repository')
   const tag = read.text('image-tag')
-  const baseImage = read.text('base-image') || 'docker.io/seldonio/mlserver:1.7.1'
+  const runtime = read.oneOf('runtime', ['kserve', 'mlserver'], 'kserve')
+  const baseImage = read.text('base-image') || DEFAULT_BASE_IMAGES[runtime]
   const build = read.oneOf('build', ['auto', 'always', 'never'], 'auto')
 
   if (repository && !REPOSITORY.test(repository)) {
@@ -326,13 +339,17 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       throw new InputError(given[0], 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
     if (build === 'always')
       throw new InputError('build', '`always` conflicts with serving: mlflow-runtime, which builds no image')
-  } else if (!repository && (action === 'deploy' || action === 'render')) {
+  } else if (!repository && (action === 'deploy' || action === 'plan' || action === 'render')) {
     throw new InputError(
       'image-repository',
       'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)',
     )
   }
+  if (serving === 'mlflow-runtime' && read.text('runtime')) {
+    throw new InputError('runtime', 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
+  }
   return {
+    runtime,
     repository: repository || undefined,
     tag: tag || undefined,
     baseImage,
@@ -386,17 +403,17 @@ function parseCluster(
   const env = read.envVars('env')
   const labels = read.stringMap('labels')
   for (const [k, v] of Object.entries(labels)) {
-    if (!isQualifiedName(k)) throw new InputError('labels', `"${k}" is not a valid label key`)
+    if (!isQualifiedName(k)) throw new InputError('labels', `${JSON.stringify(k)} is not a valid label key`)
     if (!/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
       throw new InputError(
         'labels',
-        `value of "${k}" ("${v}") is not a valid label value: at most 63 letters, digits, '-', '_', '.'`,
+        `value of ${JSON.stringify(k)} is ${JSON.stringify(v)}: label values are at most 63 characters: letters, digits, '-', '_' and '.', beginning and ending with a letter or digit`,
       )
     }
   }
   const annotations = read.stringMap('annotations')
   for (const k of Object.keys(annotations)) {
-    if (!isQualifiedName(k)) throw new InputError('annotations', `"${k}" is not a valid annotation key`)
+    if (!isQualifiedName(k)) throw new InputError('annotations', `${JSON.stringify(k)} is not a valid annotation key`)
   }
   const resources = read.resources('resources')
   const minScale = read.int('min-scale', 0, 10_000)
@@ -462,9 +479,18 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef |
         'promote-alias',
         'needs a registered model (models:/<name>/…); runs:/ and logged-model URIs have no aliases',
       )
-    if (action !== 'deploy') throw new InputError('promote-alias', `only applies to action: deploy, not ${action}`)
+    if (action !== 'deploy' && action !== 'plan') {
+      throw new InputError('promote-alias', `only applies to action: deploy (or plan), not ${action}`)
+    }
+    // An alias says "this version serves": it may only move after the version was seen serving.
+    if (!wait || !smokeTest) {
+      throw new InputError(
+        'promote-alias',
+        `needs wait: true and smoke-test: true (got wait: ${wait}, smoke-test: ${smokeTest}): an alias moves only to a version verified serving`,
+      )
+    }
   }
-  if (smokeTest && !wait && action === 'deploy') {
+  if (smokeTest && !wait && (action === 'deploy' || action === 'plan')) {
     throw new InputError(
       'smoke-test',
       'needs wait: true (the endpoint must be Ready first); set smoke-test: false to skip it',
@@ -707,7 +733,8 @@ function parseYaml(name: string, value: string): unknown {
   try {
     return loadYaml(value)
   } catch (err) {
-    throw new InputError(name, `is not valid YAML: ${errorMessage(err)}`)
+    // js-yaml's first line says what and where; the rest echoes the input, which may hold secrets.
+    throw new InputError(name, `is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
   }
 }
 
@@ -722,7 +749,10 @@ function fail(name: string, message: string): never {
 }
 
 function isQualifiedName(key: string): boolean {
-  const [prefix, local] = key.includes('/') ? (key.split('/', 2) as [string, string]) : [undefined, key]
+  // At most one '/': split('/', 2) would quietly drop the rest of `a/b/c`.
+  const parts = key.split('/')
+  if (parts.length > 2) return false
+  const [prefix, local] = parts.length === 2 ? (parts as [string, string]) : [undefined, key]
   if (prefix !== undefined && (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(prefix) || prefix.length > 253)) return false
   return /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(local) && local.length <= 63
 }

@@ -71,6 +71,20 @@ export function removedBody(f: { name: string; namespace: string; reason: string
   ].join('\n')
 }
 
+/** `action: plan` on a pull request: what merging would deploy. */
+export function planBody(f: { name: string; namespace: string; plan: string; runUrl?: string }): string {
+  return [
+    commentMarker(`plan-${f.name}`),
+    `### Plan for \`${f.namespace}/${f.name}\``,
+    '',
+    '```',
+    f.plan.replace(/```/g, "'''"),
+    '```',
+    '',
+    footer(f.namespace, f.runUrl),
+  ].join('\n')
+}
+
 function footer(namespace: string, runUrl: string | undefined): string {
   return `<sub>mlflow-k8s-deploy · namespace \`${namespace}\`${runUrl ? ` · [workflow run](${runUrl})` : ''}</sub>`
 }

@@ -118,12 +118,15 @@ export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFai
     return `the base image ${ctx.baseImage} could not be pulled: it does not exist, or the registry needs credentials (${tail})`
   const failed =
     /(?:executor failed running|process) "?\[?(.*?)(?:\]:|" did not complete successfully)/.exec(tail)?.[1] ?? ''
-  if (failed.includes('pip install')) {
-    const pip = stepOutput(log, 'pip install')
+  // The install step: `install.sh -r …requirements.txt` (uv or pip), `pip install` in older templates.
+  const marker = ['install.sh -r', 'pip install'].find((m) => failed.includes(m))
+  if (marker) {
+    const pip = stepOutput(log, marker)
     const errors = pip.filter(
       (l) => !/^(Collecting|Downloading|Requirement already satisfied|Using cached|Obtaining)\b/.test(l),
     )
-    return `the model's requirements failed to install. The end of pip's output:\n${lastLines(errors.length ? errors : pip, 12)}`
+    const tool = pip.some((l) => /^(×|\s*╰─▶|error: |Resolved \d+ packages)/.test(l)) ? 'uv' : 'pip'
+    return `the model's requirements failed to install. The end of ${tool}'s output:\n${lastLines(errors.length ? errors : pip, 12)}`
   }
   if (
     /no basic auth credentials|failed to push|push access denied|insufficient_scope|unauthorized|authentication required|denied:/i.test(

@@ -10,7 +10,7 @@ import type { BuildPolicy } from '../inputs.js'
  * Bump when the generated Dockerfile or the build recipe changes in a way that changes the image,
  * so images made by an older generator are rebuilt.
  */
-export const TEMPLATE_VERSION = '1'
+export const TEMPLATE_VERSION = '2'
 /** Bump when the identity document's shape changes. */
 export const IDENTITY_SCHEMA = 1
 

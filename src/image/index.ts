@@ -2,11 +2,11 @@
 // build (context → buildx → pushed digest). The plan reads only small registry documents; the
 // model is downloaded only when the plan says build.
 import { cp, rm } from 'node:fs/promises'
-import type { ImageInputs } from '../inputs.js'
+import type { ImageInputs, Runtime } from '../inputs.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { Buildx } from './buildx.js'
-import { createBuildContext, writeBuildFiles } from './context.js'
+import { createBuildContext, KSERVE_VERSION, writeBuildFiles } from './context.js'
 import { DockerConfigCredentials } from './docker-config.js'
 import { actionsExec, type Exec } from './exec.js'
 import {
@@ -21,7 +21,7 @@ import {
   type ModelFacts,
 } from './identity.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
-import { formatImageRef, parseImageRef, pinnedRef, withTag } from './reference.js'
+import { formatImageRef, parseImageRef, pinnedRef, withTag, type ImageRef } from './reference.js'
 import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
 
@@ -121,7 +121,7 @@ export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<Imag
   const identity = computeIdentity({
     model,
     base: { ref: image.baseImage, digest: baseDigest },
-    runtime: { name: 'mlserver', version: runtimeVersion(baseRef.tag) },
+    runtime: runtimeIdentity(image.runtime, baseRef),
     generator: { version: req.generatorVersion, template: TEMPLATE_VERSION },
     build: { platforms: image.platforms, args: image.buildArgs },
   })
@@ -189,7 +189,7 @@ export async function buildImage(deps: ImageDeps, req: BuildRequest): Promise<Bu
   const context = await createBuildContext(req.workDir)
   try {
     await cp(req.modelDir, context.modelDir, { recursive: true })
-    await writeBuildFiles(context, plan.identity.input.model.requirements)
+    await writeBuildFiles(context, plan.identity.input.model.requirements, image.runtime)
     const model = plan.identity.input.model
     const result = await deps.buildx.build({
       context: context.dir,
@@ -213,9 +213,23 @@ export async function buildImage(deps: ImageDeps, req: BuildRequest): Promise<Bu
   }
 }
 
-/** The MLServer version a base's tag names (seldonio/mlserver:1.7.1, …:1.7.1-py3.11); the digest is what counts. */
+/** The runtime version a base's tag names (seldonio/mlserver:1.7.1, …:1.7.1-py3.11); the digest is what counts. */
 export function runtimeVersion(tag: string | undefined): string {
   return /(?:^|[^\d])(\d+\.\d+\.\d+)/.exec(tag ?? '')?.[1] ?? 'unknown'
+}
+
+/**
+ * The runtime part of the identity: switching runtime is a new image. MLServer's version is the
+ * one the base's tag names; kserve's is the one a kserve base's tag names
+ * (…/kserve-base:0.21.0-py3.11), or on a plain Python base the one the template installs.
+ */
+export function runtimeIdentity(
+  runtime: Runtime,
+  base: Pick<ImageRef, 'repository' | 'tag'>,
+): { name: Runtime; version: string } {
+  if (runtime === 'mlserver') return { name: runtime, version: runtimeVersion(base.tag) }
+  const named = /kserve/i.test(base.repository) ? runtimeVersion(base.tag) : 'unknown'
+  return { name: runtime, version: named === 'unknown' ? KSERVE_VERSION : named }
 }
 
 /** What the MLflow side read without downloading (src/mlflow's ModelDetails fits this shape). */

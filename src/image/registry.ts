@@ -1,7 +1,9 @@
 // The OCI distribution API, read-only: does a tag exist, what digest, what labels. Speaks the
-// Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope) and
-// registries that take Basic directly (ECR). Not found is an answer (a cache miss); no access,
-// no connection and a web page instead of a registry are errors that say which.
+// Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope, renewed
+// once when the registry stops taking one; identity tokens exchanged with the OAuth2
+// refresh_token grant as Docker does) and registries that take Basic directly (ECR). Not found is
+// an answer (a cache miss); no access, no connection and a web page instead of a registry are
+// errors that say which.
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { CredentialSource, RegistryCredential } from './docker-config.js'
@@ -21,9 +23,12 @@ export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerL
 /** The slice of an HTTP client the registry needs: src/util/http.ts's UndiciTransport. */
 export interface RegistryHttp {
   request(req: {
-    method: 'GET' | 'HEAD'
+    method: 'GET' | 'HEAD' | 'POST'
     url: string
     headers?: Record<string, string>
+    body?: string
+    /** A token POST only reads: safe to repeat. */
+    idempotent?: boolean
     signal?: AbortSignal
   }): Promise<{
     status: number
@@ -85,7 +90,11 @@ export interface RegistryClientOptions {
   readonly signal?: AbortSignal
 }
 
-type Authorization = { header: string } | undefined
+/** `fresh`: a token fetched for this request, not taken from the cache. */
+type Authorization = { header: string; fresh?: boolean } | undefined
+
+/** The client_id Docker sends to token servers (moby registry.AuthClientID). */
+const DOCKER_CLIENT_ID = 'docker'
 
 export class RegistryClient {
   private readonly tokens = new Map<string, { value: string; expiresAt: number }>()
@@ -176,6 +185,7 @@ export class RegistryClient {
     const known = this.challenges.get(ref.apiHost)
     let auth: Authorization = known ? await this.authorize(ref, known, false) : undefined
     let res = await this.call(method, url, headers(accept, auth), ref)
+    let renewedFrom: string | undefined
     if (res.status === 401) {
       const challenges = parseWwwAuthenticate(res.headers['www-authenticate'])
       await res.discard()
@@ -184,14 +194,18 @@ export class RegistryClient {
       if (!challenge)
         throw new DeployError(`${describe(ref)}: HTTP 401 without a Bearer or Basic challenge from ${ref.apiHost}`)
       this.challenges.set(ref.apiHost, challenge)
+      // Never the cached token again: a 401 to it means the registry no longer takes it (revoked,
+      // signing key rotated, expired early). One fresh token, one retry.
       auth = await this.authorize(ref, challenge, true)
+      if (auth?.fresh) renewedFrom = challenge.params.realm
       res = await this.call(method, url, headers(accept, auth), ref)
     }
     if (res.status === 401 || res.status === 403) {
       const detail = method === 'HEAD' ? '' : `: ${registryErrorSummary(await res.text().catch(() => ''))}`
       const cred = await this.options.credentials.get(ref.registry)
+      const fresh = renewedFrom ? ` with a freshly issued token from ${renewedFrom}` : ''
       throw new DeployError(
-        `registry ${ref.registry} refused access to ${ref.repository} (HTTP ${res.status}${detail}); ${triedCredential(ref, cred)}`,
+        `registry ${ref.registry} refused access to ${ref.repository} (HTTP ${res.status}${detail})${fresh}; ${triedCredential(ref, cred)}`,
       )
     }
     return res
@@ -210,7 +224,10 @@ export class RegistryClient {
     }
   }
 
-  /** The Authorization header for a challenge: a (cached) bearer token, or Basic credentials. */
+  /**
+   * The Authorization header for a challenge: a bearer token (cached, or fetched anew after a 401
+   * when `fresh`), or Basic credentials.
+   */
   private async authorize(ref: ImageRef, challenge: Challenge, fresh: boolean): Promise<Authorization> {
     const cred = await this.options.credentials.get(ref.registry)
     if (/^basic$/i.test(challenge.scheme)) {
@@ -231,13 +248,51 @@ export class RegistryClient {
     const scope = `repository:${ref.repository}:pull`
     const key = `${realm}|${service ?? ''}|${scope}`
     const cached = this.tokens.get(key)
-    if (cached && cached.expiresAt > Date.now()) return { header: `Bearer ${cached.value}` }
+    if (!fresh && cached && cached.expiresAt > Date.now()) return { header: `Bearer ${cached.value}` }
+    this.tokens.delete(key)
     this.options.log.debug(
       `registry ${ref.registry}: token for ${scope} from ${realm} (${cred ? cred.source : 'anonymous'})`,
     )
-    const token = await this.fetchToken(ref, realm, service, scope, cred)
+    const token =
+      cred?.kind === 'identity-token'
+        ? await this.exchangeIdentityToken(ref, realm, service, scope, cred)
+        : await this.fetchToken(ref, realm, service, scope, cred)
     this.tokens.set(key, token)
-    return { header: `Bearer ${token.value}` }
+    return { header: `Bearer ${token.value}`, fresh: true }
+  }
+
+  /**
+   * An identity token (what `docker login` keeps when the token server hands out refresh tokens,
+   * and what ACR's login stores) is an OAuth2 refresh token: POST it with the refresh_token grant
+   * (distribution spec auth/oauth.md), as Docker does. It is never a Basic password.
+   */
+  private async exchangeIdentityToken(
+    ref: ImageRef,
+    realm: string,
+    service: string | undefined,
+    scope: string,
+    cred: RegistryCredential,
+  ): Promise<{ value: string; expiresAt: number }> {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.secret })
+    if (service) form.set('service', service)
+    form.set('scope', scope)
+    form.set('client_id', DOCKER_CLIENT_ID)
+    const origin = new URL(realm).origin
+    const res = await this.tokenCall(ref, realm, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+    })
+    const body = await res.text()
+    if (res.status === 404)
+      throw new DeployError(
+        `the token service of registry ${ref.registry} (${origin}) does not take OAuth2 token requests (POST answered HTTP 404), which an identity token needs; ${triedCredential(ref, cred)}: log in with a username and password instead`,
+      )
+    if (res.status >= 400 && res.status < 500)
+      throw new DeployError(
+        `the token service of registry ${ref.registry} (${origin}) refused the identity token for ${scope} (HTTP ${res.status}: ${oauthErrorSummary(body)}); ${triedCredential(ref, cred)}: log in to the registry again (the identity token may have expired)`,
+      )
+    return this.tokenFromBody(ref, origin, res.status, body)
   }
 
   private async fetchToken(
@@ -253,39 +308,47 @@ export class RegistryClient {
     const hdrs: Record<string, string> = { accept: 'application/json' }
     if (cred?.kind === 'basic')
       hdrs.authorization = `Basic ${Buffer.from(`${cred.username ?? ''}:${cred.secret}`).toString('base64')}`
-    // An identity token is an OAuth2 refresh token; most token servers also take it as Basic
-    // password with the user "<token>", which keeps this to one GET.
-    if (cred?.kind === 'identity-token')
-      hdrs.authorization = `Basic ${Buffer.from(`<token>:${cred.secret}`).toString('base64')}`
-    let res
-    try {
-      res = await this.options.http.request({
-        method: 'GET',
-        url: url.toString(),
-        headers: hdrs,
-        signal: this.options.signal,
-      })
-    } catch (err) {
-      this.options.signal?.throwIfAborted()
-      throw new DeployError(
-        `cannot reach the token service of registry ${ref.registry} (${url.origin}): ${(err as Error).message}`,
-      )
-    }
+    const res = await this.tokenCall(ref, url.toString(), { method: 'GET', headers: hdrs })
     const body = await res.text()
     if (res.status === 401 || res.status === 403)
       throw new DeployError(
         `the token service of registry ${ref.registry} (${url.origin}) refused ${scope} (HTTP ${res.status}); ${triedCredential(ref, cred)}`,
       )
-    if (res.status !== 200)
+    return this.tokenFromBody(ref, url.origin, res.status, body)
+  }
+
+  private async tokenCall(
+    ref: ImageRef,
+    url: string,
+    req: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
+  ) {
+    try {
+      return await this.options.http.request({ ...req, url, idempotent: true, signal: this.options.signal })
+    } catch (err) {
+      this.options.signal?.throwIfAborted()
       throw new DeployError(
-        `the token service of registry ${ref.registry} (${url.origin}) answered HTTP ${res.status}: ${snippet(body)}`,
+        `cannot reach the token service of registry ${ref.registry} (${new URL(url).origin}): ${(err as Error).message}`,
+      )
+    }
+  }
+
+  /** `token` or `access_token` from a token service's answer, with its lifetime. */
+  private tokenFromBody(
+    ref: ImageRef,
+    origin: string,
+    status: number,
+    body: string,
+  ): { value: string; expiresAt: number } {
+    if (status !== 200)
+      throw new DeployError(
+        `the token service of registry ${ref.registry} (${origin}) answered HTTP ${status}: ${snippet(body)}`,
       )
     let json: { token?: string; access_token?: string; expires_in?: number }
     try {
       json = JSON.parse(body) as typeof json
     } catch {
       throw new DeployError(
-        `the token service of registry ${ref.registry} (${url.origin}) did not answer JSON: ${snippet(body)}`,
+        `the token service of registry ${ref.registry} (${origin}) did not answer JSON: ${snippet(body)}`,
       )
     }
     const value = json.token ?? json.access_token
@@ -347,6 +410,18 @@ export function pickPlatform(
         m.platform?.os === os && m.platform?.architecture === arch && (!variant || m.platform?.variant === variant),
     ) ?? images[0]
   )
+}
+
+/** `error (description)` from an OAuth2 error body (RFC 6749 §5.2), or the body's start. */
+export function oauthErrorSummary(body: string): string {
+  try {
+    const json = JSON.parse(body) as { error?: unknown; error_description?: unknown }
+    if (typeof json.error === 'string')
+      return typeof json.error_description === 'string' ? `${json.error} (${json.error_description})` : json.error
+  } catch {
+    // not JSON: fall through
+  }
+  return snippet(body) || '(empty body)'
 }
 
 /** `CODE: message` from the spec's error body, or the body's start. */

@@ -6,13 +6,23 @@ import { V2Client } from '../inference/v2.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
-import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport, describe } from './kube.js'
+import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport, describe, servingKindOf } from './kube.js'
 import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
 import { servingStatus, type KubeObject } from './readiness.js'
-import { applyManifest, rollBack, waitReady, type Applied, type Ready, type RolloutDeps } from './rollout.js'
+import { diffObject, type ObjectDiff } from './diff.js'
+import {
+  applyManifest,
+  rollBack,
+  waitReady,
+  withTraffic,
+  type Applied,
+  type Ready,
+  type RolloutDeps,
+} from './rollout.js'
 import { waitFor } from './wait.js'
 
 export type { Applied, Ready } from './rollout.js'
+export type { ObjectDiff } from './diff.js'
 export type { SmokeModel, SmokeResult } from '../inference/smoke.js'
 export { RolloutError } from './rollout.js'
 
@@ -35,6 +45,17 @@ export interface Deployment extends Ready {
   readonly generation: number
   /** Needed to roll back after a failed smoke test. */
   readonly applied: Applied
+}
+
+/** What the cluster says of a manifest without changing anything. */
+export interface ClusterPlan {
+  /** "Service deploy/wine" */
+  readonly what: string
+  readonly diff: ObjectDiff
+  /** The server's answer to the dry-run apply. */
+  readonly result: KubeObject
+  /** Problems that do not stop a deploy (e.g. events cannot be read for diagnostics). */
+  readonly warnings: readonly string[]
 }
 
 export class ServingCluster {
@@ -63,6 +84,33 @@ export class ServingCluster {
         `(generation ${applied.expectation.generation}${applied.expectation.newRevision ? ', new revision expected' : ''})`,
     )
     return applied
+  }
+
+  /**
+   * Everything an apply would meet, checked without changing anything: the identity's verbs on the
+   * kind (SelfSubjectAccessReview), then a server-side apply with dryRun=All (schema, admission
+   * webhooks, quotas, the ownership rule). Returns what the apply would change.
+   */
+  async plan(manifest: KubeObject, options: ApplyOptions & { verbs: readonly string[] }): Promise<ClusterPlan> {
+    const kind = servingKindOf(manifest)
+    const { namespace, name } = manifest.metadata as { namespace: string; name: string }
+    const what = describe({ kind, namespace, name })
+    await this.kube.ensureInstalled(kind, options.signal)
+    const denied = await this.kube.deniedVerbs(kind, namespace, options.verbs, options.signal)
+    if (denied.length > 0) {
+      throw new DeployError(
+        `the cluster identity may not ${denied.join(', ')} ${kind.plural}.${kind.group} in namespace ${namespace}; ` +
+          `a deploy needs ${options.verbs.join(', ')}: grant them with a Role and RoleBinding`,
+      )
+    }
+    const warnings: string[] = []
+    const noEvents = await this.kube.deniedVerbs({ group: '', plural: 'events' }, namespace, ['list'], options.signal)
+    if (noEvents.length > 0) {
+      warnings.push(`the cluster identity may not list events in ${namespace}: a failed rollout will show no events`)
+    }
+    const dry = await applyManifest(this.deps, manifest, { ...options, dryRun: true })
+    const desired = withTraffic(manifest, options, dry.previous)
+    return { what, diff: diffObject(dry.previous, desired, dry.object), result: dry.object, warnings }
   }
 
   /** Waits for the applied generation; on failure rolls an update back and throws RolloutError. */
@@ -156,8 +204,9 @@ export class ServingCluster {
         list: (signal) => this.kube.list(kind, namespace, name, signal),
         watch: (rv, onEvent, signal) => this.kube.watch(kind, namespace, name, rv, onEvent, signal),
       },
+      // Gone means the deleted uid is gone: a same-named successor does not keep the wait going.
       (o) =>
-        o && (!options.uid || o.metadata?.uid === options.uid)
+        o && o.metadata?.uid === outcome.deleted
           ? { state: 'pending', detail: 'deletion in progress' }
           : { state: 'done' },
       { ...options, clock: this.clock, log: this.log, what: `deletion of ${describe({ kind, namespace, name })}` },

@@ -70,7 +70,7 @@ export function servingKindOf(obj: { apiVersion?: unknown; kind?: unknown }): Se
 // --- transport -----------------------------------------------------------------------------------
 
 export interface KubeRequest {
-  readonly method: 'GET' | 'PATCH' | 'DELETE'
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
   readonly path: string
   readonly query?: Readonly<Record<string, string | undefined>>
   readonly body?: string
@@ -335,13 +335,13 @@ export class Kube {
     return { object, previous }
   }
 
-  /** Deletes the object if it exists and the action manages it. Idempotent. */
+  /** Deletes the object if it exists and the action manages it; returns the deleted uid. Idempotent. */
   async delete(
     kind: ServingKind,
     namespace: string,
     name: string,
     options: { takeOver?: boolean; signal?: AbortSignal; uid?: string } = {},
-  ): Promise<'deleted' | 'absent'> {
+  ): Promise<{ readonly deleted: string } | 'absent'> {
     const target = { kind, namespace, name }
     const existing = await this.get(kind, namespace, name, options.signal)
     // With a uid: only that object; a same-named successor counts as "the one asked for is gone".
@@ -357,7 +357,8 @@ export class Kube {
     })
     if (res.status === 404) return 'absent'
     if (res.status !== 200 && res.status !== 202) throw this.apiError(res, 'delete', target)
-    return 'deleted'
+    // The uid of what was deleted: waiting for "gone" must not mistake a successor for it.
+    return { deleted: existing.metadata?.uid ?? '' }
   }
 
   /** Reads the object and the resourceVersion to watch from (a list, so it works when absent). */
@@ -451,7 +452,11 @@ export class Kube {
     }
   }
 
-  /** Recent events in the namespace about the object and its children (revisions, pods), oldest first. */
+  /**
+   * Recent events about the object and its children (Knative revisions <name>-00001 and their pods,
+   * KServe's <name>-predictor…), newest first. Selected by name pattern, so events of a sibling
+   * such as <name>-pr-1 are never shown for <name>.
+   */
   async events(
     kind: ServingKind,
     namespace: string,
@@ -462,29 +467,48 @@ export class Kube {
     const res = await this.transport.request({
       method: 'GET',
       path: `/api/v1/namespaces/${namespace}/events`,
-      query: { limit: '500' },
       signal,
     })
     if (res.status !== 200) throw this.apiError(res, 'list', { kind, namespace, name }, 'events')
-    const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).filter((e) => {
-      const involved = (e['involvedObject'] ?? {}) as { name?: string }
-      return involved.name === name || involved.name?.startsWith(`${name}-`)
-    })
-    const time = (e: Record<string, unknown>) =>
-      String(
-        e['lastTimestamp'] ??
-          e['eventTime'] ??
-          (e['metadata'] as { creationTimestamp?: string })?.creationTimestamp ??
-          '',
-      )
-    return items
-      .sort((a, b) => time(a).localeCompare(time(b)))
-      .slice(-limit)
-      .map((e) => {
-        const involved = (e['involvedObject'] ?? {}) as { kind?: string; name?: string }
-        const count = Number(e['count'] ?? 1) > 1 ? ` (x${e['count']})` : ''
-        return `${time(e)} ${e['type']} ${e['reason']} ${involved.kind}/${involved.name}: ${e['message']}${count}`
-      })
+    const items = (res.body as { items?: Record<string, unknown>[] }).items ?? []
+    return selectEvents(items, name, limit)
+  }
+
+  /**
+   * Which of `verbs` the kubeconfig's identity may not use on a resource in the namespace, asked of
+   * the apiserver with SelfSubjectAccessReviews (any authenticated identity may create them).
+   */
+  async deniedVerbs(
+    resource: { readonly group: string; readonly plural: string },
+    namespace: string,
+    verbs: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const answers = await Promise.all(
+      verbs.map(async (verb) => {
+        const res = await this.transport.request({
+          method: 'POST',
+          path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+          contentType: 'application/json',
+          body: JSON.stringify({
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace, verb, group: resource.group, resource: resource.plural } },
+          }),
+          signal,
+        })
+        if (res.status !== 201 && res.status !== 200) {
+          throw this.apiError(
+            res,
+            'create',
+            { kind: KNATIVE_SERVICE, namespace, name: '' },
+            'selfsubjectaccessreviews.authorization.k8s.io',
+          )
+        }
+        return (res.body as { status?: { allowed?: boolean } }).status?.allowed === true ? undefined : verb
+      }),
+    )
+    return answers.filter((v): v is string => v !== undefined)
   }
 
   private checkManaged(obj: KubeObject, target: Target, verb: string): void {
@@ -500,6 +524,36 @@ export class Kube {
   apiError(res: KubeResponse, verb: string, target: Target, what?: string): KubeApiError {
     return kubeApiError(res, verb, target, this.transport, what)
   }
+}
+
+/** Names of the object and the children its controller makes; a sibling "<name>-pr-1" is none. */
+export function aboutObject(name: string, involved: string | undefined): boolean {
+  if (!involved) return false
+  if (involved === name) return true
+  if (!involved.startsWith(`${name}-`)) return false
+  const rest = involved.slice(name.length + 1)
+  // Knative: <name>-00001 and its pods <name>-00001-deployment-…; KServe: <name>-predictor…
+  return /^\d{5}(-|$)/.test(rest) || /^(predictor|transformer|explainer)(-|$)/.test(rest)
+}
+
+/** Events about the object, newest first, as one line each (pure; exported for tests). */
+export function selectEvents(items: readonly Record<string, unknown>[], name: string, limit: number): string[] {
+  const time = (e: Record<string, unknown>) =>
+    String(
+      e['lastTimestamp'] ??
+        e['eventTime'] ??
+        (e['metadata'] as { creationTimestamp?: string } | undefined)?.creationTimestamp ??
+        '',
+    )
+  return items
+    .filter((e) => aboutObject(name, ((e['involvedObject'] ?? {}) as { name?: string }).name))
+    .sort((a, b) => time(b).localeCompare(time(a)))
+    .slice(0, limit)
+    .map((e) => {
+      const involved = (e['involvedObject'] ?? {}) as { kind?: string; name?: string }
+      const count = Number(e['count'] ?? 1) > 1 ? ` (x${e['count']})` : ''
+      return `${time(e)} ${e['type']} ${e['reason']} ${involved.kind}/${involved.name}: ${e['message']}${count}`
+    })
 }
 
 /** Words an apiserver error answer (pure; exported for tests). */

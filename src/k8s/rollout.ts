@@ -95,7 +95,7 @@ export class RolloutError extends DeployError {
 export async function applyManifest(
   deps: RolloutDeps,
   manifest: KubeObject,
-  options: TrafficOptions & { takeOver?: boolean; signal?: AbortSignal } = {},
+  options: TrafficOptions & { takeOver?: boolean; dryRun?: boolean; signal?: AbortSignal } = {},
 ): Promise<Applied> {
   const kind = servingKindOf(manifest)
   const { namespace, name } = manifest.metadata as { namespace: string; name: string }
@@ -113,6 +113,7 @@ export async function applyManifest(
   const { object, previous } = await deps.kube.apply(desired, {
     current: { object: before },
     takeOver: options.takeOver,
+    dryRun: options.dryRun,
     signal: options.signal,
   })
   const generation = object.metadata?.generation ?? 0

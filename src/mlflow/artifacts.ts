@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { systemClock } from '../util/clock.js'
 import { DEFAULT_RETRY, HttpConnectionError, retryDelay, type RetryPolicy } from '../util/http.js'
@@ -65,12 +65,16 @@ export async function listModelFiles(
   let dirs = ['']
   while (dirs.length) {
     // One level at a time, its directories listed in parallel (bounded by the level's width).
-    const levels = await mapLimit(dirs, 4, (dir) =>
-      client.listArtifacts(base, [root, dir].filter(Boolean).join('/'), signal),
+    const levels = await mapLimit(
+      dirs,
+      4,
+      (dir, each) => client.listArtifacts(base, [root, dir].filter(Boolean).join('/'), each),
+      signal,
     )
     const next: string[] = []
     levels.forEach((entries, i) => {
       for (const e of entries) {
+        confine(base, artifactUri, e.path)
         // The proxied listing gives basenames; tolerate servers that give full paths.
         const rel = [dirs[i], e.path.split('/').pop()].filter(Boolean).join('/')
         if (e.is_dir) next.push(rel)
@@ -144,10 +148,20 @@ export async function downloadModel(
 ): Promise<string> {
   const { base, path: root } = locate(client, artifactUri)
   const tmp = `${destDir}.partial-${randomBytes(6).toString('hex')}`
+  // Every path checked before anything is fetched or written.
+  const locals = files.map((file) => confine(base, artifactUri, file.path, tmp))
   await mkdir(tmp, { recursive: true })
   try {
-    await mapLimit(files, opts.concurrency ?? 4, (file) =>
-      downloadFile(client, base, `${root}/${file.path}`, file, join(tmp, file.path), artifactUri, opts),
+    // A failure aborts the siblings and waits for them, so nothing writes into tmp once it goes.
+    await mapLimit(
+      files,
+      opts.concurrency ?? 4,
+      (file, signal) =>
+        downloadFile(client, base, `${root}/${file.path}`, file, locals[files.indexOf(file)]!, artifactUri, {
+          ...opts,
+          signal,
+        }),
+      opts.signal,
     )
     await rm(destDir, { recursive: true, force: true })
     await rename(tmp, destDir)
@@ -200,24 +214,72 @@ async function downloadFile(
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * Runs `fn` over `items` with at most `limit` at a time; results in input order. The first
+ * failure (or an abort of `signal`) aborts the signal every item got, and mapLimit rejects only
+ * once the items still running have settled: callers may then clean up what they wrote.
+ */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+  signal?: AbortSignal,
+): Promise<R[]> {
+  const controller = new AbortController()
+  const onAbort = () => controller.abort(signal!.reason)
+  if (signal?.aborted) onAbort()
+  else signal?.addEventListener('abort', onAbort, { once: true })
   const out = new Array<R>(items.length)
   let next = 0
-  let failed = false
+  let failure: { err: unknown } | undefined
   const worker = async () => {
-    while (!failed && next < items.length) {
+    while (!failure && !controller.signal.aborted && next < items.length) {
       const i = next++
       try {
-        out[i] = await fn(items[i]!)
+        out[i] = await fn(items[i]!, controller.signal)
       } catch (err) {
-        failed = true
-        throw err
+        failure ??= { err: controller.signal.aborted ? controller.signal.reason : err }
+        controller.abort(err)
       }
     }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  try {
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+  if (failure) throw failure.err
+  controller.signal.throwIfAborted()
   return out
+}
+
+/**
+ * Why a server-given artifact path cannot be written under the download directory as is, or
+ * undefined when it is a plain relative path. '/' separates; a backslash is a separator on Windows
+ * runners, so it is refused rather than trusted to be part of a name.
+ */
+export function artifactPathProblem(path: string): string | undefined {
+  if (path.includes('\0')) return 'a NUL character'
+  if (path.includes('\\')) return 'a backslash'
+  if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'an absolute path'
+  const segments = path.split('/')
+  if (segments.includes('..')) return 'a ".." segment'
+  if (segments.includes('')) return 'an empty segment'
+  if (segments.includes('.')) return 'a "." segment'
+  return undefined
+}
+
+/** The local file for an artifact path (checked), under `dir` when given. */
+function confine(base: string, artifactUri: string, path: string, dir?: string): string {
+  let problem = artifactPathProblem(path)
+  const local = dir === undefined ? '' : resolve(dir, path)
+  if (!problem && dir !== undefined && !local.startsWith(resolve(dir) + sep)) problem = 'a name that resolves elsewhere'
+  if (problem) {
+    throw new MlflowError(
+      `MLflow at ${base} listed the artifact path ${JSON.stringify(path)} in ${artifactUri}: it has ${problem}, which could place a file outside the download directory; nothing was downloaded`,
+    )
+  }
+  return local
 }
 
 // --- cache ----------------------------------------------------------------------------------------

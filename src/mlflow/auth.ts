@@ -3,6 +3,7 @@
 // exchanged per RFC 8693, or as an RFC 7523 client assertion). Every token obtained is masked
 // at once; messages name the credential (describe()), never its value.
 import type { MlflowInputs, OidcInputs } from '../inputs.js'
+import { errorMessage } from '../util/errors.js'
 import { HttpConnectionError, type HttpTransport } from '../util/http.js'
 import { MlflowError, bodyKind, connectionMessage, firstLine, parseErrorJson } from './errors.js'
 
@@ -257,6 +258,15 @@ export async function discover(http: HttpTransport, issuer: string, signal?: Abo
     )
     const doc = res.json as Record<string, unknown> | undefined
     if (res.status === 200 && typeof doc?.token_endpoint === 'string') {
+      // OIDC Discovery §4.3, RFC 8414 §3.3: a document naming another issuer must not be used
+      // (its token endpoint would receive our credentials). inputs.ts drops a trailing slash,
+      // which some IdPs (Auth0) keep in their issuer: that one difference is no other issuer.
+      const named = typeof doc.issuer === 'string' ? doc.issuer : undefined
+      if (named === undefined || named.replace(/\/$/, '') !== issuer.replace(/\/$/, '')) {
+        throw new MlflowError(
+          `the OIDC discovery document ${url} names ${named === undefined ? 'no issuer' : `issuer ${JSON.stringify(named)}`}, not ${JSON.stringify(issuer)} as configured in oidc-issuer (or MLFLOW_TRACKING_OIDC_ISSUER): they must be identical (OpenID Connect Discovery §4.3, RFC 8414 §3.3); set oidc-issuer to the IdP's issuer exactly`,
+        )
+      }
       const methods = doc.token_endpoint_auth_methods_supported
       return {
         tokenEndpoint: doc.token_endpoint,
@@ -320,7 +330,7 @@ async function githubIdToken(deps: AuthDeps, audience: string | undefined, mode:
     token = await deps.getIdToken(audience)
   } catch (err) {
     throw new MlflowError(
-      `could not get the job's GitHub OIDC token${audience ? ` for audience ${audience}` : ''}: ${(err as Error).message.split('\n')[0]}`,
+      `could not get the job's GitHub OIDC token${audience ? ` for audience ${audience}` : ''}: ${errorMessage(err)}`,
     )
   }
   deps.mask(token)

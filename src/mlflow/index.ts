@@ -96,7 +96,7 @@ export class Mlflow {
     const present = new Set(files.map((f) => f.path))
     const read = async (paths: string[]) => {
       const wanted = paths.filter((p) => present.has(p))
-      const bodies = await mapLimit(wanted, 4, (p) => this.readFile(model, p, signal))
+      const bodies = await mapLimit(wanted, 4, (p, each) => this.readFile(model, p, each), signal)
       return Object.fromEntries(wanted.flatMap((p, i) => (bodies[i] ? [[p, bodies[i]]] : []))) as Record<string, Buffer>
     }
     const small = await read(ENV_FILES)

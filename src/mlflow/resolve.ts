@@ -45,6 +45,20 @@ export function listSome(items: readonly string[], max = 12): string {
   return `${items.slice(0, max).join(', ')} and ${items.length - max} more`
 }
 
+/** "Production (v1, v2), Staging (v3)": every version with a stage, Production first; "" when none. */
+export function stagesInUse(versions: readonly ModelVersion[]): string {
+  return ['Production', 'Staging', 'Archived']
+    .map((stage) => {
+      const numbers = versions
+        .filter((v) => canonicalStage(v.current_stage ?? '') === stage)
+        .map((v) => Number(v.version))
+        .sort((a, b) => a - b)
+      return numbers.length ? `${stage} (${listSome(numbers.map((n) => `v${n}`))})` : ''
+    })
+    .filter(Boolean)
+    .join(', ')
+}
+
 /** Joins an artifact root and a relative path with exactly one slash. */
 export function joinUri(root: string, path: string): string {
   const rel = path.replace(/^\/+|\/+$/g, '')
@@ -90,12 +104,11 @@ export async function resolveModel(client: MlflowClient, ref: ModelRef, signal?:
       })
       const newest = highestVersion(inStage)
       if (!newest) {
-        const all = await client.getLatestVersions(ref.name, [], signal)
-        const used = all
-          .filter((v) => v.current_stage && v.current_stage !== 'None')
-          .map((v) => `${v.current_stage} (v${v.version})`)
+        // get-latest-versions gives one version per stage; the search gives them all.
+        const all = await client.searchModelVersions(`name = ${filterLiteral(ref.name)}`, { limit: 1000 }, signal)
+        const used = stagesInUse(all)
         throw new MlflowError(
-          `${ref.uri}: no version of model "${ref.name}" is in stage ${stage}; ${used.length ? `stages in use: ${used.join(', ')}` : 'none of its versions has a stage'}`,
+          `${ref.uri}: no version of model "${ref.name}" is in stage ${stage}; ${used ? `stages in use: ${used}` : 'none of its versions has a stage'}`,
           404,
         )
       }

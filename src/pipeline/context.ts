@@ -3,7 +3,7 @@
 import type { RunContext } from '../github-context.js'
 import type { Inputs } from '../inputs.js'
 import type { ImageDeps, ImagePlan } from '../image/index.js'
-import type { Deployment, ServingCluster, SmokeResult } from '../k8s/index.js'
+import type { ClusterPlan, Deployment, ServingCluster, SmokeResult } from '../k8s/index.js'
 import type { Manifest } from '../k8s/render.js'
 import type { Applied } from '../k8s/rollout.js'
 import type { Mlflow, ModelCache, ModelDetails } from '../mlflow/index.js'
@@ -32,6 +32,10 @@ export interface RunState {
   /** The image to deploy, pinned by digest. */
   image?: { readonly ref: string; readonly digest: string }
   manifest?: Manifest
+  /** False while the manifest names a planned image that is not built yet. */
+  manifestImageBuilt?: boolean
+  /** What the cluster said of the manifest without changing anything (plan). */
+  clusterPlan?: ClusterPlan
   applied?: Applied
   deployment?: Deployment
   smoke?: SmokeResult

@@ -12,19 +12,33 @@ import { planImage } from './plan-image.js'
 import { checkPreviewOpen, confirmPreviewOpen } from './preview-guard.js'
 import { promote } from './promote.js'
 import { remove } from './remove.js'
-import { renderManifest } from './render-manifest.js'
+import { pinImage, renderManifest } from './render-manifest.js'
+import { checkCluster } from './check-cluster.js'
+import { prepareSmokeTest } from './prepare-smoke-test.js'
+import { showPlan } from './show-plan.js'
 import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from './report-github.js'
 import { resolveModel } from './resolve-model.js'
 import { smokeTest } from './smoke-test.js'
 import { waitReady } from './wait-ready.js'
 
+/**
+ * Everything a deploy needs to know before it changes anything: each check that can fail does so
+ * here, before an image is pushed or an object applied. Changes nothing.
+ */
+const CHECKS: readonly [string, Stage][] = [
+  ['check preview', checkPreviewOpen],
+  ['resolve model', resolveModel],
+  ['plan image', planImage],
+  ['render manifest', renderManifest],
+  ['check cluster', checkCluster],
+  ['prepare smoke test', prepareSmokeTest],
+]
+
 export const PLAN: Record<Action, readonly [string, Stage][]> = {
   deploy: [
-    ['check preview', checkPreviewOpen],
-    ['resolve model', resolveModel],
-    ['plan image', planImage],
+    ...CHECKS,
     ['build image', buildImage],
-    ['render manifest', renderManifest],
+    ['pin image', pinImage],
     ['apply', apply],
     ['confirm preview', confirmPreviewOpen],
     ['wait for ready', waitReady],
@@ -32,10 +46,11 @@ export const PLAN: Record<Action, readonly [string, Stage][]> = {
     ['promote', promote],
     ['report to GitHub', reportToGitHub],
   ],
+  plan: [...CHECKS, ['show plan', showPlan]],
+  // Writes the manifest for GitOps; builds nothing and touches no cluster.
   render: [
     ['resolve model', resolveModel],
     ['plan image', planImage],
-    ['build image', buildImage],
     ['render manifest', renderManifest],
   ],
   delete: [

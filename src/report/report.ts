@@ -13,6 +13,7 @@ export const OUTPUT_NAMES = [
   'name',
   'namespace',
   'manifest',
+  'plan',
 ] as const
 export type OutputName = (typeof OUTPUT_NAMES)[number]
 
@@ -33,6 +34,8 @@ export class Report {
   traffic: { before: string; after: string } | undefined
   /** The smoke test's one-line result (outputs, latency). */
   smokeTest: string | undefined
+  /** `action: plan`: what a deploy would do, several lines. */
+  plan: string | undefined
 
   set(name: OutputName, value: string | undefined): void {
     if (value !== undefined) this.outputs[name] = value

@@ -7,7 +7,7 @@ const ICON = { ok: '✅', failed: '❌', skipped: '⏭️' } as const
 export function renderSummary(report: Report, title: string): string {
   const o = report.outputs
   const lines = [`## ${title}`, '']
-  if (report.failure) lines.push(`**Failed:** ${escapeCell(report.failure)}`, '')
+  if (report.failure) lines.push(...failureLines(report.failure), '')
   const facts: [string, string | undefined][] = [
     ['Endpoint', o.url],
     ['Model', o['model-name'] && `${o['model-name']}${o['model-version'] ? ` v${o['model-version']}` : ''}`],
@@ -24,6 +24,7 @@ export function renderSummary(report: Report, title: string): string {
   if (known.length) {
     lines.push('| | |', '|---|---|', ...known.map(([k, v]) => `| ${k} | ${escapeCell(v!)} |`), '')
   }
+  if (report.plan) lines.push('### Plan', '', '```', report.plan, '```', '')
   if (report.stages.length) {
     lines.push('| Stage | Result | Decision | Duration |', '|---|---|---|---|')
     for (const s of report.stages) {
@@ -34,6 +35,15 @@ export function renderSummary(report: Report, title: string): string {
     lines.push('')
   }
   return lines.join('\n')
+}
+
+/** The failure's first line in bold; evidence after it (pip's output) verbatim in a code block. */
+function failureLines(failure: string): string[] {
+  const [first, ...rest] = failure.split('\n')
+  if (!rest.length) return [`**Failed:** ${escapeCell(failure)}`]
+  // A fence longer than any run of backticks in the evidence.
+  const fence = '`'.repeat(Math.max(3, ...(failure.match(/`+/g) ?? []).map((m) => m.length + 1)))
+  return [`**Failed:** ${escapeCell(first!)}`, '', fence, ...rest, fence]
 }
 
 function escapeCell(text: string): string {

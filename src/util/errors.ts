@@ -1,5 +1,5 @@
-// Error types that reach the user. Each carries a one-line message that says what to fix;
-// main.ts prints only the message (never a stack trace).
+// Error types that reach the user. Each carries a message that says what to fix (one line, or a
+// first line followed by evidence); main.ts prints only the message (never a stack trace).
 
 /** A bad input value: names the input and what is allowed. */
 export class InputError extends Error {
@@ -25,7 +25,11 @@ export class DeployError extends Error {
   override readonly name = 'DeployError'
 }
 
+/**
+ * The whole message: multi-line evidence (the end of pip's output) is part of it. The Actions
+ * edge encodes newlines in the ::error:: annotation (%0A), so nothing is cut and nothing injected.
+ */
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message.split('\n')[0] || err.name
+  if (err instanceof Error) return err.message.trim() || err.name
   return String(err)
 }

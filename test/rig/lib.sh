@@ -104,6 +104,19 @@ stop_bg() {
   fi
   rm -f "$f"
 }
+# rig_locked LOCKFILE FUNC... : run FUNC holding LOCKFILE, so two `rig.sh up` at once (several
+# developers' test runs share one rig) do not start, write or clean up the same things twice.
+# The lock is on fd 9: start servers without it (`9>&-`), else a server that inherited it would
+# hold the lock for as long as it runs.
+rig_locked() {
+  local lock=$1 rc=0; shift
+  mkdir -p "$(dirname "$lock")"
+  exec 9>"$lock"
+  flock -w 1200 9 || die "timed out waiting for $lock"
+  "$@" || rc=$?
+  exec 9>&-
+  return $rc
+}
 # wait_http url [seconds] [curl args...] : until the URL answers 2xx (or the log shows death).
 wait_http() {
   local url=$1 secs=${2:-60}; shift 2 || shift $#

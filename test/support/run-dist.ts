@@ -4,8 +4,22 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { parseDuration } from '../../src/util/duration.js'
 
 const DIST = join(import.meta.dirname, '../../dist/index.js')
+
+/** Below jest's testTimeout (jest.config.js): a run is ended before jest gives up on its test. */
+export const KILL_AFTER_MS = 170_000
+/** The action's own `timeout` must leave it time to roll back and report before the kill. */
+const TIMEOUT_MARGIN_MS = 20_000
+
+// A test that times out abandons its run's promise: end every run still alive when the file is
+// done, so no orphaned action keeps changing the cluster under later suites.
+const live = new Set<ChildProcess>()
+afterAll(() => {
+  for (const child of live) child.kill('SIGKILL')
+})
 
 export interface ActionRun {
   readonly status: number | null
@@ -14,9 +28,25 @@ export interface ActionRun {
   readonly summary: string
   readonly errors: string[]
   readonly seconds: number
+  /** True when the run outlived killAfterMs and was ended by the test harness. */
+  readonly killed: boolean
 }
 
-export async function runDist(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
+export interface RunOptions {
+  /** End the action after this long (default KILL_AFTER_MS); its `timeout` input must fit inside. */
+  readonly killAfterMs?: number
+}
+
+export async function runDist(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  { killAfterMs = KILL_AFTER_MS }: RunOptions = {},
+): Promise<ActionRun> {
+  const budget = killAfterMs - TIMEOUT_MARGIN_MS
+  if (inputs['timeout'] === undefined) inputs = { ...inputs, timeout: `${Math.floor(budget / 1000)}s` }
+  else if (parseDuration('timeout', inputs['timeout']) > budget) {
+    throw new Error(`test misconfigured: timeout ${inputs['timeout']} does not fit in the ${killAfterMs} ms run limit`)
+  }
   const dir = mkdtempSync(join(tmpdir(), 'action-'))
   const outputFile = join(dir, 'output')
   const summaryFile = join(dir, 'summary')
@@ -33,10 +63,20 @@ export async function runDist(inputs: Record<string, string>, env: Record<string
   for (const [k, v] of Object.entries(inputs)) fullEnv[`INPUT_${k.toUpperCase()}`] = v
   const started = performance.now()
   const child = spawn(process.execPath, [DIST], { env: fullEnv })
+  live.add(child)
   let stdout = ''
+  let killed = false
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr.on('data', (d: Buffer) => (stdout += d.toString()))
+  // As GitHub cancels a job: SIGTERM (the action aborts its waits), SIGKILL if it lingers.
+  const timer = setTimeout(() => {
+    killed = true
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
+  }, killAfterMs)
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  clearTimeout(timer)
+  live.delete(child)
   return {
     status,
     stdout,
@@ -44,6 +84,7 @@ export async function runDist(inputs: Record<string, string>, env: Record<string
     summary: readFileSync(summaryFile, 'utf8'),
     errors: stdout.split('\n').filter((l) => l.startsWith('::error::')),
     seconds: (performance.now() - started) / 1000,
+    killed,
   }
 }
 

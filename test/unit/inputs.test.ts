@@ -53,7 +53,8 @@ describe('defaults', () => {
     ['serving', i.cluster.serving, 'image'],
     ['namespace', i.cluster.namespace, 'default'],
     ['build', i.image.build, 'auto'],
-    ['base-image', i.image.baseImage, 'docker.io/seldonio/mlserver:1.7.1'],
+    ['runtime', i.image.runtime, 'kserve'],
+    ['base-image (kserve: plain Python)', i.image.baseImage, 'docker.io/library/python:3.11-slim-bookworm'],
     ['wait', i.flow.wait, true],
     ['timeout', i.flow.timeoutMs, 600_000],
     ['smoke-test', i.flow.smokeTest, true],
@@ -179,6 +180,19 @@ describe('every input is read', () => {
     const { result, masked } = parse({ ...BASE, kubeconfig: KUBECONFIG_CONTENT })
     expect(result.cluster.kubeconfig).toEqual({ content: KUBECONFIG_CONTENT })
     expect(masked).toEqual(expect.arrayContaining([KUBECONFIG_CONTENT, 'kube-token-123']))
+  })
+})
+
+describe('runtime', () => {
+  test.each<[Record<string, string>, string, string]>([
+    [{}, 'kserve', 'docker.io/library/python:3.11-slim-bookworm'],
+    [{ runtime: 'kserve' }, 'kserve', 'docker.io/library/python:3.11-slim-bookworm'],
+    [{ runtime: 'MLServer' }, 'mlserver', 'docker.io/seldonio/mlserver:1.7.1'],
+    [{ runtime: 'mlserver', 'base-image': 'ghcr.io/acme/mlserver:1.7.1' }, 'mlserver', 'ghcr.io/acme/mlserver:1.7.1'],
+    [{ 'base-image': 'ghcr.io/acme/kserve-base:0.21.0' }, 'kserve', 'ghcr.io/acme/kserve-base:0.21.0'],
+  ])('%j -> %s on %s', (given, runtime, base) => {
+    const i = ok(given)
+    expect([i.image.runtime, i.image.baseImage]).toEqual([runtime, base])
   })
 })
 
@@ -325,11 +339,12 @@ describe('bad values name the input and what is allowed', () => {
       'action enum',
       { action: 'destroy' },
       'action',
-      /must be `deploy`, `delete`, `render` or `cleanup`, got "destroy"/,
+      /must be `deploy`, `plan`, `delete`, `render` or `cleanup`, got "destroy"/,
     ],
     ['target enum', { target: 'knatve' }, 'target', /must be `knative` or `kserve`, got "knatve"/],
     ['serving enum', { serving: 'docker' }, 'serving', /must be `image` or `mlflow-runtime`/],
     ['build enum', { build: 'sometimes' }, 'build', /`auto`, `always` or `never`/],
+    ['runtime enum', { runtime: 'triton' }, 'runtime', /must be `kserve` or `mlserver`, got "triton"/],
     [
       'oidc-github-token enum',
       { 'oidc-github-token': 'yes' },
@@ -367,7 +382,13 @@ describe('bad values name the input and what is allowed', () => {
     ['env nested value', { env: 'A: {b: 1}' }, 'env', /must be a string, number or boolean/],
     ['env list item', { env: '- value: x' }, 'env', /item 1 must be an EnvVar/],
     ['labels key', { labels: '"bad key": x' }, 'labels', /not a valid label key/],
-    ['labels value', { labels: 'team: "ml team"' }, 'labels', /not a valid label value/],
+    [
+      'labels value',
+      { labels: 'team: "ml team"' },
+      'labels',
+      /value of "team" is "ml team": label values are at most 63/,
+    ],
+    ['labels value with a newline', { labels: 'team: "ml\\nteam"' }, 'labels', /value of "team" is "ml\\nteam"/],
     ['labels comma string', { labels: 'team=ml,env=prod' }, 'labels', /YAML map/],
     ['annotations key', { annotations: '"/x": y' }, 'annotations', /not a valid annotation key/],
     ['resources section', { resources: 'cpu: 1' }, 'resources', /unknown key "cpu"/],
@@ -393,6 +414,33 @@ describe('bad values name the input and what is allowed', () => {
     expect(err.message).toMatch(message)
     expect(err.message).toContain(`\`${input}\``)
     expect(err.message).not.toContain('\n')
+  })
+})
+
+// A Kubernetes qualified name: an optional DNS-1123 subdomain prefix and one '/', then a name of at
+// most 63 characters (apimachinery validation.IsQualifiedName).
+describe('label and annotation keys are qualified names', () => {
+  test.each<[string, boolean]>([
+    ['team', true],
+    ['app.kubernetes.io/part-of', true],
+    ['acc.example/hostile', true],
+    ['a/b', true],
+    ['a/b/c', false],
+    ['acc.example/x/y', false],
+    ['/x', false],
+    ['x/', false],
+    ['Acc.example/x', false],
+    [`${'a'.repeat(254)}/x`, false],
+    ['a'.repeat(63), true],
+    ['a'.repeat(64), false],
+    ['-x', false],
+    ['x_y.z-1', true],
+  ])('%s → %s', (key, valid) => {
+    for (const input of ['labels', 'annotations'] as const) {
+      const value = JSON.stringify({ [key]: 'v' })
+      if (valid) expect(Object.keys(ok({ [input]: value }).cluster[input])).toEqual([key])
+      else expect(errorOf({ ...BASE, [input]: value }).message).toMatch(/is not a valid (label|annotation) key/)
+    }
   })
 })
 
@@ -464,6 +512,12 @@ describe('inputs that exclude each other are rejected up front', () => {
       /no effect/,
     ],
     [
+      'mlflow-runtime with runtime',
+      { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', runtime: 'mlserver' },
+      'runtime',
+      /builds no image/,
+    ],
+    [
       'mlflow-runtime with build always',
       { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', build: 'always' },
       'build',
@@ -482,6 +536,18 @@ describe('inputs that exclude each other are rejected up front', () => {
       { action: 'render', 'promote-alias': 'prod' },
       'promote-alias',
       /only applies to action: deploy/,
+    ],
+    [
+      'promote-alias without the smoke test',
+      { 'promote-alias': 'prod', 'smoke-test': 'false' },
+      'promote-alias',
+      /needs wait: true and smoke-test: true \(got wait: true, smoke-test: false\)/,
+    ],
+    [
+      'promote-alias without waiting',
+      { 'promote-alias': 'prod', wait: 'false', 'smoke-test': 'false' },
+      'promote-alias',
+      /needs wait: true and smoke-test: true \(got wait: false, smoke-test: false\)/,
     ],
     ['runs:/ without name', { 'model-uri': 'runs:/abc/model' }, 'name', /no registered model name/],
   ])('%s', (_case, inputs, input, message) => {

@@ -40,6 +40,20 @@ test('a failure leads the summary', () => {
   expect(renderSummary(r, 't').split('\n')[2]).toBe('**Failed:** apply: RBAC forbids "deployer"')
 })
 
+test('a failure with evidence: the first line leads, the rest is kept line for line in a code block', () => {
+  const r = new Report()
+  r.failure =
+    "build image: the model's requirements failed to install. The end of pip's output:\nERROR: a | b\nERROR: ``` c"
+  expect(renderSummary(r, 't').split('\n').slice(2, 8)).toEqual([
+    "**Failed:** build image: the model's requirements failed to install. The end of pip's output:",
+    '',
+    '````',
+    'ERROR: a | b',
+    'ERROR: ``` c',
+    '````',
+  ])
+})
+
 test.each([
   [[], 'not reported'],
   [[{ revision: 'wine-00002', percent: 100 }], 'wine-00002 100%'],

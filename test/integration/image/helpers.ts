@@ -2,11 +2,13 @@
 // registries, the real dockerd + buildx, and MLflow's own pyfunc for cross-checks.
 import { mlflowInputs } from '../../support/fixtures.js'
 import { execFile } from 'node:child_process'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { ImageInputs } from '../../../src/inputs.js'
+import type { ImageInputs, Runtime } from '../../../src/inputs.js'
 import { actionsExec, type Exec } from '../../../src/image/exec.js'
-import { createImageDeps, modelFacts, type ImageDeps } from '../../../src/image/index.js'
+import { createImageDeps, modelFacts, type ImageDeps, type ModelFacts } from '../../../src/image/index.js'
 import { createMlflow, type Mlflow, type ModelDetails } from '../../../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../../../src/mlflow/model-uri.js'
 import { UndiciTransport, type HttpRequest, type HttpTransport } from '../../../src/util/http.js'
@@ -68,11 +70,20 @@ export function imageDeps(
   return { ...deps, log, masked }
 }
 
+/** The rig's serving base of each runtime (parts/mlserver.sh, parts/kserve_base.sh). */
+export const RIG_BASE: Record<Runtime, () => string> = {
+  mlserver: () => rigEnv('BASE_IMAGE'),
+  kserve: () => rigEnv('KSERVE_BASE_IMAGE'),
+}
+
+/** The image inputs of a build on the rig; MLServer unless `runtime` says otherwise. */
 export function imageInputs(over: Partial<ImageInputs> = {}): ImageInputs {
+  const runtime = over.runtime ?? 'mlserver'
   return {
+    runtime,
     repository: `${rigEnv('REGISTRY')}/it-wine`,
     tag: undefined,
-    baseImage: rigEnv('BASE_IMAGE'),
+    baseImage: RIG_BASE[runtime](),
     build: 'auto',
     platforms: [],
     buildArgs: {},
@@ -139,4 +150,93 @@ export async function waitReady(url: string, container: string, timeoutMs = 120_
   }
   const logs = await docker(['logs', '--tail', '30', container]).catch((e: Error) => e.message)
   throw new Error(`${url} never became ready; container log:\n${logs}`)
+}
+
+/** The facts of a model directory on disk (a serving fixture), as the MLflow side would report them. */
+export async function localModelFacts(dir: string, name: string, version = '1'): Promise<ModelFacts> {
+  const files: { path: string; size: number }[] = []
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name
+      if (e.isDirectory()) await walk(p)
+      else files.push({ path: p, size: (await stat(join(dir, p))).size })
+    }
+  }
+  await walk('')
+  const smallFiles: Record<string, Uint8Array> = {}
+  for (const f of ['MLmodel', 'requirements.txt', 'conda.yaml']) {
+    if (files.some((x) => x.path === f)) smallFiles[f] = await readFile(join(dir, f))
+  }
+  return modelFacts({ model: { name, version, runId: `local-${name}` }, files, smallFiles })
+}
+
+/** A dataframe_split input example as the smoke test sends it: one FP64 input per column. */
+export function columnsRequest(split: { columns: string[]; data: number[][] }) {
+  return {
+    inputs: split.columns.map((c, j) => ({
+      name: c,
+      shape: [split.data.length],
+      datatype: 'FP64',
+      data: split.data.map((r) => r[j]),
+    })),
+  }
+}
+
+/** The environment that puts a serving container on `port` (each runtime reads its own variables). */
+export async function servingEnv(runtime: Runtime, port: number): Promise<string[]> {
+  if (runtime === 'kserve') return [`HTTP_PORT=${port}`]
+  return [
+    `MLSERVER_HTTP_PORT=${port}`,
+    `MLSERVER_GRPC_PORT=${await freePort()}`,
+    `MLSERVER_METRICS_PORT=${await freePort()}`,
+  ]
+}
+
+export interface Serving {
+  readonly url: string
+  readonly container: string
+}
+
+/**
+ * Runs a serving image on a free loopback port (--network host: the rig's dockerd has no bridge)
+ * as the V2 model `model`, and waits until it is ready. Each runtime reads its own port variable.
+ */
+export async function runServing(image: string, runtime: Runtime, container: string, model: string): Promise<Serving> {
+  const port = await freePort()
+  const env = await servingEnv(runtime, port)
+  await docker(['rm', '-f', container]).catch(() => undefined)
+  await docker([
+    'run',
+    '-d',
+    '--name',
+    container,
+    '--network',
+    'host',
+    ...[...env, `MLSERVER_MODEL_NAME=${model}`].flatMap((e) => ['-e', e]),
+    image,
+  ])
+  const url = `http://127.0.0.1:${port}`
+  await waitReady(`${url}/v2/models/${model}/ready`, container, 240_000)
+  return { url, container }
+}
+
+/** POSTs a V2 inference request; the status and the parsed body. */
+export async function infer(
+  serving: Serving,
+  model: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${serving.url}/v2/models/${model}/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  const text = await res.text()
+  let parsed: Record<string, unknown>
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    parsed = { raw: text }
+  }
+  return { status: res.status, body: parsed }
 }

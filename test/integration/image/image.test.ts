@@ -14,8 +14,10 @@ import { parseImageRef } from '../../../src/image/reference.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
 import {
+  columnsRequest,
   docker,
-  freePort,
+  infer,
+  runServing,
   imageDeps,
   imageInputs,
   inspectModel,
@@ -24,7 +26,6 @@ import {
   pyfuncPredict,
   RecordingTransport,
   SLOW,
-  waitReady,
 } from './helpers.js'
 
 const RUN = Date.now().toString(36)
@@ -90,45 +91,15 @@ describe('plan and build the wine model', () => {
       const example = details.inputExample
       const split =
         (example as unknown as { split?: { columns: string[]; data: number[][] } })?.split ?? (await loadSplit(details))
-      const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()]
       const name = `it-wine-${RUN}`
       containers.push(name)
-      await docker([
-        'run',
-        '-d',
-        '--name',
-        name,
-        '--network',
-        'host',
-        '-e',
-        `MLSERVER_HTTP_PORT=${http}`,
-        '-e',
-        `MLSERVER_GRPC_PORT=${grpc}`,
-        '-e',
-        `MLSERVER_METRICS_PORT=${metrics}`,
-        '-e',
-        'MLSERVER_MODEL_NAME=wine',
-        built.v1!.image,
-      ])
+      const serving = await runServing(built.v1!.image, 'mlserver', name, 'wine')
       expect(await docker(['inspect', '-f', '{{.Config.User}}', name])).toBe('1000')
-      await waitReady(`http://127.0.0.1:${http}/v2/models/wine/ready`, name)
-      const ready = await fetch(`http://127.0.0.1:${http}/v2/health/ready`)
+      const ready = await fetch(`${serving.url}/v2/health/ready`)
       expect(ready.status).toBe(200)
 
-      const request = {
-        inputs: split.columns.map((c, j) => ({
-          name: c,
-          shape: [split.data.length],
-          datatype: 'FP64',
-          data: split.data.map((r) => r[j]),
-        })),
-      }
-      const res = await fetch(`http://127.0.0.1:${http}/v2/models/wine/infer`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(request),
-      })
-      const body = (await res.json()) as { model_name: string; outputs: { data: unknown[] }[] }
+      const res = await infer(serving, 'wine', columnsRequest(split))
+      const body = res.body as { model_name: string; outputs: { data: unknown[] }[] }
       expect(res.status).toBe(200)
       expect(body.model_name).toBe('wine')
       const expected = await pyfuncPredict(`models:/${MODEL()}/1`, split)
@@ -170,9 +141,9 @@ describe('plan and build the wine model', () => {
       const deps = imageDeps()
       const out = await build('2', p, {}, deps)
       expect(out.digest).not.toBe(built.v1!.digest)
-      // BuildKit reports the pip step as CACHED: same requirements, same layer.
+      // BuildKit reports the install step as CACHED: same requirements, same layer.
       const lines = deps.log.lines.map((l) => l.replace(/^debug: /, ''))
-      const step = lines.map((l) => /^#(\d+) \[.*pip install/.exec(l)?.[1]).find(Boolean)
+      const step = lines.map((l) => /^#(\d+) \[.*install\.sh -r/.exec(l)?.[1]).find(Boolean)
       expect(step).toBeDefined()
       expect(lines).toContain(`#${step} CACHED`)
       console.log(

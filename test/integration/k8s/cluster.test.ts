@@ -9,6 +9,7 @@ import { renderManifest, type Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
+import { predict, pyfuncPrediction } from '../action/run-action.js'
 import { fixtureModel, modelImage, withLyingSignature, type FixtureModel } from './fixtures.js'
 
 const NS = 'deploy'
@@ -119,6 +120,7 @@ describe('Knative Service running the serving image', () => {
       expect(first).toMatchObject({ created: true, revision: `${name}-00001`, previousRevision: undefined })
       expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       const s1 = await smoke(deployer, first, v1)
+      expect(await predict(first.url!, name)).toEqual(pyfuncPrediction('1'))
       expect(s1).toMatchObject({
         source: 'input example',
         outputs: [{ name: 'output-1', shape: [3, 1], datatype: 'INT64' }],
@@ -138,6 +140,7 @@ describe('Knative Service running the serving image', () => {
         previousRevision: `${name}-00001`,
       })
       await smoke(deployer, second, v2)
+      expect(await predict(second.url!, name)).toEqual(pyfuncPrediction('2'))
 
       const back = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
         wait: true,
@@ -152,7 +155,6 @@ describe('Knative Service running the serving image', () => {
         timeoutMs: TIMEOUT,
       })
       expect(same).toMatchObject({ changed: false, revision: `${name}-00003` })
-      expect(same.waitedMs).toBeLessThan(1000)
     },
     LONG,
   )
@@ -234,14 +236,12 @@ describe('failures, each with a clear message', () => {
       const container = (m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec
         .containers[0]!
       container['command'] = ['/bin/sh', '-c', 'echo "model exploded" >&2; exit 3']
-      const started = Date.now()
       const applied = await deployer.apply(m)
       const err = (await deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e) => e)) as RolloutError
       expect(err.outcome).toBe('left-for-inspection')
       expect(err.message).toMatch(
         /failed: RevisionFailed: .*model exploded.*exit code 3.*was created by this run and is left in place for inspection/,
       )
-      expect(Date.now() - started).toBeLessThan(60_000)
       expect(await deployer.kube.get(KNATIVE_SERVICE, NS, name)).toBeDefined()
     },
     LONG,

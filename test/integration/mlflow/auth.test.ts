@@ -140,6 +140,32 @@ describe('OIDC-protected MLflow', () => {
   )
 
   test(
+    'an issuer spelled differently from the one the IdP names (localhost for 127.0.0.1) is refused before any token request',
+    async () => {
+      // The rig's IdP answers discovery on any host name, always naming its one issuer.
+      const real = issuer()
+      const configured = real.replace('127.0.0.1', 'localhost')
+      const b = build(
+        inputs('oidc', {
+          oidc: oidcInputs({
+            issuer: configured,
+            clientId: rigEnv('OIDC_CLIENT_ID'),
+            clientSecret: rigEnv('OIDC_CLIENT_SECRET'),
+            audience: audience(),
+          }),
+        }),
+      )
+      const err = await b.mlflow.resolve(champion()).catch((e: Error) => e)
+      expect((err as Error).message).toBe(
+        `the OIDC discovery document ${configured}/.well-known/openid-configuration names issuer "${real}", not "${configured}" as configured in oidc-issuer (or MLFLOW_TRACKING_OIDC_ISSUER): they must be identical (OpenID Connect Discovery §4.3, RFC 8414 §3.3); set oidc-issuer to the IdP's issuer exactly`,
+      )
+      expect(b.masked).toEqual([])
+      await b.close()
+    },
+    SLOW,
+  )
+
+  test(
     'no credentials: the plugin says authentication is required',
     async () => {
       const b = build(inputs('oidc'))

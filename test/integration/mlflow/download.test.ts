@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { parseModelUri, type ModelRef } from '../../../src/mlflow/model-uri.js'
 import { DirectoryCache, ToolCache } from '../../../src/mlflow/index.js'
+import { downloadModel, listModelFiles } from '../../../src/mlflow/artifacts.js'
 import { rigEnv } from '../rig-env.js'
 import { SLOW, build, inputs, oidcInputs, pythonFiles, serverUri, type Built } from './helpers.js'
 
@@ -136,6 +137,35 @@ test(
     } finally {
       await o.close()
     }
+  },
+  SLOW,
+)
+
+test(
+  'a file name with backslashes on the real server (a path on Windows runners) is refused, naming it and the server',
+  async () => {
+    // MLflow stores and lists such a name as is (Linux allows it); written on Windows it would
+    // climb out of the download directory.
+    const prefix = `it-defects-${Date.now().toString(36)}/model`
+    const base = serverUri('plain')
+    const put = async (name: string, body: string) => {
+      const res = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${prefix}/${encodeURIComponent(name)}`, {
+        method: 'PUT',
+        body,
+      })
+      expect(res.status).toBe(200)
+    }
+    await put('MLmodel', 'flavors: {}\n')
+    await put('evil\\..\\..\\x', 'x')
+    const uri = `mlflow-artifacts:/${prefix}`
+    const said = `MLflow at ${base} listed the artifact path "evil\\\\..\\\\..\\\\x" in ${uri}: it has a backslash, which could place a file outside the download directory; nothing was downloaded`
+    const listed = await b.mlflow.client.listArtifacts(base, prefix)
+    expect(listed.map((e) => e.path).sort()).toEqual(['MLmodel', 'evil\\..\\..\\x'])
+    await expect(listModelFiles(b.mlflow.client, uri)).rejects.toThrow(said)
+    const parent = mkdtempSync(join(tmpdir(), 'mlflow-dl-'))
+    const files = listed.map((e) => ({ path: e.path, size: Number(e.file_size) }))
+    await expect(downloadModel(b.mlflow.client, uri, files, join(parent, 'model'))).rejects.toThrow(said)
+    expect(readdirSync(parent)).toEqual([])
   },
   SLOW,
 )

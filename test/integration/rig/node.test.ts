@@ -6,8 +6,10 @@
 // RIG_RECORD_FIXTURES=1 also writes the real objects met here to test/fixtures/k8s/ (the
 // readiness unit tests read them); without it the tests only assert.
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { get, type RequestOptions } from 'node:https'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { format, resolveConfig } from 'prettier'
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { rigEnv } from '../rig-env.js'
 
@@ -16,12 +18,13 @@ const NS = `rig-node-${suffix}`
 const LONG = 300_000
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/k8s')
 
+let kc: KubeConfig
 let core: CoreV1Api
 let apps: AppsV1Api
 let discovery: DiscoveryV1Api
 
 beforeAll(async () => {
-  const kc = new KubeConfig()
+  kc = new KubeConfig()
   kc.loadFromFile(rigEnv('KUBECONFIG_ADMIN'))
   core = kc.makeApiClient(CoreV1Api)
   apps = kc.makeApiClient(AppsV1Api)
@@ -63,10 +66,24 @@ async function httpText(url: string): Promise<string | undefined> {
   }
 }
 
-function record(name: string, object: unknown) {
+/** With RIG_RECORD_FIXTURES set, the object as the API serves it (raw JSON, no managedFields). */
+async function record(name: string, path: string) {
   if (!process.env.RIG_RECORD_FIXTURES) return
+  const opts: RequestOptions = {}
+  await kc.applyToHTTPSOptions(opts)
+  const text = await new Promise<string>((resolve, reject) => {
+    get(new URL(path, kc.getCurrentCluster()?.server), opts, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => (body += c.toString()))
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+  const object = JSON.parse(text)
+  delete object.metadata.managedFields
   mkdirSync(FIXTURES, { recursive: true })
-  writeFileSync(join(FIXTURES, name), `${JSON.stringify(object, null, 2)}\n`)
+  const file = join(FIXTURES, name)
+  // Formatted as the repository's prettier config wants it, so lint passes on a fresh recording.
+  writeFileSync(file, await format(JSON.stringify(object), { ...(await resolveConfig(file)), filepath: file }))
 }
 
 function inPodCidr(ip: string): boolean {
@@ -129,7 +146,7 @@ describe('rig node', () => {
         },
       })
       const read = () => apps.readNamespacedDeployment({ name, namespace: NS })
-      const available = await until(
+      await until(
         'Deployment Available with 2 replicas',
         async () => {
           const d = await read()
@@ -143,11 +160,7 @@ describe('rig node', () => {
         180,
         async () => (await read()).status,
       )
-      record('deployment-available.json', {
-        metadata: available.metadata,
-        spec: available.spec,
-        status: available.status,
-      })
+      await record('deployment-available.json', `/apis/apps/v1/namespaces/${NS}/deployments/${name}`)
 
       const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `app=${name}` })).items
       expect(pods).toHaveLength(2)
@@ -215,11 +228,7 @@ describe('rig node', () => {
       expect(state?.message).toContain(image)
       expect(state?.message).toMatch(/401 Unauthorized|authorization failed|no basic auth credentials/i)
       expect(waiting.status?.phase).toBe('Pending')
-      record('pod-image-pull-unauthorized.json', {
-        metadata: waiting.metadata,
-        spec: waiting.spec,
-        status: waiting.status,
-      })
+      await record('pod-image-pull-unauthorized.json', `/api/v1/namespaces/${NS}/pods/no-secret`)
 
       const registry = rigEnv('REGISTRY_AUTH')
       const auth = Buffer.from(`${rigEnv('REGISTRY_AUTH_USER')}:${rigEnv('REGISTRY_AUTH_PASSWORD')}`).toString('base64')
@@ -245,7 +254,7 @@ describe('rig node', () => {
         async () => (await readPod('with-secret')).status,
       )
       expect(await httpText(`http://${running.status?.podIP}:8080/`)).toBe('with-secret')
-      record('pod-running.json', { metadata: running.metadata, spec: running.spec, status: running.status })
+      await record('pod-running.json', `/api/v1/namespaces/${NS}/pods/with-secret`)
 
       // The secret did not open the image to other pods: still refused without one.
       expect((await readPod('no-secret')).status?.containerStatuses?.[0]?.ready).toBe(false)

@@ -90,36 +90,56 @@ mlserver_registry_label() { # mlserver_registry_label ref label -> its value in 
     python3 -c 'import json,sys; print((json.load(sys.stdin)["config"].get("Labels") or {}).get(sys.argv[1], ""))' "$label" 2>/dev/null
 }
 
-mlserver_base_image() {
-  local ref recipe digest
-  ref=$(mlserver_base_ref); recipe=$(mlserver_recipe)
-  if digest=$(mlserver_registry_digest "$ref") && [ -n "$digest" ] &&
-    [ "$(mlserver_registry_label "$ref" io.mlflow-k8s-deploy.rig.recipe)" = "$recipe" ]; then
-    log "mlserver: $ref already in the registry ($digest)"
-  else
+# local/debian:bookworm, which both serving bases (this part's and kserve_base's) build FROM.
+# Under a lock: the two parts may ask for it at the same time.
+mlserver_debian_image() {
+  mkdir -p "$MLSERVER_IMAGE_DIR"
+  (
+    flock 9
     if ! rig_docker image inspect local/debian:bookworm >/dev/null 2>&1; then
       local tar; tar=$(mlserver_rootfs_tar)
       log "mlserver: docker import local/debian:bookworm"
       rig_docker import --change 'CMD ["/bin/bash"]' "$tar" local/debian:bookworm >/dev/null
     fi
-    local ctx; ctx=$(mktemp -d)
-    cp "$RIG_DIR/base-image/Dockerfile" "$ctx/"
+  ) 9>"$MLSERVER_IMAGE_DIR/.debian.lock"
+}
+
+# serving_base_image WHO REF RECIPE DOCKERFILE REQUIREMENTS LOG [--build-arg ...]: builds and
+# pushes a serving base FROM local/debian:bookworm unless REF in the registry carries RECIPE;
+# prints its digest. Shared with parts/kserve_base.sh.
+serving_base_image() {
+  local who=$1 ref=$2 recipe=$3 dockerfile=$4 reqs=$5 logname=$6 digest ctx; shift 6
+  if digest=$(mlserver_registry_digest "$ref") && [ -n "$digest" ] &&
+    [ "$(mlserver_registry_label "$ref" io.mlflow-k8s-deploy.rig.recipe)" = "$recipe" ]; then
+    log "$who: $ref already in the registry ($digest)"
+  else
+    mlserver_debian_image
+    ctx=$(mktemp -d)
+    cp "$dockerfile" "$ctx/Dockerfile"
     mkdir -p "$ctx/extra-ca"
     cp /usr/local/share/ca-certificates/*.crt "$ctx/extra-ca/" 2>/dev/null || true
-    grep -viE '^(scikit-learn|skops)==' "$MLSERVER_REQS" >"$ctx/base-requirements.txt"
-    log "mlserver: building and pushing $ref (log: $(logfile base-image-build))"
-    if ! rig_docker buildx build --progress plain --network host --push \
-      --metadata-file "$ctx/metadata.json" \
-      --build-arg "MLSERVER_VERSION=$(mlserver_pin mlserver)" \
-      --build-arg "MLFLOW_VERSION=$(mlserver_pin mlflow)" \
-      --build-arg "RECIPE=$recipe" \
-      -t "$ref" "$ctx" >"$(logfile base-image-build)" 2>&1; then
-      tail -30 "$(logfile base-image-build)" >&2; rm -rf "$ctx"; die "base image build failed"
+    grep -vE '^\s*(#|$)' "$reqs" >"$ctx/base-requirements.txt"
+    log "$who: building and pushing $ref (log: $(logfile "$logname"))"
+    if ! rig_docker buildx build --progress plain --network host --push "$@" \
+      --build-arg "RECIPE=$recipe" -t "$ref" "$ctx" >"$(logfile "$logname")" 2>&1; then
+      tail -30 "$(logfile "$logname")" >&2; rm -rf "$ctx"; die "$who: base image build failed"
     fi
     rm -rf "$ctx"
     digest=$(mlserver_registry_digest "$ref") && [ -n "$digest" ] || die "$ref not in the registry after push"
-    log "mlserver: pushed $ref ($digest)"
+    log "$who: pushed $ref ($digest)"
   fi
+  echo "$digest"
+}
+
+mlserver_base_image() {
+  local ref digest reqs
+  ref=$(mlserver_base_ref); reqs=$(mktemp)
+  # No model libraries in the base: a model's own requirements must be installed on top of it.
+  grep -viE '^(scikit-learn|skops)==' "$MLSERVER_REQS" >"$reqs"
+  digest=$(serving_base_image mlserver "$ref" "$(mlserver_recipe)" "$RIG_DIR/base-image/Dockerfile" "$reqs" \
+    base-image-build --build-arg "MLSERVER_VERSION=$(mlserver_pin mlserver)" \
+    --build-arg "MLFLOW_VERSION=$(mlserver_pin mlflow)") || { rm -f "$reqs"; exit 1; }
+  rm -f "$reqs"
   env_set BASE_IMAGE "$ref"
   env_set BASE_IMAGE_DIGEST "$digest"
 }

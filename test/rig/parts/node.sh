@@ -1,10 +1,15 @@
 # Part "node": one real Kubernetes node joined to the kube part's apiserver. containerd + runc
-# (Debian's), a CNI bridge for pods, kubelet, kube-proxy (iptables), kube-controller-manager and
+# (Debian's runc; containerd Debian's 1.6 or v2 built from the Go module proxy), a CNI bridge for pods, kubelet, kube-proxy (iptables), kube-controller-manager and
 # kube-scheduler (the binaries kube_build made). Pods get addresses on the bridge, which the host
 # reaches directly; Services answer on their ClusterIP from the host through kube-proxy.
 # Sourced by rig.sh (needs lib.sh, docker.sh, registry.sh, kube.sh).
 
 NODE_NAME=rig-node
+# v2: containerd $RIG_CONTAINERD_VERSION built here from the Go module proxy (the forward path);
+# debian: Debian's containerd 1.6.20 (works; kubelet 1.36 warns that 1.6 support ends with 1.37).
+: "${RIG_NODE_CONTAINERD:=v2}"
+: "${RIG_CONTAINERD_VERSION:=v2.2.9}"
+NODE_CONTAINERD_V2_BIN=$RIG_CACHE/bin/containerd-$RIG_CONTAINERD_VERSION
 NODE_DIR=$RIG_STATE/node                       # config, sockets, runtime state: wiped when stale
 NODE_CACHE=$RIG_CACHE/node                     # containerd's root (pulled images survive a down)
 NODE_BRIDGE=rigbr0
@@ -64,6 +69,37 @@ node_images() {
   fi
 }
 
+# --- containerd v2 (RIG_NODE_CONTAINERD=v2) --------------------------------------------------
+# containerd, its runc shim and ctr from the module proxy, static (no btrfs/devmapper/zfs), with
+# the kube build's module and build caches (about 10 min on 2 busy cores, cached after).
+node_containerd_build() {
+  local d=$NODE_CONTAINERD_V2_BIN wd=$RIG_CACHE/build/containerd-$RIG_CONTAINERD_VERSION t0=$SECONDS
+  [ -x "$d/containerd" ] && [ -x "$d/containerd-shim-runc-v2" ] && [ -x "$d/ctr" ] && return 0
+  log "building containerd $RIG_CONTAINERD_VERSION from the Go module proxy (log: $(logfile containerd-build))"
+  mkdir -p "$wd" "$d"
+  ( cd "$wd"
+    [ -f go.mod ] || kube_go mod init rig.local/containerd
+    kube_go get "github.com/containerd/containerd/v2@$RIG_CONTAINERD_VERSION"
+    printf '//go:build tools\n\npackage tools\n\nimport (\n' >tools.go
+    for c in containerd containerd-shim-runc-v2 ctr; do printf '\t_ "github.com/containerd/containerd/v2/cmd/%s"\n' "$c"; done >>tools.go
+    printf ')\n' >>tools.go
+    kube_go mod tidy && mkdir -p out &&
+      CGO_ENABLED=0 kube_go build -trimpath -tags "no_btrfs no_devmapper no_zfs urfave_cli_no_docs" \
+        -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$RIG_CONTAINERD_VERSION" -o out/ \
+        github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+        github.com/containerd/containerd/v2/cmd/ctr
+  ) >"$(logfile containerd-build)" 2>&1 || { tail -20 "$(logfile containerd-build)" >&2; die "containerd build failed"; }
+  mv "$wd"/out/* "$d/"
+  log "built containerd $RIG_CONTAINERD_VERSION in $((SECONDS - t0)) s"
+}
+node_containerd_dir() { # where containerd, its shim and ctr come from
+  case "$RIG_NODE_CONTAINERD" in
+    v2) echo "$NODE_CONTAINERD_V2_BIN" ;;
+    debian) echo /usr/bin ;;
+    *) die "RIG_NODE_CONTAINERD=$RIG_NODE_CONTAINERD: use debian or v2" ;;
+  esac
+}
+
 # --- host setup ---------------------------------------------------------------------------
 # protectKernelDefaults: true, and the rig sets the values itself. The kubelet otherwise rewrites
 # them silently on every start; this way the change is explicit, logged, and undone by `down`
@@ -97,6 +133,11 @@ node_bridge() {
     ip addr add "$NODE_IP/${RIG_NODE_POD_CIDR#*/}" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
   ip route replace "$KUBE_SERVICE_CIDR" dev "$NODE_BRIDGE" src "$NODE_IP"
+  # Pods talk to the host, each other and Services, never past the machine (the rig's rule).
+  iptables -N RIG-NODE-EGRESS 2>/dev/null || true
+  iptables -F RIG-NODE-EGRESS
+  iptables -A RIG-NODE-EGRESS -i "$NODE_BRIDGE" ! -o "$NODE_BRIDGE" -j REJECT --reject-with icmp-net-prohibited
+  iptables -C FORWARD -j RIG-NODE-EGRESS 2>/dev/null || iptables -I FORWARD 1 -j RIG-NODE-EGRESS
 }
 
 # --- credentials --------------------------------------------------------------------------
@@ -113,7 +154,7 @@ node_pki() {
       -days 3650 -extfile "$d/kubelet.ext" -out "$d/kubelet.crt" 2>/dev/null
     chmod 600 "$d/kubelet.key"
   fi
-  cat >"$d/kubeconfig-kubelet" <<KCFG
+  node_write "$d/kubeconfig-kubelet" <<KCFG
 apiVersion: v1
 kind: Config
 clusters:
@@ -141,12 +182,28 @@ YAML
 }
 
 # --- configuration files ------------------------------------------------------------------
-node_config() {
-  local d=$NODE_DIR port
-  mkdir -p "$d/cni" "$d/certs.d" "$NODE_CACHE/containerd"
-  # containerd (config version 2 = containerd 1.6/1.7). Its own root, state, socket and runc root,
-  # so nothing is shared with the docker part's containerd.
-  cat >"$d/containerd.toml" <<TOML
+# containerd's configuration: its own root, state, socket and runc root, so nothing is shared with
+# the docker part's containerd. Config version 2 for containerd 1.6, version 3 for v2.
+# node_cri_runtime_toml TABLE CNI-BIN-LINE : runc (cgroupfs, our runc root) and CNI, the same in
+# both config versions but under another table name.
+node_cri_runtime_toml() {
+  cat <<TOML
+[$1.containerd]
+  default_runtime_name = "runc"
+  [$1.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [$1.containerd.runtimes.runc.options]
+      SystemdCgroup = false
+      Root = "$NODE_RUNC_ROOT"
+[$1.cni]
+  $2
+  conf_dir = "$NODE_DIR/cni"
+  max_conf_num = 1
+TOML
+}
+node_containerd_v2_toml() {
+  local d=$NODE_DIR
+  cat <<TOML
 version = 2
 root = "$NODE_CACHE/containerd"
 state = "$d/containerd-state"
@@ -164,28 +221,62 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # Pod network namespaces under the state dir: a stale one is found and unmounted with the rest.
   netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "$NODE_RUNC_ROOT"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$d/cni"
-    max_conf_num = 1
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$d/certs.d"
 TOML
+  node_cri_runtime_toml 'plugins."io.containerd.grpc.v1.cri"' 'bin_dir = "/usr/lib/cni"'
+}
+node_containerd_v3_toml() {
+  local d=$NODE_DIR
+  cat <<TOML
+version = 3
+root = "$NODE_CACHE/containerd-v2"
+state = "$d/containerd-state"
+[grpc]
+  address = "$NODE_CONTAINERD_SOCK"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$NODE_CACHE/opt"
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$NODE_PAUSE_IMAGE"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "$d/certs.d"
+[plugins."io.containerd.transfer.v1.local"]
+  config_path = "$d/certs.d"
+[plugins."io.containerd.cri.v1.runtime"]
+  # root here lacks CAP_SYS_RESOURCE: runc cannot lower a sandbox's oom_score_adj below ours.
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  netns_mounts_under_state_dir = true
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+TOML
+  node_cri_runtime_toml 'plugins."io.containerd.cri.v1.runtime"' 'bin_dirs = ["/usr/lib/cni"]'
+}
+
+# node_write file < content : replace only when the content differs (kube-proxy exits when it
+# sees its configuration file change, even to the same bytes).
+node_write() {
+  local tmp; tmp=$(mktemp "$1.XXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+node_config() {
+  local d=$NODE_DIR port
+  mkdir -p "$d/cni" "$d/certs.d" "$NODE_CACHE/containerd"
+  if [ "$RIG_NODE_CONTAINERD" = v2 ]; then node_containerd_v3_toml; else node_containerd_v2_toml; fi |
+    node_write "$d/containerd.toml"
   # Both rig registries over plain HTTP; credentials for the auth one come only from the pod's
   # imagePullSecrets (the kubelet hands them to the CRI per pull).
   for port in "$RIG_REGISTRY_PORT" "$RIG_REGISTRY_AUTH_PORT"; do
     mkdir -p "$d/certs.d/127.0.0.1:$port"
     printf 'server = "http://127.0.0.1:%s"\n\n[host."http://127.0.0.1:%s"]\n  capabilities = ["pull", "resolve"]\n' \
-      "$port" "$port" >"$d/certs.d/127.0.0.1:$port/hosts.toml"
+      "$port" "$port" | node_write "$d/certs.d/127.0.0.1:$port/hosts.toml"
   done
-  cat >"$d/cni/10-rig.conflist" <<JSON
+  node_write "$d/cni/10-rig.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "rig",
@@ -200,7 +291,7 @@ TOML
   ]
 }
 JSON
-  cat >"$d/kubelet.yaml" <<YAML
+  node_write "$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # This machine has cgroup v1 (hybrid); kubelet 1.36 refuses it unless told.
@@ -226,7 +317,8 @@ authorization: {mode: Webhook}
 podLogsDir: $d/pod-logs
 volumePluginDir: $d/volume-plugins
 clusterDomain: cluster.local
-resolvConf: /etc/resolv.conf
+# No DNS for pods: the host's resolver is not a rig address, and there is no cluster DNS.
+resolvConf: ""
 # A CI disk is often fuller than 85 %: no disk-pressure evictions or image GC on a test node.
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 imageGCHighThresholdPercent: 100
@@ -235,7 +327,7 @@ serializeImagePulls: false
 rotateCertificates: false
 oomScoreAdj: 0   # lowering it needs CAP_SYS_RESOURCE, which root lacks here
 YAML
-  cat >"$d/kube-proxy.yaml" <<YAML
+  node_write "$d/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $KUBE_DIR/kubeconfig-admin}
@@ -286,7 +378,7 @@ node_clean() {
   for chain in $(iptables -t nat -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^CNI-DN-/{print $2}'); do
     iptables -t nat -F "$chain" 2>/dev/null; iptables -t nat -X "$chain" 2>/dev/null || true
   done
-  [ "$n" -eq 0 ] || log "node: cleaned leftovers of an earlier run ($n shims/containers/mounts)"
+  [ "$n" -eq 0 ] || log "node: removed $n leftover shims, containers and mounts"
 }
 
 # --- processes ----------------------------------------------------------------------------
@@ -299,14 +391,43 @@ node_wait() { # node_wait name url seconds [curl args]
     sleep 0.3
   done
 }
+# node_run name config-file... -- cmd... : start_bg, restarting a running process whose command
+# line or configuration files changed (a warm rig picks up a newer checkout's settings).
+node_run() {
+  local name=$1 files=() want f=$NODE_DIR/$1.started; shift
+  while [ "$1" != -- ]; do files+=("$1"); shift; done; shift
+  want="$* $(cat "${files[@]}" /dev/null | sha256sum | cut -c1-16)"
+  if is_running "$name"; then
+    [ "$(cat "$f" 2>/dev/null)" = "$want" ] && return 0
+    log "node: $name configuration changed: restarting it"
+    stop_bg "$name"
+  fi
+  start_bg "$name" "$@" 9>&-
+  printf '%s' "$want" >"$f"
+}
+# Which containerd with which effective configuration (its own dump, so an edit of the file's
+# text alone does not restart the node's pods).
+node_containerd_fingerprint() {
+  local bin; bin=$(node_containerd_dir)
+  { echo "$bin"; "$bin/containerd" --config "$NODE_DIR/containerd.toml" config dump 2>/dev/null | grep -v '^imports'; } |
+    sha256sum
+}
 node_start_containerd() {
-  if is_running containerd; then return 0; fi
+  if is_running containerd; then
+    [ "$(cat "$NODE_DIR/containerd.started" 2>/dev/null)" = "$(node_containerd_fingerprint)" ] && return 0
+    log "node: containerd configuration changed: restarting the node"
+    stop_bg kubelet
+    stop_bg containerd
+  fi
   stop_bg kubelet   # its volume mounts are about to go
   node_clean
   mkdir -p "$NODE_DIR/containerd-state"
-  start_bg containerd containerd --config "$NODE_DIR/containerd.toml"
+  local bin; bin=$(node_containerd_dir)
+  # The shim is looked up on PATH: the one that matches this containerd first.
+  start_bg containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$NODE_DIR/containerd.toml" 9>&-
+  node_containerd_fingerprint >"$NODE_DIR/containerd.started"
   local deadline=$((SECONDS + 30))
-  until ctr --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
+  until "$bin/ctr" --address "$NODE_CONTAINERD_SOCK" version >/dev/null 2>&1; do
     is_running containerd || die "containerd exited: $(tail -5 "$(logfile containerd)")"
     [ $SECONDS -lt $deadline ] || die "containerd did not answer in 30 s: $(tail -5 "$(logfile containerd)")"
     sleep 0.2
@@ -314,15 +435,18 @@ node_start_containerd() {
 }
 node_start_controllers() {
   local k=$KUBE_DIR/kubeconfig-admin
-  start_bg kube-controller-manager "$(node_bin kube-controller-manager)" \
+  # --authentication-skip-lookup: the apiserver has no front-proxy (requestheader) CA to look up.
+  node_run kube-controller-manager -- "$(node_bin kube-controller-manager)" \
     --kubeconfig "$k" --authentication-kubeconfig "$k" --authorization-kubeconfig "$k" \
+    --authentication-skip-lookup \
     --bind-address 127.0.0.1 --secure-port "$NODE_KCM_PORT" --cert-dir "$NODE_DIR/kcm-certs" \
     --leader-elect=false --use-service-account-credentials=false \
     --service-account-private-key-file "$KUBE_DIR/sa.key" --root-ca-file "$KUBE_DIR/ca.crt" \
     --cluster-cidr "$RIG_NODE_POD_CIDR" --service-cluster-ip-range "$KUBE_SERVICE_CIDR" \
     --controllers '*' --v 1
-  start_bg kube-scheduler "$(node_bin kube-scheduler)" \
+  node_run kube-scheduler -- "$(node_bin kube-scheduler)" \
     --kubeconfig "$k" --authentication-kubeconfig "$k" --authorization-kubeconfig "$k" \
+    --authentication-skip-lookup \
     --bind-address 127.0.0.1 --secure-port "$NODE_SCHED_PORT" --cert-dir "$NODE_DIR/sched-certs" \
     --leader-elect=false --v 1
 }
@@ -333,24 +457,46 @@ node_start_kubelet() {
     stop_bg kubelet
   fi
   mkdir -p "$NODE_KUBELET_ROOT" "$NODE_DIR/pod-logs" "$NODE_DIR/volume-plugins"
-  start_bg kubelet "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
+  local before; before=$(cat "$(pidfile kubelet)" 2>/dev/null || true) NODE_KUBELET_STARTED=$(date +%s)
+  node_run kubelet "$NODE_DIR/kubelet.yaml" -- "$(node_bin kubelet)" --config "$NODE_DIR/kubelet.yaml" \
     --kubeconfig "$NODE_DIR/pki/kubeconfig-kubelet" --hostname-override "$NODE_NAME" \
     --node-ip "$NODE_IP" --root-dir "$NODE_KUBELET_ROOT" --cert-dir "$NODE_DIR/kubelet-certs" --v 1
+  # Still the same kubelet: its Ready counts whenever it was posted.
+  [ "$(cat "$(pidfile kubelet)")" != "$before" ] || NODE_KUBELET_STARTED=0
 }
 node_start_proxy() {
-  start_bg kube-proxy "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
+  node_run kube-proxy "$NODE_DIR/kube-proxy.yaml" -- "$(node_bin kube-proxy)" --config "$NODE_DIR/kube-proxy.yaml" --v 1
 }
+# Ready, as reported by a kubelet started at or after $1 (epoch s): right after a restart the
+# API still shows the previous kubelet's Ready until the controller's grace period ends.
 node_ready() {
   kube_api GET "/api/v1/nodes/$NODE_NAME" 2>/dev/null |
-    jq -e '.status.conditions[]? | select(.type == "Ready" and .status == "True")' >/dev/null 2>&1
+    jq -e --argjson t "${1:-0}" '.status.conditions[]? |
+      select(.type == "Ready" and .status == "True" and (.lastHeartbeatTime | fromdateiso8601) >= $t - 1)' >/dev/null 2>&1
 }
 
-# --- part interface -----------------------------------------------------------------------
-node_up() {
+# A pid file left by a kill -9 may name a pid the kernel has since given to something else:
+# forget it unless that process is still our binary.
+node_forget_stale_pids() {
+  local p f pid
+  for p in containerd kubelet kube-proxy kube-controller-manager kube-scheduler; do
+    f=$(pidfile "$p"); [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "^[^ ]*$p " || rm -f "$f"
+  done
+}
+
+# Up and down hold the part's lock (rig_locked): two `rig.sh up` at once must not clean up under
+# each other. Processes are started without the lock's fd (`9>&-`).
+node_up() { rig_locked "$NODE_DIR/.lock" _node_up; }
+node_down() { rig_locked "$NODE_DIR/.lock" _node_down; }
+_node_up() {
   apt_install containerd runc containernetworking-plugins conntrack iptables gcc libc6-dev openssl jq
   kube_built || die "node: no Kubernetes binaries in $KUBE_BIN_DIR (rig.sh up kube builds them)"
   kube_status || die "node: the kube part must be up first (rig.sh up kube)"
   mkdir -p "$NODE_DIR" "$NODE_CACHE"
+  node_forget_stale_pids
+  [ "$RIG_NODE_CONTAINERD" = v2 ] && node_containerd_build
   node_images
   node_sysctls
   node_bridge
@@ -366,7 +512,7 @@ node_up() {
   node_wait kubelet "http://127.0.0.1:$NODE_KUBELET_HEALTHZ/healthz" 60
   node_wait kube-proxy "http://127.0.0.1:$NODE_PROXY_HEALTHZ/healthz" 60
   local deadline=$((SECONDS + 90))
-  until node_ready; do
+  until node_ready "${NODE_KUBELET_STARTED:-0}"; do
     is_running kubelet || die "kubelet exited: $(tail -5 "$(logfile kubelet)")"
     [ $SECONDS -lt $deadline ] || die "node $NODE_NAME not Ready after 90 s (logs: $(logfile kubelet))"
     sleep 0.5
@@ -380,7 +526,7 @@ node_up() {
   env_set NODE_HTTP_IMAGE "$NODE_HTTP_IMAGE"
   env_set NODE_HTTP_IMAGE_AUTH "$NODE_HTTP_IMAGE_AUTH"
 }
-node_down() {
+_node_down() {
   stop_bg kube-proxy
   stop_bg kubelet
   stop_bg kube-scheduler
@@ -390,6 +536,8 @@ node_down() {
   [ -x "$(node_bin kube-proxy)" ] && "$(node_bin kube-proxy)" --cleanup >/dev/null 2>&1 || true
   ip route del "$KUBE_SERVICE_CIDR" dev "$NODE_BRIDGE" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
+  while iptables -D FORWARD -j RIG-NODE-EGRESS 2>/dev/null; do :; done
+  iptables -F RIG-NODE-EGRESS 2>/dev/null && iptables -X RIG-NODE-EGRESS 2>/dev/null || true
   node_sysctls_restore
 }
 node_status() {

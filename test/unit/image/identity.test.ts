@@ -60,6 +60,7 @@ describe('identity', () => {
     ['requirements', (i) => ({ ...i, model: { ...i.model, requirements: 'scikit-learn==1.5.0' } })],
     ['base digest', (i) => ({ ...i, base: { ...i.base, digest: 'sha256:' + 'c'.repeat(64) } })],
     ['runtime', (i) => ({ ...i, runtime: { name: 'mlserver', version: '1.7.2' } })],
+    ['runtime kind', (i) => ({ ...i, runtime: { name: 'kserve', version: '1.7.1' } })],
     ['generator version', (i) => ({ ...i, generator: { version: '0.2.0', template: '1' } })],
     ['template version', (i) => ({ ...i, generator: { version: '0.1.0', template: '2' } })],
     ['platforms', (i) => ({ ...i, build: { platforms: ['linux/arm64'], args: {} } })],

@@ -312,7 +312,7 @@ describe('RegistryClient against loopback fakes', () => {
     await expect(
       client(creds({ kind: 'identity-token', username: undefined })).inspect(parseImageRef(`${s.host}/wine:v1`)),
     ).rejects.toThrow(
-      /refused access to wine \(HTTP 403: DENIED: requested access to the resource is denied\); tried an identity token from auths/,
+      /refused access to wine \(HTTP 403: DENIED: requested access to the resource is denied\) with a freshly issued token from http:\S+\/token; tried an identity token from auths/,
     )
   })
 

@@ -70,7 +70,6 @@ test('infer: 503 is retried, the answer and its latency returned', async () => {
   expect(r.response).toEqual(answer)
   expect(r.attempts).toBe(2)
   expect(r.latencyMs).toBeGreaterThan(0)
-  expect(r.latencyMs).toBeLessThan(1000)
 })
 
 test('infer: a 400 is a real answer, not retried, and its error is quoted', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  aboutObject,
   KNATIVE_SERVICE,
   Kube,
   kubeApiError,
@@ -153,9 +154,27 @@ describe('Kube', () => {
     expect(await kube.delete(KNATIVE_SERVICE, 'models', 'wine')).toBe('absent')
   })
 
-  test('events: the object and its children, oldest first, last ten', async () => {
-    const ev = (name: string, t: string, reason: string) => ({
-      involvedObject: { kind: 'Service', name },
+  test('delete returns the uid it deleted, so the wait for "gone" cannot mistake a successor for it', async () => {
+    const managed = {
+      ...manifest,
+      metadata: { ...manifest.metadata, uid: 'uid-1', labels: { 'app.kubernetes.io/managed-by': 'mlflow-k8s-deploy' } },
+    }
+    const { transport, requests } = fake({
+      ...discovery,
+      [`GET ${path}`]: { status: 200, body: managed },
+      [`DELETE ${path}`]: { status: 200, body: {} },
+    })
+    expect(await new Kube(transport, new MemoryLogger()).delete(KNATIVE_SERVICE, 'models', 'wine')).toEqual({
+      deleted: 'uid-1',
+    })
+    expect(JSON.parse(requests.find((r) => r.method === 'DELETE')!.body!)).toMatchObject({
+      preconditions: { uid: 'uid-1' },
+    })
+  })
+
+  test('events: the object and its children, newest first; a sibling preview is not a child', async () => {
+    const ev = (kind: string, name: string, t: string, reason: string) => ({
+      involvedObject: { kind, name },
       lastTimestamp: t,
       type: 'Warning',
       reason,
@@ -166,18 +185,36 @@ describe('Kube', () => {
         status: 200,
         body: {
           items: [
-            ev('wine-00002', '2026-01-01T00:00:02Z', 'B'),
-            ev('other', '2026-01-01T00:00:00Z', 'X'),
-            ev('wine', '2026-01-01T00:00:01Z', 'A'),
+            ev('Revision', 'wine-00002', '2026-01-01T00:00:02Z', 'B'),
+            ev('Service', 'other', '2026-01-01T00:00:00Z', 'X'),
+            ev('Service', 'wine-pr-1', '2026-01-01T00:00:09Z', 'Sibling'),
+            ev('Revision', 'wine-pr-1-00001', '2026-01-01T00:00:09Z', 'Sibling'),
+            ev('Service', 'wine', '2026-01-01T00:00:01Z', 'A'),
+            ev('Pod', 'wine-00002-deployment-5d9c-x7k2', '2026-01-01T00:00:03Z', 'C'),
           ],
         },
       },
     })
     const lines = await new Kube(transport, new MemoryLogger()).events(KNATIVE_SERVICE, 'models', 'wine')
     expect(lines).toEqual([
+      '2026-01-01T00:00:03Z Warning C Pod/wine-00002-deployment-5d9c-x7k2: m',
+      '2026-01-01T00:00:02Z Warning B Revision/wine-00002: m',
       '2026-01-01T00:00:01Z Warning A Service/wine: m',
-      '2026-01-01T00:00:02Z Warning B Service/wine-00002: m',
     ])
+  })
+
+  test.each([
+    ['wine', 'wine', true],
+    ['wine', 'wine-00001', true],
+    ['wine', 'wine-00001-deployment-abc', true],
+    ['wine', 'wine-predictor', true],
+    ['wine', 'wine-predictor-00001-deployment-x', true],
+    ['wine', 'wine-pr-1', false],
+    ['wine', 'wine-pr-1-00001', false],
+    ['wine', 'winery', false],
+    ['wine', 'wine-2', false],
+  ])('events of %s include %s: %s', (name, involved, expected) => {
+    expect(aboutObject(name, involved)).toBe(expected)
   })
 })
 

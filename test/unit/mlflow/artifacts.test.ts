@@ -1,8 +1,10 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   DirectoryCache,
+  artifactPathProblem,
   downloadModel,
   listModelFiles,
   mapLimit,
@@ -192,4 +194,133 @@ test('DirectoryCache: save moves the directory in, find finds it', async () => {
   const saved = await cache.save('k', dir)
   expect(await cache.find('k')).toBe(saved)
   expect(existsSync(dir)).toBe(false)
+})
+
+// Paths come from the server: a hostile or broken one must not write outside the download directory.
+test.each([
+  ['MLmodel', undefined],
+  ['sub dir/é.json', undefined],
+  ['a/b/c.bin', undefined],
+  ['..', 'a ".." segment'],
+  ['../../.bashrc', 'a ".." segment'],
+  ['a/../../b', 'a ".." segment'],
+  ['/etc/passwd', 'an absolute path'],
+  ['C:/Windows/x', 'an absolute path'],
+  ['a\\..\\..\\x', 'a backslash'],
+  ['x\u0000y', 'a NUL character'],
+  ['', 'an empty segment'],
+  ['a//b', 'an empty segment'],
+  ['./a', 'a "." segment'],
+])('artifactPathProblem(%j) → %s', (path, problem) => expect(artifactPathProblem(path)).toBe(problem))
+
+describe('artifact paths are confined to the download directory', () => {
+  const http = new UndiciTransport({ retry: FAST_RETRY, sleep: async () => undefined })
+  afterAll(() => http.close())
+  const uri = `mlflow-artifacts:/${ROOT}`
+  let server: FakeServer
+  afterEach(() => server?.close())
+  const client = () => new MlflowClient({ trackingUri: server.url, http, auth: NO_AUTH, log: new MemoryLogger() })
+
+  test.each([
+    ['..', true, 'a ".." segment'],
+    ['../../outside.txt', false, 'a ".." segment'],
+    ['/etc/cron.d/x', false, 'an absolute path'],
+    ['a\\..\\..\\x', false, 'a backslash'],
+    ['x\u0000y', false, 'a NUL character'],
+  ])('a listing naming %j is refused, naming the path and the server', async (name, isDir, problem) => {
+    server = await fakeServer((_req, res) =>
+      json(res, 200, {
+        files: [
+          { path: 'MLmodel', is_dir: false, file_size: 3 },
+          { path: name, is_dir: isDir, file_size: 3 },
+        ],
+      }),
+    )
+    await expect(listModelFiles(client(), uri)).rejects.toThrow(
+      `MLflow at ${server.url} listed the artifact path ${JSON.stringify(name)} in ${uri}: it has ${problem}, which could place a file outside the download directory; nothing was downloaded`,
+    )
+  })
+
+  test.each([['../escaped.txt'], ['/tmp/escaped.txt'], ['a/../../escaped.txt']])(
+    'downloadModel refuses %j before writing anything',
+    async (path) => {
+      server = await artifactServer()
+      const parent = mkdtempSync(join(tmpdir(), 'dl-'))
+      const files = [
+        { path: 'MLmodel', size: TREE.MLmodel!.length },
+        { path, size: 2 },
+      ]
+      await expect(
+        downloadModel(client(), uri, files, join(parent, 'model'), { retry: FAST_RETRY, sleep: async () => undefined }),
+      ).rejects.toThrow(`MLflow at ${server.url} listed the artifact path ${JSON.stringify(path)} in ${uri}`)
+      expect(readdirSync(parent)).toEqual([])
+      expect(server.requests).toEqual([])
+    },
+  )
+})
+
+describe('one failed download cancels its siblings before the temporary directory goes', () => {
+  test('mapLimit aborts the others and waits for them before it rejects', async () => {
+    const settled: string[] = []
+    const err = await mapLimit(['fails', 'waits', 'never started'], 2, async (item, signal) => {
+      if (item === 'fails') throw new Error('boom')
+      if (item === 'never started') settled.push('never started ran')
+      await once(signal, 'abort')
+      settled.push(`${item}: aborted`)
+      throw signal.reason
+    }).catch((e: Error) => e)
+    expect((err as Error).message).toBe('boom')
+    expect(settled).toEqual(['waits: aborted'])
+  })
+
+  test('mapLimit passes a caller abort on to every item', async () => {
+    const outer = new AbortController()
+    const seen: boolean[] = []
+    const p = mapLimit(
+      [1, 2],
+      2,
+      async (_n, signal) => {
+        await once(signal, 'abort')
+        seen.push(signal.aborted)
+        throw signal.reason
+      },
+      outer.signal,
+    )
+    outer.abort(new Error('cancelled by SIGINT'))
+    await expect(p).rejects.toThrow('cancelled by SIGINT')
+    expect(seen).toEqual([true, true])
+  })
+
+  test('a file that vanishes while a sibling streams: the sibling is cut, nothing is left behind', async () => {
+    const http = new UndiciTransport({ retry: FAST_RETRY, sleep: async () => undefined })
+    const uri = `mlflow-artifacts:/${ROOT}`
+    let slowClosed: Promise<unknown> | undefined
+    const server = await fakeServer((req, res) => {
+      if (req.url!.endsWith('/model.pkl')) {
+        // Half the file, then nothing until the client goes away.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 300_000 })
+        res.write(Buffer.alloc(1000))
+        slowClosed = once(res, 'close')
+        return
+      }
+      json(res, 404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'gone' })
+    })
+    try {
+      const client = new MlflowClient({ trackingUri: server.url, http, auth: NO_AUTH, log: new MemoryLogger() })
+      const parent = mkdtempSync(join(tmpdir(), 'dl-'))
+      const files = [
+        { path: 'model.pkl', size: 300_000 },
+        { path: 'MLmodel', size: 10 },
+      ]
+      await expect(
+        downloadModel(client, uri, files, join(parent, 'model'), { retry: FAST_RETRY, sleep: async () => undefined }),
+      ).rejects.toThrow(/MLmodel vanished from/)
+      // The streaming sibling was aborted (its connection closed) and the partial directory is gone.
+      await slowClosed
+      expect(readdirSync(parent)).toEqual([])
+    } finally {
+      await server.close()
+      await http.close()
+    }
+  })
 })

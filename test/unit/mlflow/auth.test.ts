@@ -3,6 +3,7 @@ import {} from '../../support/fixtures.js'
 import {
   TokenAuth,
   createAuth,
+  discover,
   discoveryUrls,
   needsRefresh,
   tokenErrorHint,
@@ -170,7 +171,7 @@ describe('providers', () => {
   test('client credentials: discovery, token masked and cached', async () => {
     const idp = await fakeServer((req, res) => {
       if (req.url === '/.well-known/openid-configuration')
-        return json(res, 200, { issuer: 'x', token_endpoint: `${idp.url}/token` })
+        return json(res, 200, { issuer: idp.url, token_endpoint: `${idp.url}/token` })
       json(res, 200, { access_token: 'AT-1', token_type: 'Bearer', expires_in: 3600 })
     })
     try {
@@ -211,7 +212,7 @@ describe('providers', () => {
   test('a token endpoint error names the OAuth error and what to fix', async () => {
     const idp = await fakeServer((req, res) => {
       if (req.url?.startsWith('/.well-known/openid-configuration'))
-        return json(res, 200, { token_endpoint: `${idp.url}/token` })
+        return json(res, 200, { issuer: idp.url, token_endpoint: `${idp.url}/token` })
       json(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' })
     })
     try {
@@ -232,7 +233,7 @@ describe('providers', () => {
   test('a token endpoint answering HTML says so', async () => {
     const idp = await fakeServer((req, res) => {
       if (req.url?.startsWith('/.well-known/openid-configuration'))
-        return json(res, 200, { token_endpoint: `${idp.url}/token` })
+        return json(res, 200, { issuer: idp.url, token_endpoint: `${idp.url}/token` })
       res.writeHead(500, { 'content-type': 'text/html' })
       res.end('<html><title>Internal Server Error</title></html>')
     })
@@ -284,7 +285,8 @@ describe('providers', () => {
   test('GitHub token exchange: subject token posted to the discovered endpoint, audience defaults to the issuer', async () => {
     const audiences: (string | undefined)[] = []
     const idp = await fakeServer((req, res) => {
-      if (req.url?.startsWith('/.well-known')) return json(res, 200, { token_endpoint: `${idp.url}/token` })
+      if (req.url?.startsWith('/.well-known'))
+        return json(res, 200, { issuer: idp.url, token_endpoint: `${idp.url}/token` })
       json(res, 200, {
         access_token: 'EXCHANGED',
         issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
@@ -304,5 +306,55 @@ describe('providers', () => {
     } finally {
       await idp.close()
     }
+  })
+})
+
+// OpenID Connect Discovery §4.3 / RFC 8414 §3.3: the document must name the issuer it was fetched
+// for, or a token endpoint of someone else's choosing would receive the client's credentials.
+describe('discovery checks the issuer the document names', () => {
+  const http = new UndiciTransport({ retry: FAST_RETRY, sleep: async () => undefined })
+  afterAll(() => http.close())
+  const serve = (docs: Record<string, (base: string) => object>) =>
+    fakeServer((req, res) => {
+      const doc = docs[req.url ?? '']
+      if (doc) return json(res, 200, doc(idp.url))
+      json(res, 404, { error: 'not found' })
+    }).then((s) => (idp = s))
+  let idp: Awaited<ReturnType<typeof fakeServer>>
+  afterEach(() => idp?.close())
+
+  test('the same issuer: accepted', async () => {
+    await serve({ '/t1/.well-known/openid-configuration': (b) => ({ issuer: `${b}/t1`, token_endpoint: `${b}/tok` }) })
+    expect((await discover(http, `${idp.url}/t1`)).tokenEndpoint).toBe(`${idp.url}/tok`)
+  })
+
+  test('a trailing slash (Auth0 names https://tenant/; the input parser drops the slash): accepted', async () => {
+    await serve({ '/.well-known/openid-configuration': (b) => ({ issuer: `${b}/`, token_endpoint: `${b}/tok` }) })
+    expect((await discover(http, idp.url)).tokenEndpoint).toBe(`${idp.url}/tok`)
+  })
+
+  test.each([
+    ['another host', (b: string) => b.replace('127.0.0.1', 'idp.evil.example')],
+    ['another path', (b: string) => `${b}/t2`],
+    ['a different case', (b: string) => `${b}/T1`],
+  ])('%s: refused, naming both and the input', async (_case, named) => {
+    await serve({ '/t1/.well-known/openid-configuration': (b) => ({ issuer: named(b), token_endpoint: `${b}/tok` }) })
+    await expect(discover(http, `${idp.url}/t1`)).rejects.toThrow(
+      `the OIDC discovery document ${idp.url}/t1/.well-known/openid-configuration names issuer "${named(idp.url)}", not "${idp.url}/t1" as configured in oidc-issuer (or MLFLOW_TRACKING_OIDC_ISSUER)`,
+    )
+  })
+
+  test('no issuer in the document: refused', async () => {
+    await serve({ '/.well-known/openid-configuration': (b) => ({ token_endpoint: `${b}/tok` }) })
+    await expect(discover(http, idp.url)).rejects.toThrow(/names no issuer, not "http:\/\/127.0.0.1:\d+" as configured/)
+  })
+
+  test('RFC 8414 metadata (inserted after the host) is checked the same way', async () => {
+    await serve({
+      '/.well-known/oauth-authorization-server/t1': (b) => ({ issuer: `${b}/other`, token_endpoint: `${b}/tok` }),
+    })
+    await expect(discover(http, `${idp.url}/t1`)).rejects.toThrow(
+      `the OIDC discovery document ${idp.url}/.well-known/oauth-authorization-server/t1 names issuer "${idp.url}/other"`,
+    )
   })
 })

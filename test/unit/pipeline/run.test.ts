@@ -65,11 +65,16 @@ test('a failure names the stage, stops the pipeline, keeps the outputs known so 
     },
   ).catch((e: unknown) => e)
   expect(err).toBeInstanceOf(StageFailure)
-  expect((err as Error).message).toBe('apply: RBAC forbids "deployer"')
+  // The whole message: evidence after the first line is kept.
+  expect((err as Error).message).toBe('apply: RBAC forbids "deployer"\nmore detail')
   expect(laterRan).toBe(false)
   expect(hooked).toBe(1)
   expect(ctx.report.outputs).toEqual({ name: 'wine-classifier', namespace: 'default', 'model-name': 'wine-classifier' })
-  expect(ctx.report.stages[0]).toMatchObject({ name: 'apply', status: 'failed', decision: 'RBAC forbids "deployer"' })
+  expect(ctx.report.stages[0]).toMatchObject({
+    name: 'apply',
+    status: 'failed',
+    decision: 'RBAC forbids "deployer"\nmore detail',
+  })
 })
 
 test('a cancelled run starts no further stage', async () => {

@@ -1,0 +1,174 @@
+// Benchmark of the two serving runtimes side by side (issue 14), same model, same run:
+//   node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/runtimes.ts [requests]
+// For kserve and mlserver: the wine model's image size, cold build + push (no layer cache),
+// rebuild for a new version, container start -> model ready, and infer latency p50/p99 for 1 row
+// and 1,000 rows over [requests] (default 200) sequential requests, each bounded by a timeout.
+// Then the kserve cold build with pip instead of uv (build arg INSTALLER=pip).
+// Needs the rig's docker, registry, mlserver, kserve_base, mlflow and fixtures parts.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { actionsExec } from '../src/image/exec.js'
+import { buildImage, createImageDeps, modelFacts, planImage } from '../src/image/index.js'
+import type { Runtime } from '../src/inputs.js'
+import { createMlflow } from '../src/mlflow/index.js'
+import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
+import { UndiciTransport } from '../src/util/http.js'
+import { MemoryLogger } from '../src/util/logger.js'
+import { columnsRequest, freePort, imageInputs, servingEnv } from '../test/integration/image/helpers.js'
+import { rigEnv } from '../test/integration/rig-env.js'
+import { mlflowInputs } from '../test/support/fixtures.js'
+
+const REQUESTS = Number(process.argv[2] ?? 200)
+const START_TRIALS = 3
+const RUN = Date.now().toString(36)
+const MODEL = rigEnv('FIXTURE_MODEL')
+const env = { ...process.env, DOCKER_HOST: rigEnv('DOCKER_HOST') }
+
+const docker = (args: string[]) =>
+  execFileSync(rigEnv('DOCKER_CLI'), args, { env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 })
+    .toString()
+    .trim()
+const deps = () =>
+  createImageDeps({
+    log: new MemoryLogger(),
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DOCKER_HOST: rigEnv('DOCKER_HOST') },
+    mask: () => {},
+    exec: actionsExec,
+  })
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!
+/** Resolve, inspect, plan, download, build, push: from nothing to a pushed digest. */
+async function build(
+  runtime: Runtime,
+  version: string,
+  o: { noCache: boolean; args?: Record<string, string>; repo: string },
+) {
+  const http = new UndiciTransport()
+  const mlflow = createMlflow(mlflowInputs({ trackingUri: rigEnv('MLFLOW_URI') }), {
+    getIdToken: async () => '',
+    mask: () => {},
+    env: {},
+    log: new MemoryLogger(),
+    http,
+  })
+  const image = imageInputs({ runtime, repository: o.repo, buildArgs: o.args ?? {} })
+  const t0 = performance.now()
+  const details = await mlflow.inspect(await mlflow.resolve(parseModelUri(`models:/${MODEL}/${version}`) as ModelRef))
+  const plan = await planImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
+  const work = mkdtempSync(join(tmpdir(), 'bench-runtime-'))
+  const downloaded = await mlflow.download(details, { workDir: work })
+  const built = await buildImage(deps(), { image, plan, modelDir: downloaded.dir, network: 'host', noCache: o.noCache })
+  const seconds = (performance.now() - t0) / 1000
+  rmSync(work, { recursive: true, force: true })
+  await http.close()
+  return { seconds, ref: plan.ref, image: built.image, example: details.smallFiles['input_example.json'] }
+}
+
+/** docker run -> /v2/models/<name>/ready answers 200, in seconds; the container keeps running. */
+async function start(runtime: Runtime, image: string, name: string) {
+  const port = await freePort()
+  const vars = await servingEnv(runtime, port)
+  docker(['rm', '-f', name])
+  const t0 = performance.now()
+  docker([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    'host',
+    ...[...vars, 'MLSERVER_MODEL_NAME=wine'].flatMap((v) => ['-e', v]),
+    image,
+  ])
+  const url = `http://127.0.0.1:${port}`
+  for (;;) {
+    if (performance.now() - t0 > 300_000) throw new Error(`${name} not ready after 300 s`)
+    const ok = await fetch(`${url}/v2/models/wine/ready`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.ok)
+      .catch(() => false)
+    if (ok) return { url, seconds: (performance.now() - t0) / 1000 }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** The V2 request of `rows` rows: the input example's rows, repeated. */
+function request(example: Uint8Array, rows: number) {
+  const split = JSON.parse(Buffer.from(example).toString('utf8')) as { columns: string[]; data: number[][] }
+  const data = Array.from({ length: rows }, (_, i) => split.data[i % split.data.length]!)
+  return JSON.stringify(columnsRequest({ columns: split.columns, data }))
+}
+
+/** p50/p99 in ms over REQUESTS sequential requests after 10 warm-up ones, each bounded by 30 s. */
+async function latency(url: string, body: string, rows: number) {
+  const once = async () => {
+    const t0 = performance.now()
+    const res = await fetch(`${url}/v2/models/wine/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    })
+    const out = (await res.json()) as { outputs?: { data: unknown[] }[] }
+    if (!res.ok || out.outputs?.[0]?.data.length !== rows)
+      throw new Error(`bad answer ${res.status}: ${JSON.stringify(out).slice(0, 200)}`)
+    return performance.now() - t0
+  }
+  for (let i = 0; i < 10; i++) await once()
+  const ms: number[] = []
+  for (let i = 0; i < REQUESTS; i++) ms.push(await once())
+  return { p50: pct(ms, 0.5), p99: pct(ms, 0.99) }
+}
+
+const size = (ref: string) => Number(docker(['image', 'inspect', '-f', '{{.Size}}', ref])) / 1e6
+const rows: string[] = []
+const containers: string[] = []
+try {
+  for (const runtime of ['kserve', 'mlserver'] as Runtime[]) {
+    const repo = `${rigEnv('REGISTRY')}/bench-${runtime}-${RUN}`
+    const cold = await build(runtime, '1', { noCache: true, repo })
+    const rebuild = await build(runtime, '2', { noCache: false, repo })
+    const starts: number[] = []
+    let url = ''
+    for (let i = 0; i < START_TRIALS; i++) {
+      const name = `bench-${runtime}-${RUN}`
+      containers.push(name)
+      const s = await start(runtime, rebuild.image, name)
+      starts.push(s.seconds)
+      url = s.url
+      if (i < START_TRIALS - 1) docker(['rm', '-f', name])
+    }
+    const one = await latency(url, request(rebuild.example!, 1), 1)
+    const thousand = await latency(url, request(rebuild.example!, 1000), 1000)
+    const line = {
+      runtime,
+      base: size(imageInputs({ runtime }).baseImage),
+      image: size(rebuild.ref),
+      cold: cold.seconds,
+      rebuild: rebuild.seconds,
+      start: pct(starts, 0.5),
+      one,
+      thousand,
+    }
+    console.log(JSON.stringify(line))
+    rows.push(
+      `| ${runtime} | ${line.image.toFixed(0)} MB (base ${line.base.toFixed(0)} MB) | ${line.cold.toFixed(1)} s | ${line.rebuild.toFixed(1)} s | ${line.start.toFixed(1)} s (median of ${START_TRIALS}: ${starts.map((s) => s.toFixed(1)).join(', ')}) | ${one.p50.toFixed(1)} / ${one.p99.toFixed(1)} ms | ${thousand.p50.toFixed(1)} / ${thousand.p99.toFixed(1)} ms |`,
+    )
+    for (const c of containers.splice(0)) docker(['rm', '-f', c])
+  }
+  // uv vs pip: the kserve cold build again, the same requirements installed by pip.
+  const repo = `${rigEnv('REGISTRY')}/bench-kserve-pip-${RUN}`
+  const pip = await build('kserve', '1', { noCache: true, repo, args: { INSTALLER: 'pip' } })
+  const uv = await build('kserve', '1', { noCache: true, repo: `${rigEnv('REGISTRY')}/bench-kserve-uv-${RUN}` })
+  console.log(JSON.stringify({ pipCold: pip.seconds, uvCold: uv.seconds }))
+  console.log(`
+| runtime | image size | cold build + push | rebuild, new version | start -> ready | 1 row p50 / p99 | 1,000 rows p50 / p99 |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+kserve cold build + push: uv ${uv.seconds.toFixed(1)} s, pip ${pip.seconds.toFixed(1)} s (${(pip.seconds / uv.seconds).toFixed(1)}x)
+`)
+} finally {
+  for (const c of containers) docker(['rm', '-f', c])
+}

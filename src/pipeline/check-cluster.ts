@@ -1,0 +1,31 @@
+import { summarizeDiff } from '../k8s/diff.js'
+import { need, type Stage } from './context.js'
+
+/**
+ * Before anything is built or applied: may this identity do what the deploy will do, and does the
+ * cluster accept the manifest (schema, admission webhooks, quotas, ownership)? Changes nothing.
+ */
+export const checkCluster: Stage = async ({ inputs, services, log, signal, state }) => {
+  const manifest = need(state.manifest, 'the manifest')
+  const { cluster, flow, preview } = inputs
+  const verbs = [
+    'get',
+    'create',
+    'patch',
+    ...(flow.wait ? ['list', 'watch'] : []),
+    // A preview whose pull request closes during the deploy removes what it applied.
+    ...(preview.enabled ? ['delete'] : []),
+  ]
+  const plan = await services.cluster().plan(manifest, {
+    takeOver: cluster.takeOver,
+    trafficPercent: flow.trafficPercent,
+    tag: flow.tag,
+    verbs,
+    signal,
+  })
+  for (const warning of plan.warnings) log.warning(warning)
+  state.clusterPlan = plan
+  return {
+    decision: `server-side dry run accepted, ${verbs.join('/')} allowed; ${plan.what}: ${summarizeDiff(plan.diff)}`,
+  }
+}
