@@ -167,7 +167,7 @@ describe('kserve', () => {
       const model = await fixtureModel(r.outputs['model-version']!)
       expect(await v2Predictions(r.outputs['url']!, name, model)).toEqual(await pyfuncPredictions(model.dir))
     } finally {
-      await runAction({ ...inputs, action: 'delete' })
+      await runAction({ ...inputs, action: 'delete' }, {}, { killAfterMs: 270_000 })
     }
   }, 600_000)
 })
