@@ -188,6 +188,7 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
         ),
       ])
       await record(deployer.kube, NS, name, 'first-deploy-ready', 'custom container, first deploy, Ready')
+      console.log(`kserve standard, custom container: apply to Ready ${Math.round(first.waitedMs)} ms`)
       expect(first).toMatchObject({ kind: 'InferenceService', created: true })
       expect(first.revision).toMatch(new RegExp(`^${name}-predictor-[a-z0-9]+$`))
       expect(first.url).toBe(`http://${name}-${NS}.rig.test`)
@@ -282,6 +283,9 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
         ),
       ])
       await record(deployer.kube, NS, name, 'update-ready', 'MLflow runtime, v2 rolled out', before)
+      console.log(
+        `kserve standard, MLflow runtime: v1 apply to Ready ${Math.round(d1.waitedMs)} ms, v1 → v2 ${Math.round(second.waitedMs)} ms`,
+      )
       expect(second.revision).not.toBe(d1.revision)
       await expectPods(name, second.revision)
       await answersLike(second, v2)

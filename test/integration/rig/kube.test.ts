@@ -1,6 +1,6 @@
 // The rig's Kubernetes side, against the real servers: kube-apiserver (TLS, tokens, RBAC), the
-// upstream Knative/KServe CRDs, and the rig reconciler turning objects Ready like the real
-// controllers. A server that cannot be reached fails these tests; nothing is skipped.
+// upstream Knative/KServe CRDs, the rig reconciler turning Knative Services Ready like the real
+// controller, and the real KServe controller running InferenceServices on the rig's node. A server that cannot be reached fails these tests; nothing is skipped.
 import { request } from 'node:https'
 import { readFileSync } from 'node:fs'
 import { rigEnv } from '../rig-env.js'
@@ -283,35 +283,35 @@ describe('rig reconciler', () => {
   )
 
   test(
-    'an InferenceService whose storageUri the rig cannot load is InvalidSpec',
+    'KServe: an InferenceService no runtime supports is InvalidSpec (NoSupportingRuntime)',
     async () => {
-      const name = `s3-${suffix}`
+      const name = `norun-${suffix}`
       const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
+      // mlflow without protocolVersion v2: the only mlflow runtime (kserve-mlserver) speaks v2 only.
       const isvc = {
         apiVersion: 'serving.kserve.io/v1beta1',
         kind: 'InferenceService',
         metadata: { name },
-        spec: {
-          predictor: {
-            model: { modelFormat: { name: 'mlflow' }, protocolVersion: 'v2', storageUri: 's3://bucket/model' },
-          },
-        },
+        spec: { predictor: { model: { modelFormat: { name: 'mlflow' }, storageUri: 's3://mlflow-artifacts/none' } } },
       }
       expect((await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)).status).toBe(201)
       cleanup.push(path)
-      const failed = await waitFor(path, 'Ready=False', (o) => cond(o, 'Ready')?.status === 'False')
-      expect(cond(failed, 'PredictorReady')).toMatchObject({ status: 'False', reason: 'ModelLoadFailed' })
-      expect(cond(failed, 'PredictorReady')?.message).toContain('s3://bucket/model')
-      expect(failed.status.modelStatus).toMatchObject({
-        transitionStatus: 'InvalidSpec',
-        lastFailureInfo: { reason: 'ModelLoadFailed' },
+      const failed = await waitFor(
+        path,
+        'InvalidSpec',
+        (o) => o.status?.modelStatus?.transitionStatus === 'InvalidSpec',
+      )
+      expect(failed.status.deploymentMode).toBe('Standard')
+      expect(failed.status.modelStatus.lastFailureInfo).toEqual({
+        reason: 'NoSupportingRuntime',
+        message: 'No runtime found to support specified framework/version',
       })
     },
     LONG,
   )
 
   test(
-    'an InferenceService with a custom container goes Ready',
+    'KServe: an InferenceService with a custom container runs as a Deployment on the node and goes Ready',
     async () => {
       const name = `isvc-${suffix}`
       const path = `${ISVC}/namespaces/deploy/inferenceservices/${name}`
@@ -329,19 +329,28 @@ describe('rig reconciler', () => {
       }
       const created = await api('POST', `${ISVC}/namespaces/deploy/inferenceservices`, deployer(), isvc)
       expect(created.status).toBe(201)
+      // The webhook stamped the cluster's default mode on it.
+      expect(created.body.metadata.annotations['serving.kserve.io/deploymentMode']).toBe('Standard')
       cleanup.push(path)
       const ready = await waitFor(path, 'Ready=True', (o) => cond(o, 'Ready')?.status === 'True')
       expect(['PredictorReady', 'IngressReady'].map((t) => cond(ready, t)?.status)).toEqual(['True', 'True'])
-      const predictor = ready.status.components.predictor
-      expect(predictor.latestCreatedRevision).toBe(`${name}-predictor-00001`)
-      expect(predictor.latestReadyRevision).toBe(`${name}-predictor-00001`)
-      expect(predictor.latestRolledoutRevision).toBe(`${name}-predictor-00001`)
-      expect(predictor.traffic).toEqual([
-        { revisionName: `${name}-predictor-00001`, latestRevision: true, percent: 100 },
-      ])
-      expect(ready.status.modelStatus.transitionStatus).toBe('UpToDate')
-      expect(ready.status.url).toBe(predictor.url)
-      expect(await health(ready.status.url)).toBe(200)
+      expect(ready.status.deploymentMode).toBe('Standard')
+      expect(ready.status.url).toBe(`http://${name}-deploy.rig.test`)
+      expect(ready.status.address.url).toBe(`http://${name}-predictor.deploy.svc.cluster.local`)
+      const deployment = (await api('GET', `/apis/apps/v1/namespaces/deploy/deployments/${name}-predictor`, deployer()))
+        .body
+      expect(deployment.status.availableReplicas).toBe(1)
+      const pods = (
+        await api(
+          'GET',
+          `/api/v1/namespaces/deploy/pods?labelSelector=serving.kserve.io/inferenceservice%3D${name}`,
+          deployer(),
+        )
+      ).body.items
+      expect(pods.map((p: Loose) => [p.spec.nodeName, p.status.phase])).toEqual([[rigEnv('NODE_NAME'), 'Running']])
+      // The predictor Service's ClusterIP answers from the host through kube-proxy.
+      const svc = (await api('GET', `/api/v1/namespaces/deploy/services/${name}-predictor`, deployer())).body
+      expect(await health(`http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}`)).toBe(200)
     },
     LONG,
   )

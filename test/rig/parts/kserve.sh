@@ -277,7 +277,12 @@ kserve_certs() {
       chmod 600 ca.key tls.key )
   fi
   # Where controller-runtime's webhook server looks: $TMPDIR/k8s-webhook-server/serving-certs.
-  cp "$d/tls.crt" "$d/tls.key" "$serving/"
+  # Replaced whole (rename), never rewritten in place: a running manager re-reads them.
+  local f
+  for f in tls.crt tls.key; do
+    cmp -s "$d/$f" "$serving/$f" && continue
+    cp "$d/$f" "$serving/.$f.tmp" && mv "$serving/.$f.tmp" "$serving/$f"
+  done
 }
 
 # The manager's own identity (a client certificate from the kube CA, in system:masters): what it
