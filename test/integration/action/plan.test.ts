@@ -91,7 +91,7 @@ describe('action: plan', () => {
           'm',
         ),
       )
-      expect(plan).toMatch(/^  metadata\.annotations\.mlflow-k8s-deploy\/model-version: 1 → 2$/m)
+      expect(plan).toMatch(/^ {2}metadata\.annotations\.mlflow-k8s-deploy\/model-version: 1 → 2$/m)
       expect(plan).toContain('traffic: unchanged')
       const after = await service('deploy', name)
       expect(after?.metadata?.generation).toBe(before?.metadata?.generation)
