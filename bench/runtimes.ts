@@ -1,5 +1,5 @@
 // Benchmark of the two serving runtimes side by side (issue 14), same model, same run:
-//   node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/runtimes.ts [requests]
+//   node --experimental-transform-types --import ./bench/ts-resolve.mjs bench/runtimes.ts [requests] [uv-pip]
 // For kserve and mlserver: the wine model's image size, cold build + push (no layer cache),
 // rebuild for a new version, container start -> model ready, and infer latency p50/p99 for 1 row
 // and 1,000 rows over [requests] (default 200) sequential requests, each bounded by a timeout.
@@ -30,9 +30,9 @@ const docker = (args: string[]) =>
   execFileSync(rigEnv('DOCKER_CLI'), args, { env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 })
     .toString()
     .trim()
-const deps = () =>
+const deps = (log = new MemoryLogger()) =>
   createImageDeps({
-    log: new MemoryLogger(),
+    log,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, DOCKER_HOST: rigEnv('DOCKER_HOST') },
     mask: () => {},
     exec: actionsExec,
@@ -59,11 +59,32 @@ async function build(
   const plan = await planImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
   const work = mkdtempSync(join(tmpdir(), 'bench-runtime-'))
   const downloaded = await mlflow.download(details, { workDir: work })
-  const built = await buildImage(deps(), { image, plan, modelDir: downloaded.dir, network: 'host', noCache: o.noCache })
+  const log = new MemoryLogger()
+  const built = await buildImage(deps(log), {
+    image,
+    plan,
+    modelDir: downloaded.dir,
+    network: 'host',
+    noCache: o.noCache,
+  })
   const seconds = (performance.now() - t0) / 1000
   rmSync(work, { recursive: true, force: true })
   await http.close()
-  return { seconds, ref: plan.ref, image: built.image, example: details.smallFiles['input_example.json'] }
+  return {
+    seconds,
+    ref: plan.ref,
+    image: built.image,
+    example: details.smallFiles['input_example.json'],
+    installSeconds: stepSeconds(log.lines, /install\.sh -r/),
+  }
+}
+
+/** How long BuildKit says the step whose command matches `re` took (its `#N DONE 12.3s` line). */
+function stepSeconds(lines: readonly string[], re: RegExp): number | undefined {
+  const plain = lines.map((l) => l.replace(/^debug: /, ''))
+  const id = plain.map((l) => (re.test(l) ? /^#(\d+) \[/.exec(l)?.[1] : undefined)).find(Boolean)
+  const done = id ? plain.map((l) => new RegExp(`^#${id} DONE (\\d+\\.\\d+)s`).exec(l)?.[1]).find(Boolean) : undefined
+  return done ? Number(done) : undefined
 }
 
 /** docker run -> /v2/models/<name>/ready answers 200, in seconds; the container keeps running. */
@@ -124,8 +145,10 @@ async function latency(url: string, body: string, rows: number) {
 const size = (ref: string) => Number(docker(['image', 'inspect', '-f', '{{.Size}}', ref])) / 1e6
 const rows: string[] = []
 const containers: string[] = []
+// `uv-pip` as the second argument: only the installer comparison.
+const RUNTIMES: Runtime[] = process.argv[3] === 'uv-pip' ? [] : ['kserve', 'mlserver']
 try {
-  for (const runtime of ['kserve', 'mlserver'] as Runtime[]) {
+  for (const runtime of RUNTIMES) {
     const repo = `${rigEnv('REGISTRY')}/bench-${runtime}-${RUN}`
     const cold = await build(runtime, '1', { noCache: true, repo })
     const rebuild = await build(runtime, '2', { noCache: false, repo })
@@ -161,13 +184,20 @@ try {
   const repo = `${rigEnv('REGISTRY')}/bench-kserve-pip-${RUN}`
   const pip = await build('kserve', '1', { noCache: true, repo, args: { INSTALLER: 'pip' } })
   const uv = await build('kserve', '1', { noCache: true, repo: `${rigEnv('REGISTRY')}/bench-kserve-uv-${RUN}` })
-  console.log(JSON.stringify({ pipCold: pip.seconds, uvCold: uv.seconds }))
+  console.log(
+    JSON.stringify({
+      pipCold: pip.seconds,
+      uvCold: uv.seconds,
+      pipInstall: pip.installSeconds,
+      uvInstall: uv.installSeconds,
+    }),
+  )
   console.log(`
 | runtime | image size | cold build + push | rebuild, new version | start -> ready | 1 row p50 / p99 | 1,000 rows p50 / p99 |
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-kserve cold build + push: uv ${uv.seconds.toFixed(1)} s, pip ${pip.seconds.toFixed(1)} s (${(pip.seconds / uv.seconds).toFixed(1)}x)
+kserve cold build + push: uv ${uv.seconds.toFixed(1)} s, pip ${pip.seconds.toFixed(1)} s (${(pip.seconds / uv.seconds).toFixed(1)}x); the requirements step alone: uv ${uv.installSeconds} s, pip ${pip.installSeconds} s
 `)
 } finally {
   for (const c of containers) docker(['rm', '-f', c])

@@ -174,7 +174,8 @@ describe('requests encoded by MLServer clients get the same answer from both ima
       'strings',
       `import json, pandas as pd
 from mlserver.codecs import PandasCodec
-df = pd.DataFrame({"city": ["paris", "oslo", "rome", "berlin"], "amount": [55.0, 80.5, 12.25, 99.0]})
+# object dtype: MLServer 1.7.1's codec knows no pandas 3 "str" dtype (KeyError 'O').
+df = pd.DataFrame({"city": pd.Series(["paris", "oslo", "rome", "berlin"], dtype=object), "amount": [55.0, 80.5, 12.25, 99.0]})
 print(PandasCodec.encode_request(df, use_bytes=False).model_dump_json(exclude_none=True))`,
     ],
     [
