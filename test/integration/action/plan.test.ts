@@ -87,7 +87,7 @@ describe('action: plan', () => {
       const plan = v2.outputs['plan']!
       expect(plan).toMatch(
         new RegExp(
-          `^Service deploy/${name}: .*container image ${rigEnv('REGISTRY')}/e2e-wine@sha256:[0-9a-f]{64} → ${rigEnv('REGISTRY')}/e2e-wine:v2-[0-9a-f]{20},.* env \\+FOO$`,
+          `^Service deploy/${name}: .*container image ${rigEnv('REGISTRY')}/e2e-wine@sha256:[0-9a-f]{64} → ${rigEnv('REGISTRY')}/e2e-wine(@sha256:[0-9a-f]{64}|:v2-[0-9a-f]{20}),.* env \\+FOO$`,
           'm',
         ),
       )

@@ -192,6 +192,8 @@ print(json.dumps("ok"))
           'build-network': 'host',
           namespace: 'deploy',
           name: `it-faults-pip-${RUN}`,
+          // pip's own words (the kserve base would install with uv).
+          'build-args': 'INSTALLER: pip',
         },
         { DOCKER_HOST: rigEnv('DOCKER_HOST'), KUBECONFIG: rigEnv('KUBECONFIG_DEPLOYER') },
       )
