@@ -17,9 +17,12 @@ const TIMEOUT_MARGIN_MS = 20_000
 // A test that times out abandons its run's promise: end every run still alive when the file is
 // done, so no orphaned action keeps changing the cluster under later suites.
 const live = new Set<ChildProcess>()
-afterAll(() => {
+const endAll = () => {
   for (const child of live) child.kill('SIGKILL')
-})
+}
+// Under jest: when the test file is done. Elsewhere (bench/): when the process exits.
+if (typeof afterAll === 'function') afterAll(endAll)
+else process.once('exit', endAll)
 
 export interface ActionRun {
   readonly status: number | null
