@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { KNATIVE_SERVICE, Kube, KubeConfigTransport } from '../../../src/k8s/kube.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
-import { python } from '../mlflow/helpers.js'
+import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
 import { rigEnv } from '../rig-env.js'
 import { rigInputs, runAction, type ActionRun } from './run-action.js'
 
@@ -145,7 +145,7 @@ print(json.dumps("ok"))
       { MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI') },
     )
     const { repository, inputs } = fresh('bare', { 'model-uri': `models:/${model}/1` })
-    const r = await runAction(inputs)
+    const r = await runAction(inputs).finally(() => deleteRegisteredModel(model))
     expect(r.status).not.toBe(0)
     expect(r.errors).toEqual([
       '::error::prepare smoke test: no smoke-test request: the model has neither an input example nor a signature to build a smoke-test request from: set smoke-test-input (or smoke-test: false)',

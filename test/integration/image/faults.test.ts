@@ -12,7 +12,7 @@ import { planImage, type ModelFacts } from '../../../src/image/index.js'
 import { parseImageRef } from '../../../src/image/reference.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
-import { python } from '../mlflow/helpers.js'
+import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
 import { runDist } from '../../support/run-dist.js'
 import { freePort, imageDeps, imageInputs, SLOW } from './helpers.js'
 
@@ -196,7 +196,7 @@ print(json.dumps("ok"))
           'build-args': 'INSTALLER: pip',
         },
         { DOCKER_HOST: rigEnv('DOCKER_HOST'), KUBECONFIG: rigEnv('KUBECONFIG_DEPLOYER') },
-      )
+      ).finally(() => deleteRegisteredModel(name))
       const pipSaid = 'ERROR: No matching distribution found for no-such-package-mlflow-k8s-deploy==9.9.9'
       expect(r.status).not.toBe(0)
       expect(r.errors).toHaveLength(1)

@@ -113,3 +113,16 @@ print(json.dumps(out))
 `
   return (await python(code, { ...env, URI: uri })) as Record<string, number>
 }
+
+/**
+ * Deletes a registered model a test made on the plain MLflow server. The stores outlive a run, and
+ * models left behind crowd the fixtures out of listings ("models there: …") in later runs.
+ */
+export async function deleteRegisteredModel(name: string): Promise<void> {
+  const res = await fetch(`${rigEnv('MLFLOW_URI')}/api/2.0/mlflow/registered-models/delete`, {
+    method: 'DELETE',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  })
+  if (!res.ok && res.status !== 404) throw new Error(`deleting model ${name}: HTTP ${res.status} ${await res.text()}`)
+}

@@ -4,7 +4,7 @@
 import { parseModelUri, type ModelRef } from '../../../src/mlflow/model-uri.js'
 import type { ResolvedModel } from '../../../src/mlflow/index.js'
 import { rigEnv } from '../rig-env.js'
-import { SLOW, build, inputs, python, pythonResolve, serverUri, type Built } from './helpers.js'
+import { SLOW, build, deleteRegisteredModel, inputs, python, pythonResolve, serverUri, type Built } from './helpers.js'
 
 const ref = (uri: string): ModelRef => {
   const r = parseModelUri(uri)
@@ -196,6 +196,7 @@ print(json.dumps("ok"))
       { MLFLOW_TRACKING_URI: serverUri('plain'), NAME: name, FIXTURE: MODEL() },
     )
   }, SLOW)
+  afterAll(() => deleteRegisteredModel(name))
 
   test(
     'models:/<name>/Archived: Production (v1, v2), Staging (v3)',
