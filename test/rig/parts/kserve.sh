@@ -13,52 +13,17 @@
 KSERVE_DIR=$RIG_STATE/kserve
 
 # --- build --------------------------------------------------------------------------------
-# One wrapper module for every serving controller the rig builds: KServe requires Knative Serving
-# v0.48.1, and net-gateway-api v0.48.0 resolves with both, so one module (one go.sum, one build
-# cache) serves them all. A controller is one `name=package` line in SERVING_GO_COMMANDS.
-SERVING_GO_MODULES=("github.com/kserve/kserve $RIG_KSERVE_VERSION" "knative.dev/serving v0.48.1" "knative.dev/net-gateway-api v0.48.0")
-SERVING_GO_COMMANDS=("kserve-manager=github.com/kserve/kserve/cmd/manager")
-serving_go_id() { printf '%s\n' "${SERVING_GO_MODULES[@]}" | sha256sum | cut -c1-12; }
-SERVING_BIN_DIR=$RIG_CACHE/bin/serving-$(serving_go_id)
-SERVING_BUILD_DIR=$RIG_CACHE/build/serving-$(serving_go_id)
-KSERVE_MANAGER_BIN=$SERVING_BIN_DIR/kserve-manager
-
-serving_module_dir() { # serving_module_dir module-path -> its extracted zip in the module cache
-  local m
-  for m in "${SERVING_GO_MODULES[@]}"; do
-    [ "${m% *}" = "$1" ] && { echo "$RIG_CACHE/go/mod/$1@${m#* }"; return 0; }
-  done
-  return 1
-}
-serving_built() {
-  local c; for c in "${SERVING_GO_COMMANDS[@]}"; do [ -x "$SERVING_BIN_DIR/${c%%=*}" ] || return 1; done
-}
-serving_build() {
-  serving_built && return 0
-  local wd=$SERVING_BUILD_DIR t0=$SECONDS m c kmod pkgs=()
-  log "building ${SERVING_GO_COMMANDS[*]%%=*} from the Go module proxy (log: $(logfile serving-build))"
-  mkdir -p "$wd/out" "$SERVING_BIN_DIR"
-  ( cd "$wd" && kube_go mod download -json "${SERVING_GO_MODULES[@]// /@}" >/dev/null ) || die "cannot download ${SERVING_GO_MODULES[*]}"
-  kmod=$(serving_module_dir github.com/kserve/kserve)/go.mod
-  {
-    printf 'module rig.local/serving\n\ngo 1.26.0\n\nrequire (\n'
-    for m in "${SERVING_GO_MODULES[@]}"; do printf '\t%s\n' "$m"; done
-    printf ')\n\n'
-    # KServe's own replace directives (controller-runtime, grpc pins) bind only its own builds:
-    # carry them over so the manager is built as upstream builds it.
-    grep -E '^replace ' "$kmod"
-  } >"$wd/go.mod"
-  { printf '//go:build tools\n\npackage tools\n\nimport (\n'
-    for c in "${SERVING_GO_COMMANDS[@]}"; do printf '\t_ "%s"\n' "${c#*=}"; pkgs+=("${c#*=}"); done
-    printf ')\n'; } >"$wd/tools.go"
-  # Niced: two cores are shared with everything else the rig runs.
-  ( renice -n 10 -p "$BASHPID" >/dev/null; cd "$wd" && kube_go mod tidy &&
-    for c in "${SERVING_GO_COMMANDS[@]}"; do
-      CGO_ENABLED=0 kube_go build -trimpath -ldflags '-s -w' -o "out/${c%%=*}" "${c#*=}" || exit 1
-    done ) >>"$(logfile serving-build)" 2>&1 || { tail -20 "$(logfile serving-build)" >&2; die "serving controllers build failed"; }
-  for c in "${SERVING_GO_COMMANDS[@]}"; do mv "$wd/out/${c%%=*}" "$SERVING_BIN_DIR/${c%%=*}"; done
-  log "built ${SERVING_GO_COMMANDS[*]%%=*} in $((SECONDS - t0)) s"
-}
+# The manager as upstream builds it: a wrapper module requiring KServe alone, with KServe's own
+# replace directives (controller-runtime, grpc pins bind only its own builds). Knative's
+# controllers are built in their own module (knative.sh): in one module with KServe, Go's minimum
+# version selection gives them KServe's newer OpenTelemetry, and every one of them panics at start
+# ("conflicting Schema URL").
+KSERVE_GO_MODULES=("github.com/kserve/kserve $RIG_KSERVE_VERSION")
+KSERVE_GO_COMMANDS=("kserve-manager=github.com/kserve/kserve/cmd/manager")
+kserve_go_mod_extra() { grep -E '^replace ' "$(go_group_module_dir kserve github.com/kserve/kserve)/go.mod"; }
+KSERVE_MANAGER_BIN=$(go_group_bin_dir kserve)/kserve-manager
+serving_module_dir() { go_group_module_dir kserve "$1"; }
+serving_build() { go_group_build kserve; }
 
 # --- S3 over MLflow's artifact store --------------------------------------------------------
 # KServe's storage initializer reads s3://, gs://, http(s)://… but not mlflow-artifacts:/. As on a
@@ -178,10 +143,10 @@ kserve_crds() {
 # kserve_py SCRIPT ARGS... : YAML → JSON edits of the module's config (python3-yaml).
 kserve_py() { python3 -c "$@"; }
 
-# `inferenceservice-config` as a Standard-mode user sets it: KServe's own ConfigMap with the
-# default mode Standard, the rig's storage initializer, and an ingress domain of the rig's. KServe
-# creates an Ingress (class nginx) per isvc; no ingress controller serves it here (the next issue
-# brings one): the action smoke-tests through the predictor Service instead (see src/k8s).
+# `inferenceservice-config` as a user of a Gateway API ingress sets it: KServe's own ConfigMap with
+# the default mode Standard, the rig's storage initializer, the rig's ingress domain, and HTTPRoutes
+# on the gateway part's Gateway (Standard mode; Contour programs Envoy from them). Serverless
+# predictors are Knative Services behind Knative's own routes: no Istio VirtualService.
 kserve_configmap() {
   local kmod out=$KSERVE_DIR/inferenceservice-config.json
   kmod=$(serving_module_dir github.com/kserve/kserve)
@@ -192,13 +157,16 @@ d = cm["data"]
 d.pop("_example", None)
 d["deploy"] = json.dumps({"defaultDeploymentMode": "Standard"})
 ing = json.loads(d["ingress"])
-ing.update({"ingressDomain": "rig.test", "ingressClassName": "nginx", "urlScheme": "http"})
+ing.update({"ingressDomain": "rig.test", "urlScheme": "http", "disableIstioVirtualHost": True})
+if sys.argv[4]:
+    ing.update({"enableGatewayApi": True, "kserveIngressGateway": sys.argv[4]})
 d["ingress"] = json.dumps(ing)
 si = json.loads(d["storageInitializer"])
 si["image"] = sys.argv[2]
 d["storageInitializer"] = json.dumps(si)
 json.dump(cm, open(sys.argv[3], "w"))
-' "$kmod/config/configmap/inferenceservice.yaml" "$KSERVE_STORAGE_IMAGE" "$out" || die "cannot write $out"
+' "$kmod/config/configmap/inferenceservice.yaml" "$KSERVE_STORAGE_IMAGE" "$out" "$(env_get GATEWAY_EXTERNAL)" ||
+    die "cannot write $out"
   kube_apply /api/v1/namespaces/kserve/configmaps/inferenceservice-config "$out" || die "applying inferenceservice-config failed"
 }
 
