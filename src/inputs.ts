@@ -7,6 +7,7 @@ import { parseDuration } from './util/duration.js'
 import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
+import { parseIngressAddress } from './inference/route.js'
 
 export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
 export type BuildPolicy = 'auto' | 'always' | 'never'
@@ -82,6 +83,8 @@ export interface FlowInputs {
   readonly smokeTest: boolean
   readonly smokeTestInput: Readonly<Record<string, unknown>> | undefined
   readonly ingressHost: string | undefined
+  /** Origin (scheme://host:port) of the ingress to send the smoke test to, with the URL's host as Host. */
+  readonly ingressAddress: string | undefined
   readonly trafficPercent: number | undefined
   readonly tag: string | undefined
   readonly promoteAlias: string | undefined
@@ -455,6 +458,13 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef |
   if (ingressHost && !/^[A-Za-z0-9.-]+(:\d+)?$/.test(ingressHost)) {
     throw new InputError('ingress-host', `"${ingressHost}" is not a host name`)
   }
+  const ingressAddressInput = read.text('ingress-address') || undefined
+  let ingressAddress: string | undefined
+  if (ingressAddressInput) {
+    const parsed = parseIngressAddress(ingressAddressInput)
+    if ('error' in parsed) throw new InputError('ingress-address', parsed.error)
+    ingressAddress = parsed.origin
+  }
   const trafficPercent = read.int('traffic-percent', 0, 100)
   const tag = read.text('tag') || undefined
   if (tag && (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(tag) || tag.length > 40)) {
@@ -496,7 +506,17 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef |
       'needs wait: true (the endpoint must be Ready first); set smoke-test: false to skip it',
     )
   }
-  return { wait, timeoutMs, smokeTest, smokeTestInput, ingressHost, trafficPercent, tag, promoteAlias }
+  return {
+    wait,
+    timeoutMs,
+    smokeTest,
+    smokeTestInput,
+    ingressHost,
+    ingressAddress,
+    trafficPercent,
+    tag,
+    promoteAlias,
+  }
 }
 
 // --- the reader: one typed accessor per kind of input ----------------------------------------

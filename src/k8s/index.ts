@@ -3,6 +3,7 @@
 // delete. Built once in the composition root from the kubeconfig inputs.
 import { runSmokeTest, type SmokeModel, type SmokeResult } from '../inference/smoke.js'
 import { V2Client } from '../inference/v2.js'
+import { smokeRoute, type IngressOptions } from '../inference/route.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -146,17 +147,18 @@ export class ServingCluster {
   async smokeTest(
     deployed: Deployment,
     model: Omit<SmokeModel, 'name'> & { name?: string },
-    options: { timeoutMs: number; ingressHost?: string; rollBack?: boolean; signal?: AbortSignal },
+    options: { timeoutMs: number; ingress?: IngressOptions; rollBack?: boolean; signal?: AbortSignal },
   ): Promise<SmokeResult> {
-    if (!deployed.smokeUrl) throw new DeployError(`${describe(deployed.applied)} reports no URL to smoke-test`)
-    const client = new V2Client({
-      baseUrl: deployed.smokeUrl,
-      hostHeader: options.ingressHost,
-      log: this.log,
-      clock: this.clock,
-    })
+    // An ingress address reaches the URL users call; without one, KServe Standard's predictor
+    // Service is the address a runner inside the cluster's network reaches.
+    const url = options.ingress?.address ? deployed.smokeUrl : (deployed.directUrl ?? deployed.smokeUrl)
+    if (!url) throw new DeployError(`${describe(deployed.applied)} reports no URL to smoke-test`)
+    if (url === deployed.directUrl) this.log.info(`Standard mode: the smoke test calls the predictor Service at ${url}`)
+    const route = smokeRoute(url, options.ingress)
+    const client = new V2Client({ ...route, log: this.log, clock: this.clock })
     const name = model.name ?? deployed.name
-    this.log.info(`smoke test: POST ${deployed.smokeUrl}/v2/models/${name}/infer`)
+    const via = route.baseUrl === url ? '' : ` via ${route.baseUrl}`
+    this.log.info(`smoke test: POST ${url}/v2/models/${name}/infer${via}`)
     try {
       const result = await runSmokeTest(
         client,

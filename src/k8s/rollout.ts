@@ -73,8 +73,13 @@ export interface Applied {
 
 export interface Ready {
   readonly url: string | undefined
-  /** Where the smoke test should call: the tag's URL when a tag was asked for, else `url`. */
+  /** The URL that reaches this rollout's revision: the tag's URL when a tag was asked for, else `url`. */
   readonly smokeUrl: string | undefined
+  /**
+   * KServe Standard: the predictor Service's in-cluster address. Without an ingress address, the
+   * smoke test calls it (the cluster's ingress may be out of the runner's reach).
+   */
+  readonly directUrl?: string
   readonly revision: string | undefined
   readonly previousRevision: string | undefined
   readonly traffic: readonly TrafficTarget[]
@@ -293,11 +298,11 @@ export async function waitReady(
     return rollBack(deps, applied, err, options)
   }
   const { serving, address } = settled
-  if (address) deps.log.info(`Standard mode: the smoke test calls the predictor Service at ${address}`)
   const previousRevision = applied.previous && servingStatus(applied.previous).revision
   return {
     url: serving.url,
-    smokeUrl: address ?? ((applied.tag && tagUrl(serving, applied.tag)) || serving.url),
+    smokeUrl: (applied.tag && tagUrl(serving, applied.tag)) || serving.url,
+    directUrl: address,
     revision: serving.revision,
     previousRevision,
     traffic: serving.traffic,

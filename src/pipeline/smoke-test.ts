@@ -7,7 +7,7 @@ export const smokeTest: Stage = async ({ inputs, services, signal, state, report
   const deployment = need(state.deployment, 'the ready deployment')
   const result = await services.cluster().smokeTest(deployment, smokeModel(inputs, state), {
     timeoutMs: inputs.flow.timeoutMs,
-    ingressHost: inputs.flow.ingressHost,
+    ingress: { host: inputs.flow.ingressHost, address: inputs.flow.ingressAddress },
     signal,
   })
   state.smoke = result

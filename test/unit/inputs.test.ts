@@ -117,6 +117,7 @@ describe('every input is read', () => {
     'smoke-test': 'false',
     'smoke-test-input': '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}]}',
     'ingress-host': 'wine.models.example.com',
+    'ingress-address': '10.1.2.3:8080',
     'traffic-percent': '10',
   })
   test.each<[string, unknown, unknown]>([
@@ -156,6 +157,7 @@ describe('every input is read', () => {
     ['smoke-test', i.flow.smokeTest, false],
     ['smoke-test-input', i.flow.smokeTestInput?.['inputs'], [{ name: 'x', shape: [1], datatype: 'FP64', data: [1] }]],
     ['ingress-host', i.flow.ingressHost, 'wine.models.example.com'],
+    ['ingress-address', i.flow.ingressAddress, 'http://10.1.2.3:8080'],
     ['traffic-percent', i.flow.trafficPercent, 10],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
 
@@ -396,6 +398,7 @@ describe('bad values name the input and what is allowed', () => {
     ['smoke-test-input JSON', { 'smoke-test-input': '{inputs: []}' }, 'smoke-test-input', /not valid JSON/],
     ['smoke-test-input shape', { 'smoke-test-input': '{"data": [1]}' }, 'smoke-test-input', /V2 inference request/],
     ['ingress-host', { 'ingress-host': 'http://x' }, 'ingress-host', /not a host name/],
+    ['ingress-address', { 'ingress-address': 'http://lb/v2' }, 'ingress-address', /no credentials, path or query/],
     ['tag', { tag: 'Candidate' }, 'tag', /not a valid traffic tag/],
     ['promote-alias reserved', { 'promote-alias': 'latest' }, 'promote-alias', /reserved/],
     ['promote-alias v1', { 'promote-alias': 'v1' }, 'promote-alias', /reserved/],

@@ -1,5 +1,7 @@
 // Runs the committed bundle exactly as a GitHub runner does: `node dist/index.js` with INPUT_*
 // variables and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, against the rig.
+import { request } from 'undici'
+import { smokeRoute } from '../../../src/inference/route.js'
 import { rigEnv } from '../rig-env.js'
 import { runDist, type ActionRun, type RunOptions } from '../../support/run-dist.js'
 
@@ -28,8 +30,13 @@ export function rigInputs(): Record<string, string> {
     'build-network': 'host',
     namespace: 'deploy',
     timeout: '2m',
+    // Status URLs name hosts under the rig's domain: the runner reaches them through Envoy.
+    'ingress-address': ingressAddress(),
   }
 }
+
+/** The rig's ingress (Envoy, driven by Contour through the Gateway API) as the runner reaches it. */
+export const ingressAddress = (): string => `http://${rigEnv('GATEWAY_HTTP_ADDRESS')}`
 
 /** A row of wine data on which the fixture's v1 and v2 disagree, as its signature names the columns. */
 export const probeRow = (): Record<string, number> => JSON.parse(rigEnv('FIXTURE_PROBE_ROW')) as Record<string, number>
@@ -37,17 +44,24 @@ export const probeRow = (): Record<string, number> => JSON.parse(rigEnv('FIXTURE
 /** What MLflow's pyfunc of that fixture version predicts for probeRow(): proves which model answered. */
 export const pyfuncPrediction = (version: string): unknown => JSON.parse(rigEnv(`FIXTURE_PREDICTION_V${version}`))
 
-/** Calls the deployed endpoint the way users will: POST /v2/models/<name>/infer. */
+/**
+ * Calls the deployed endpoint the way users will: POST /v2/models/<name>/infer, to a URL under the
+ * rig's domain through the ingress with the URL's host as Host (fetch cannot set Host), to any
+ * other URL (a predictor Service's ClusterIP) directly.
+ */
 export async function predict(url: string, model: string): Promise<unknown> {
   const body = {
     inputs: Object.entries(probeRow()).map(([name, v]) => ({ name, shape: [1], datatype: 'FP64', data: [v] })),
   }
-  const res = await fetch(`${url}/v2/models/${model}/infer`, {
+  const viaIngress = new URL(url).hostname.endsWith(`.${rigEnv('KNATIVE_DOMAIN')}`)
+  const route = smokeRoute(url, viaIngress ? { address: ingressAddress() } : {})
+  const res = await request(`${route.baseUrl}/v2/models/${model}/infer`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(route.hostHeader ? { host: route.hostHeader } : {}) },
     body: JSON.stringify(body),
   })
-  if (!res.ok) throw new Error(`infer answered ${res.status}: ${await res.text()}`)
-  const json = (await res.json()) as { outputs: { data: unknown[] }[] }
+  const text = await res.body.text()
+  if (res.statusCode >= 300) throw new Error(`infer answered ${res.statusCode}: ${text}`)
+  const json = JSON.parse(text) as { outputs: { data: unknown[] }[] }
   return json.outputs[0]?.data[0]
 }
