@@ -73,6 +73,81 @@ function split(fact: string): { namespace: string; name: string } {
 const conditions = (status: Loose): Record<string, string> =>
   Object.fromEntries(((status?.conditions ?? []) as Loose[]).map((c) => [c.type, c.status]))
 
+const ECHO = 'echo'
+let echoCreated = false
+/** The echo pod and its Service `echo` (port 80), once per suite. */
+async function echoBackend() {
+  if (echoCreated) return
+  echoCreated = true
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: ECHO, labels: { app: ECHO } },
+      spec: {
+        containers: [
+          {
+            name: 'http',
+            image: rigEnv('NODE_HTTP_IMAGE'),
+            ports: [{ containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+          },
+        ],
+        terminationGracePeriodSeconds: 1,
+      },
+    },
+  })
+  await core.createNamespacedService({
+    namespace: NS,
+    body: {
+      metadata: { name: ECHO },
+      spec: { selector: { app: ECHO }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+    },
+  })
+}
+
+/** An HTTPRoute `name` for `host` to the echo Service, parented on `gateway`, once Accepted. */
+async function routeTo(name: string, gateway: { namespace: string; name: string }, host: string) {
+  await custom.createNamespacedCustomObject({
+    ...GW,
+    plural: 'httproutes',
+    namespace: NS,
+    body: {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name },
+      spec: {
+        parentRefs: [{ group: GW.group, kind: 'Gateway', ...gateway }],
+        hostnames: [host],
+        rules: [{ backendRefs: [{ name: ECHO, port: 80 }] }],
+      },
+    },
+  })
+  const route = () => custom.getNamespacedCustomObject({ ...GW, plural: 'httproutes', namespace: NS, name })
+  await until(
+    `HTTPRoute ${name} Accepted with resolved refs`,
+    async () => {
+      const parent = ((await route()) as Loose).status?.parents?.[0]
+      return conditions(parent).Accepted === 'True' && conditions(parent).ResolvedRefs === 'True'
+    },
+    60,
+    async () => ((await route()) as Loose).status,
+  )
+}
+
+/** The body of the first 200 at `address` for `host`: until the pod is ready and Envoy has the route. */
+async function answer(address: string, host: string): Promise<string> {
+  const reply = await until(
+    `GET http://${address}/ with Host ${host}`,
+    async () => {
+      const r = await get(address, host)
+      return r.status === 200 ? r : undefined
+    },
+    120,
+    () => get(address, host),
+  )
+  return reply.body
+}
+
 describe('rig gateway', () => {
   test('the Gateway is Accepted and Programmed by Contour, with its Service as address', async () => {
     const { namespace, name } = split('GATEWAY_EXTERNAL')
@@ -95,59 +170,10 @@ describe('rig gateway', () => {
   })
 
   test('an HTTPRoute on the Gateway sends its Host to the pod, and another Host gets 404', async () => {
-    const name = 'echo'
     const host = `echo.${NS}.rig.test`
-    await core.createNamespacedPod({
-      namespace: NS,
-      body: {
-        metadata: { name, labels: { app: name } },
-        spec: {
-          containers: [
-            {
-              name: 'http',
-              image: rigEnv('NODE_HTTP_IMAGE'),
-              ports: [{ containerPort: 8080 }],
-              readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
-            },
-          ],
-          terminationGracePeriodSeconds: 1,
-        },
-      },
-    })
-    await core.createNamespacedService({
-      namespace: NS,
-      body: {
-        metadata: { name },
-        spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-      },
-    })
+    await echoBackend()
     const gateway = split('GATEWAY_EXTERNAL')
-    await custom.createNamespacedCustomObject({
-      ...GW,
-      plural: 'httproutes',
-      namespace: NS,
-      body: {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'HTTPRoute',
-        metadata: { name },
-        spec: {
-          parentRefs: [{ group: GW.group, kind: 'Gateway', ...gateway }],
-          hostnames: [host],
-          rules: [{ backendRefs: [{ name, port: 80 }] }],
-        },
-      },
-    })
-    const route = () => custom.getNamespacedCustomObject({ ...GW, plural: 'httproutes', namespace: NS, name })
-    await until(
-      'HTTPRoute Accepted with resolved refs',
-      async () => {
-        const parent = ((await route()) as Loose).status?.parents?.[0]
-        return conditions(parent).Accepted === 'True' && conditions(parent).ResolvedRefs === 'True'
-      },
-      60,
-      async () => ((await route()) as Loose).status,
-    )
-
+    await routeTo('external', gateway, host)
     // Envoy on loopback and on the node's bridge address, and the Gateway's own address (its
     // Service's ClusterIP, port 80, through kube-proxy) as a client of a load balancer would use.
     const gw: Loose = await custom.getNamespacedCustomObject({ ...GW, plural: 'gateways', ...gateway })
@@ -157,18 +183,18 @@ describe('rig gateway', () => {
       `${gw.status.addresses[0].value}:80`,
     ]
     for (const address of addresses) {
-      // Until the pod is ready and Envoy has the route and its endpoint.
-      const reply = await until(
-        `GET http://${address}/ with Host ${host}`,
-        async () => {
-          const r = await get(address, host)
-          return r.status === 200 ? r : undefined
-        },
-        120,
-        () => get(address, host),
-      )
-      expect(reply.body).toBe(name) // the echo server answers with its pod's name
+      expect(await answer(address, host)).toBe(ECHO) // the echo server answers with its pod's name
       expect((await get(address, `nothing.${NS}.rig.test`)).status).toBe(404)
     }
+  })
+
+  test('a cluster-local host routed on the local Gateway answers through its Service', async () => {
+    // What net-gateway-api makes of a cluster-local Knative Service: an HTTPRoute for the
+    // `.svc.cluster.local` name on the local Gateway, reached at the local Service.
+    const host = `echo.${NS}.svc.cluster.local`
+    await echoBackend()
+    await routeTo('local', split('GATEWAY_LOCAL'), host)
+    const service = await core.readNamespacedService(split('GATEWAY_LOCAL_SERVICE'))
+    expect(await answer(`${service.spec?.clusterIP}:80`, host)).toBe(ECHO)
   })
 })
