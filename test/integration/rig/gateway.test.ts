@@ -4,6 +4,7 @@
 import { request } from 'node:http'
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
 import { rigEnv } from '../rig-env.js'
+import { createPodNamespace, until } from './helpers.js'
 
 const suffix = Date.now().toString(36).slice(-5)
 const NS = `rig-gateway-${suffix}`
@@ -21,33 +22,12 @@ beforeAll(async () => {
   kc.loadFromFile(rigEnv('KUBECONFIG_ADMIN'))
   core = kc.makeApiClient(CoreV1Api)
   custom = kc.makeApiClient(CustomObjectsApi)
-  await core.createNamespace({ body: { metadata: { name: NS } } })
-  // The ServiceAccount admission plugin admits pods only once the controller made `default`.
-  await until('the default ServiceAccount', () =>
-    core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(
-      () => true,
-      () => false,
-    ),
-  )
+  await createPodNamespace(core, NS)
 })
 
 afterAll(async () => {
   await core?.deleteNamespace({ name: NS }).catch(() => undefined)
 })
-
-/** Poll until `check` returns something truthy; fail with what `describe` says of the last try. */
-async function until<T>(what: string, check: () => Promise<T>, seconds = 120, describe?: () => Promise<unknown>) {
-  const deadline = Date.now() + seconds * 1000
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value) return value
-    if (Date.now() > deadline) {
-      const last = describe ? await describe().catch((e) => String(e)) : undefined
-      throw new Error(`${what}: not reached in ${seconds} s${last ? `; last: ${JSON.stringify(last)}` : ''}`)
-    }
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
 
 /** GET / at host:port with the given Host header (fetch() would not send another Host). */
 function get(address: string, host: string): Promise<{ status: number; body: string }> {

@@ -210,14 +210,6 @@ gateway_forget_stale_pids() {
     tr '\0' ' ' 2>/dev/null <"/proc/$(cat "$f")/cmdline" | grep -q "^[^ ]*/$p " || rm -f "$f"
   done
 }
-gateway_wait() { # gateway_wait name url seconds
-  local deadline=$((SECONDS + $3))
-  until curl -fsS -o /dev/null --max-time 2 "$2" 2>/dev/null; do
-    is_running "$1" || die "$1 exited: $(tail -5 "$(logfile "$1")")"
-    [ $SECONDS -lt $deadline ] || die "$1 not ready after $3 s: $(tail -5 "$(logfile "$1")")"
-    sleep 0.3
-  done
-}
 # Accepted and Programmed, as written by the Contour of this start.
 gateway_programmed() {
   kube_api GET "/apis/gateway.networking.k8s.io/v1/namespaces/$GATEWAY_NAMESPACE/gateways/$GATEWAY_NAME" 2>/dev/null |
@@ -245,10 +237,10 @@ _gateway_up() {
   gateway_contour_config "$cluster_ip"
   gateway_start_contour
   gateway_start_envoy
-  gateway_wait contour "http://127.0.0.1:$RIG_CONTOUR_HEALTH_PORT/healthz" 60
+  node_wait contour "http://127.0.0.1:$RIG_CONTOUR_HEALTH_PORT/healthz" 60
   # /ready answers once Envoy took its first configuration from Contour (the stats listener is
   # part of it).
-  gateway_wait envoy "http://127.0.0.1:$RIG_GATEWAY_STATS_PORT/ready" 60
+  node_wait envoy "http://127.0.0.1:$RIG_GATEWAY_STATS_PORT/ready" 60
   local deadline=$((SECONDS + 60))
   until gateway_programmed "$cluster_ip"; do
     is_running contour || die "contour exited: $(tail -5 "$(logfile contour)")"
