@@ -158,6 +158,22 @@ JSON
 JSON
 )"
 }
+# Contour gives Envoy a Gateway listener only while some route has a host on it: this route of
+# the rig's own keeps the port open (404 for unknown hosts, from the first `up` on) and is what
+# the status check asks for (Envoy answers its redirect from Contour's configuration).
+GATEWAY_LISTENER_HOST=listener.gateway.rig.test
+gateway_listener_route() {
+  gateway_apply "/apis/gateway.networking.k8s.io/v1/namespaces/$GATEWAY_NAMESPACE/httproutes/rig-listener" "$(cat <<JSON
+{"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"rig-listener","namespace":"$GATEWAY_NAMESPACE"},
+ "spec":{"parentRefs":[{"name":"$GATEWAY_NAME"}],"hostnames":["$GATEWAY_LISTENER_HOST"],
+         "rules":[{"filters":[{"type":"RequestRedirect","requestRedirect":{"hostname":"redirected.$GATEWAY_LISTENER_HOST","statusCode":302}}]}]}}
+JSON
+)"
+}
+gateway_listener_ok() {
+  [ "$(curl -sS -o /dev/null -w '%{http_code}' --max-time 3 -H "Host: $GATEWAY_LISTENER_HOST" \
+    "http://127.0.0.1:$RIG_GATEWAY_HTTP_PORT/" 2>/dev/null)" = 302 ]
+}
 gateway_cluster_ip() {
   kube_api GET "/api/v1/namespaces/$GATEWAY_NAMESPACE/services/$GATEWAY_SERVICE" | jq -r .spec.clusterIP
 }
@@ -233,6 +249,7 @@ _gateway_up() {
   gateway_kubeconfig
   gateway_crds
   gateway_objects "$node_ip"
+  gateway_listener_route
   cluster_ip=$(gateway_cluster_ip)
   gateway_contour_config "$cluster_ip"
   gateway_start_contour
@@ -246,6 +263,11 @@ _gateway_up() {
     is_running contour || die "contour exited: $(tail -5 "$(logfile contour)")"
     [ $SECONDS -lt $deadline ] || die "Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME not Programmed after 60 s (log: $(logfile contour))"
     sleep 0.5
+  done
+  deadline=$((SECONDS + 30))
+  until gateway_listener_ok; do
+    [ $SECONDS -lt $deadline ] || die "Envoy does not serve the Gateway's listener on port $RIG_GATEWAY_HTTP_PORT after 30 s (logs: $(logfile envoy))"
+    sleep 0.3
   done
   env_set GATEWAY_HTTP_ADDRESS "127.0.0.1:$RIG_GATEWAY_HTTP_PORT"
   env_set GATEWAY_NODE_ADDRESS "$node_ip:$RIG_GATEWAY_HTTP_PORT"
@@ -266,5 +288,5 @@ _gateway_down() {
 gateway_status() {
   is_running contour && is_running envoy &&
     curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$RIG_CONTOUR_HEALTH_PORT/healthz" &&
-    curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$RIG_GATEWAY_STATS_PORT/ready"
+    curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$RIG_GATEWAY_STATS_PORT/ready" && gateway_listener_ok
 }
