@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { format, resolveConfig } from 'prettier'
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { rigEnv } from '../rig-env.js'
+import { createPodNamespace, until } from './helpers.js'
 
 const suffix = Date.now().toString(36).slice(-5)
 const NS = `rig-node-${suffix}`
@@ -29,33 +30,12 @@ beforeAll(async () => {
   core = kc.makeApiClient(CoreV1Api)
   apps = kc.makeApiClient(AppsV1Api)
   discovery = kc.makeApiClient(DiscoveryV1Api)
-  await core.createNamespace({ body: { metadata: { name: NS } } })
-  // The ServiceAccount admission plugin admits pods only once the controller made `default`.
-  await until('the default ServiceAccount', () =>
-    core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(
-      () => true,
-      () => false,
-    ),
-  )
+  await createPodNamespace(core, NS)
 })
 
 afterAll(async () => {
   await core?.deleteNamespace({ name: NS }).catch(() => undefined)
 })
-
-/** Poll until `check` returns something truthy; fail with what `describe` says of the last try. */
-async function until<T>(what: string, check: () => Promise<T>, seconds = 120, describe?: () => Promise<unknown>) {
-  const deadline = Date.now() + seconds * 1000
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value) return value
-    if (Date.now() > deadline) {
-      const last = describe ? await describe().catch((e) => String(e)) : undefined
-      throw new Error(`${what}: not reached in ${seconds} s${last ? `; last: ${JSON.stringify(last)}` : ''}`)
-    }
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
 
 async function httpText(url: string): Promise<string | undefined> {
   try {
