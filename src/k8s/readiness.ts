@@ -6,6 +6,7 @@
 //   be compared. Instead the caller records the predictor's latestCreatedRevision (and any failure)
 //   before applying, and a spec change counts once a new revision shows up.
 import { isPlainObject } from '../util/yaml.js'
+import { podFailure } from './pods.js'
 
 export interface KubeObject {
   apiVersion?: string
@@ -115,6 +116,35 @@ export function knativeReadiness(obj: KubeObject, expect: Expectation): Readines
     }
   }
   return { state: 'ready', serving }
+}
+
+/** A Knative Service and the pods of the revision a rollout waits for. */
+export interface KnativeSnapshot {
+  readonly service: KubeObject
+  readonly pods: readonly KubeObject[]
+}
+
+/** The revision this rollout waits for, once the controller has created it; else undefined. */
+export function awaitedRevision(service: KubeObject, expect: Expectation): string | undefined {
+  const observed = num(service.status?.['observedGeneration'])
+  if (observed === undefined || observed < expect.generation) return undefined
+  const latest = servingStatus(service).latestCreatedRevision
+  if (!latest || (expect.newRevision && latest === expect.previousRevision)) return undefined
+  return latest
+}
+
+/**
+ * The Service's own verdict, and while it is pending, its new revision's pods: an image that cannot
+ * be pulled or a container in a crash loop fails the rollout now, not at the progress deadline.
+ */
+export function knativeRolloutReadiness(snapshot: KnativeSnapshot | undefined, expect: Expectation): Readiness {
+  if (!snapshot) return { state: 'failed', reason: 'Deleted', message: 'the object was deleted while waiting for it' }
+  const verdict = knativeReadiness(snapshot.service, expect)
+  if (verdict.state !== 'pending') return verdict
+  const revision = awaitedRevision(snapshot.service, expect)
+  const failure = revision ? podFailure(snapshot.pods) : undefined
+  if (!failure) return verdict
+  return { state: 'failed', reason: failure.reason, message: `revision ${revision} cannot start: ${failure.message}` }
 }
 
 // Reasons after which KServe will not become ready without a change: Knative's revision failures

@@ -9,6 +9,7 @@ import {
   CONFIG_MAP,
   DEPLOYMENT,
   INFERENCE_SERVICE,
+  KNATIVE_SERVICE,
   POD,
   REPLICA_SET,
   SERVICE,
@@ -18,13 +19,16 @@ import {
   type ServingKind,
 } from './kube.js'
 import {
+  awaitedRevision,
   describeConditions,
   failureKey,
   isInferenceService,
+  knativeRolloutReadiness,
   readiness,
   servingStatus,
   tagUrl,
   type Expectation,
+  type KnativeSnapshot,
   type KubeObject,
   type Readiness,
   type ServingStatus,
@@ -34,7 +38,6 @@ import {
   configDefaultMode,
   currentReplicaSet,
   deploymentModeOf,
-  podFailure,
   podsOf,
   predictorAddress,
   predictorName,
@@ -42,6 +45,7 @@ import {
   type DeploymentMode,
   type PredictorSnapshot,
 } from './standard.js'
+import { podFailure } from './pods.js'
 import { WaitError, pollingStream, waitFor, type Verdict } from './wait.js'
 
 export interface RolloutDeps {
@@ -353,6 +357,26 @@ async function waitObject(
       address: predictorAddress(service, podsOf(currentReplicaSet(snapshot), snapshot.pods)),
     }
   }
+  if (kind === KNATIVE_SERVICE) {
+    // Knative judges a revision's pods only when its progress deadline (600 s by default) expires,
+    // or when the Deployment changes: a pull error or a crash loop would wait that long. The
+    // new revision's pods are read with the Service, and their terminal states fail it at once.
+    const result = await waitFor(
+      pollingStream((signal) => readKnative(deps.kube, namespace, name, expect, signal), deps.clock),
+      (snapshot) => verdict(knativeRolloutReadiness(snapshot, expect)),
+      {
+        ...options,
+        clock: deps.clock,
+        log: deps.log,
+        diagnose: async (s) => [
+          ...describeConditions(s?.service).map((c) => `condition ${c}`),
+          ...[podFailure(s?.pods ?? [])].filter(Boolean).map((f) => `pod ${f!.reason}: ${f!.message}`),
+          ...(await events()),
+        ],
+      },
+    )
+    return { serving: servingStatus(result.object!.service), elapsedMs: result.elapsedMs }
+  }
   const result = await waitFor(
     {
       list: (signal) => deps.kube.list(kind, namespace, name, signal),
@@ -367,6 +391,21 @@ async function waitObject(
     },
   )
   return { serving: servingStatus(result.object!), elapsedMs: result.elapsedMs }
+}
+
+/** The Knative Service and the pods of the revision this rollout waits for (none before it exists). */
+export async function readKnative(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  expect: Expectation,
+  signal?: AbortSignal,
+): Promise<KnativeSnapshot | undefined> {
+  const service = (await kube.list(KNATIVE_SERVICE, namespace, name, signal)).object
+  if (!service) return undefined
+  const revision = awaitedRevision(service, expect)
+  const pods = revision ? await kube.readAll(POD, namespace, `serving.knative.dev/revision=${revision}`, signal) : []
+  return { service, pods }
 }
 
 /** The InferenceService and its Standard-mode predictor: Deployment, ReplicaSets, pods. */

@@ -9,6 +9,7 @@
 //   load states are not used here: it takes them from the first predictor pod it lists, which
 //   during and after a rollout may be an old or a terminating one.
 import { isPlainObject } from '../util/yaml.js'
+import { podFailure } from './pods.js'
 import {
   condition,
   describeCondition,
@@ -96,48 +97,6 @@ export function podsOf(rs: KubeObject | undefined, pods: readonly KubeObject[]):
   return pods.filter((p) =>
     ((p.metadata?.['ownerReferences'] as { uid?: string }[] | undefined) ?? []).some((o) => o.uid === rs.metadata!.uid),
   )
-}
-
-// Container states after which the pod will not come up without a change. ErrImagePull alone is
-// left out: the kubelet retries it once before backing off, and a registry blip would fail a deploy.
-const POD_FAILURES = new Set([
-  'ImagePullBackOff',
-  'InvalidImageName',
-  'ErrImageNeverPull',
-  'CreateContainerConfigError',
-  'CreateContainerError',
-  'CrashLoopBackOff',
-])
-
-interface ContainerStatus {
-  name?: string
-  restartCount?: number
-  state?: { waiting?: { reason?: string; message?: string } }
-  lastState?: { terminated?: { exitCode?: number; reason?: string; message?: string } }
-}
-
-/** The first terminal container failure among the pods, worded with what the kubelet said. */
-export function podFailure(pods: readonly KubeObject[]): { reason: string; message: string } | undefined {
-  for (const pod of pods) {
-    const status = pod.status ?? {}
-    const lists = [status['initContainerStatuses'], status['containerStatuses']]
-    for (const list of lists) {
-      for (const c of (Array.isArray(list) ? list : []) as ContainerStatus[]) {
-        const reason = c.state?.waiting?.reason
-        if (!reason || !POD_FAILURES.has(reason)) continue
-        const last = c.lastState?.terminated
-        const detail =
-          reason === 'CrashLoopBackOff' && last
-            ? `exited with code ${last.exitCode ?? '?'}${last.message ? `: ${last.message.trim()}` : last.reason ? ` (${last.reason})` : ''}`
-            : (c.state?.waiting?.message ?? '')
-        return {
-          reason,
-          message: `pod ${pod.metadata?.name ?? '?'} container ${c.name ?? '?'}: ${detail}`.replace(/: $/, ''),
-        }
-      }
-    }
-  }
-  return undefined
 }
 
 /** Decides a Standard-mode rollout from a snapshot (see the header). */

@@ -1,9 +1,12 @@
 import {
+  awaitedRevision,
   failureKey,
+  knativeRolloutReadiness,
   readiness,
   servingStatus,
   tagUrl,
   type Expectation,
+  type KnativeSnapshot,
   type KubeObject,
 } from '../../../src/k8s/readiness.js'
 import { changesRevision, expectationFor, restoreManifest, withTraffic } from '../../../src/k8s/rollout.js'
@@ -468,5 +471,63 @@ describe('Standard-mode readiness from recorded snapshots', () => {
       if (generation === undefined) continue
       expect(standardReadiness(snap, standardUpdate(generation)).state).toBe('pending')
     }
+  })
+})
+
+// Knative: snapshots recorded from the rig's real Knative Serving v0.48.1 (controller, autoscaler,
+// activator, net-gateway-api + Contour/Envoy) on the Kubernetes v1.36 node: the Service, its
+// Route, Configuration and Revisions, and the pods of its latest created revision.
+const KNATIVE_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/k8s/knative')
+interface RecordedKnative extends KnativeSnapshot {
+  readonly note: string
+  readonly expect: Expectation
+}
+const recordedKnative = (name: string): RecordedKnative =>
+  JSON.parse(readFileSync(join(KNATIVE_FIXTURES, `${name}.json`), 'utf8')) as RecordedKnative
+
+describe('Knative readiness from recorded snapshots', () => {
+  const files = readdirSync(KNATIVE_FIXTURES).filter((f) => f.endsWith('.json'))
+  test('fixtures are present', () => expect(files.length).toBeGreaterThan(0))
+
+  test.each([
+    ['first-deploy-creating', 'pending', 'Ready=Unknown (RevisionMissing'],
+    ['first-deploy-ready', 'ready', 'ready'],
+    // Knative itself would say Unknown until the progress deadline; the pods say why now.
+    ['first-deploy-crash-loop', 'failed', 'CrashLoopBackOff: revision crash1-00001 cannot start: pod crash1-00001-'],
+    ['update-rolling', 'pending', 'Ready=Unknown'],
+    ['update-ready', 'ready', 'ready'],
+    ['update-pull-backoff', 'failed', 'ImagePullBackOff: revision echo2-00004 cannot start: pod echo2-00004-'],
+    ['update-pull-failure-after-deadline', 'failed', 'Initial scale was never achieved'],
+    ['split-tagged-rolling', 'pending', 'Ready=Unknown (Uninitialized'],
+    ['split-tagged-ready', 'ready', 'ready'],
+  ] as const)('%s → %s', (name, state, fragment) => {
+    const r = recordedKnative(name)
+    const verdict = knativeRolloutReadiness(r, r.expect)
+    expect(verdict.state).toBe(state)
+    expect(text(verdict)).toContain(fragment)
+  })
+
+  test('the crash loop is worded with the exit code and what the container said', () => {
+    const r = recordedKnative('first-deploy-crash-loop')
+    expect(text(knativeRolloutReadiness(r, r.expect))).toMatch(
+      /container user-container: exited with code 3: model exploded \(restarted \d+ times\)$/,
+    )
+  })
+
+  test('the pods of the previous revision do not count', () => {
+    const r = recordedKnative('update-pull-backoff')
+    const before = { ...r.service, status: { ...r.service.status, latestCreatedRevisionName: 'echo2-00003' } }
+    expect(awaitedRevision(before, r.expect)).toBeUndefined()
+    expect(knativeRolloutReadiness({ service: before, pods: r.pods }, r.expect).state).toBe('pending')
+  })
+
+  test('the split is read from the real status, tag URLs included', () => {
+    const r = recordedKnative('split-tagged-ready')
+    const serving = servingStatus(r.service)
+    expect(serving.traffic.map((t) => [t.revision, t.percent, t.tag])).toEqual([
+      ['echo2-00003', 20, 'candidate'],
+      ['echo2-00002', 80, 'stable'],
+    ])
+    expect(tagUrl(serving, 'candidate')).toBe('http://candidate-echo2.default.rig.test')
   })
 })

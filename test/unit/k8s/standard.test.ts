@@ -7,11 +7,11 @@ import {
   configDefaultMode,
   deploymentModeOf,
   normalizeMode,
-  podFailure,
   predictorAddress,
   standardReadiness,
   type PredictorSnapshot,
 } from '../../../src/k8s/standard.js'
+import { podFailure } from '../../../src/k8s/pods.js'
 
 const isvcOf = (annotations: Record<string, string> | undefined, deploymentMode?: string): KubeObject => ({
   apiVersion: 'serving.kserve.io/v1beta1',
