@@ -8,11 +8,13 @@ import { isPlainObject } from '../util/yaml.js'
 import {
   CONFIG_MAP,
   DEPLOYMENT,
+  FIELD_MANAGER,
   INFERENCE_SERVICE,
   KNATIVE_SERVICE,
   POD,
   REPLICA_SET,
   SERVICE,
+  KubeApiError,
   describe,
   servingKindOf,
   type Kube,
@@ -45,6 +47,7 @@ import {
   type DeploymentMode,
   type PredictorSnapshot,
 } from './standard.js'
+import { appliedFields, projectFields } from './managed-fields.js'
 import { podFailure } from './pods.js'
 import { WaitError, pollingStream, waitFor, type Verdict } from './wait.js'
 
@@ -362,7 +365,8 @@ async function waitObject(
     // or when the Deployment changes: a pull error or a crash loop would wait that long. The
     // new revision's pods are read with the Service, and their terminal states fail it at once.
     const result = await waitFor(
-      pollingStream((signal) => readKnative(deps.kube, namespace, name, expect, signal), deps.clock),
+      // Read every second: Ready is noticed within a second of Knative writing it.
+      pollingStream((signal) => readKnative(deps.kube, namespace, name, expect, signal), deps.clock, 1_000),
       (snapshot) => verdict(knativeRolloutReadiness(snapshot, expect)),
       {
         ...options,
@@ -404,8 +408,14 @@ export async function readKnative(
   const service = (await kube.list(KNATIVE_SERVICE, namespace, name, signal)).object
   if (!service) return undefined
   const revision = awaitedRevision(service, expect)
-  const pods = revision ? await kube.readAll(POD, namespace, `serving.knative.dev/revision=${revision}`, signal) : []
-  return { service, pods }
+  if (!revision) return { service, pods: [] }
+  try {
+    return { service, pods: await kube.readAll(POD, namespace, `serving.knative.dev/revision=${revision}`, signal) }
+  } catch (err) {
+    // Without list on pods, the rollout is judged on Knative's conditions alone (slower failures).
+    if (err instanceof KubeApiError && err.status === 403) return { service, pods: [] }
+    throw err
+  }
 }
 
 /** The InferenceService and its Standard-mode predictor: Deployment, ReplicaSets, pods. */
@@ -493,7 +503,15 @@ export async function rollBack(
 /** The previous object as an apply body: its spec, labels and annotations, nothing server-owned. */
 export function restoreManifest(previous: KubeObject): KubeObject {
   const meta = previous.metadata ?? {}
-  const metadata: Record<string, unknown> = { name: meta.name, namespace: meta.namespace }
+  const identity = { name: meta.name, namespace: meta.namespace }
+  const owned = appliedFields(previous, FIELD_MANAGER)
+  if (owned) {
+    // Only what the action applied: webhook- and controller-set fields stay with their owners.
+    const projected = projectFields(previous, owned) as KubeObject
+    const metadata = { ...(projected.metadata ?? {}), ...identity }
+    return { apiVersion: previous.apiVersion, kind: previous.kind, metadata, spec: projected.spec } as KubeObject
+  }
+  const metadata: Record<string, unknown> = { ...identity }
   if (meta.labels) metadata['labels'] = meta.labels
   if (meta.annotations) metadata['annotations'] = meta.annotations
   return { apiVersion: previous.apiVersion, kind: previous.kind, metadata, spec: previous.spec } as KubeObject

@@ -22,8 +22,6 @@ mkdir -p "$RIG_CACHE" "$RIG_STATE/pids" "$RIG_STATE/logs"
 : "${RIG_MLFLOW_OIDC_PORT:=5052}"     # MLflow --app-name oidc-auth
 : "${RIG_OIDC_PORT:=5062}"            # oidc-provider (the IdP). Not 5060/5061: fetch() refuses those (SIP, on the Fetch spec's bad-port list)
 : "${RIG_GHA_OIDC_PORT:=5063}"        # GitHub-style ACTIONS_ID_TOKEN_REQUEST_URL endpoint
-: "${RIG_CONTAINER_PORT_MIN:=18000}"  # reconciler picks container ports from this range
-: "${RIG_CONTAINER_PORT_MAX:=18999}"
 
 # One scikit-learn everywhere: the fixture models are pickled with it and MLServer (host venv and
 # serving base image) must unpickle them.

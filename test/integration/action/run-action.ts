@@ -45,23 +45,35 @@ export const probeRow = (): Record<string, number> => JSON.parse(rigEnv('FIXTURE
 export const pyfuncPrediction = (version: string): unknown => JSON.parse(rigEnv(`FIXTURE_PREDICTION_V${version}`))
 
 /**
- * Calls the deployed endpoint the way users will: POST /v2/models/<name>/infer, to a URL under the
- * rig's domain through the ingress with the URL's host as Host (fetch cannot set Host), to any
- * other URL (a predictor Service's ClusterIP) directly.
+ * A request as users send it: to a URL under the rig's domain through the ingress with the URL's
+ * host as Host (fetch cannot set Host), to any other URL (a predictor's ClusterIP) directly.
  */
+export async function call(
+  url: string,
+  init: { method?: 'GET' | 'POST'; body?: unknown; timeoutMs?: number } = {},
+): Promise<{ status: number; text: string }> {
+  const target = new URL(url)
+  const viaIngress = target.hostname.endsWith(`.${rigEnv('KNATIVE_DOMAIN')}`)
+  const route = smokeRoute(target.origin, viaIngress ? { address: ingressAddress() } : {})
+  const res = await request(`${route.baseUrl}${target.pathname}${target.search}`, {
+    method: init.method ?? 'GET',
+    headers: {
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(route.hostHeader ? { host: route.hostHeader } : {}),
+    },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    signal: AbortSignal.timeout(init.timeoutMs ?? 30_000),
+  })
+  return { status: res.statusCode, text: await res.body.text() }
+}
+
+/** Calls the deployed endpoint the way users will: POST /v2/models/<name>/infer. */
 export async function predict(url: string, model: string): Promise<unknown> {
   const body = {
     inputs: Object.entries(probeRow()).map(([name, v]) => ({ name, shape: [1], datatype: 'FP64', data: [v] })),
   }
-  const viaIngress = new URL(url).hostname.endsWith(`.${rigEnv('KNATIVE_DOMAIN')}`)
-  const route = smokeRoute(url, viaIngress ? { address: ingressAddress() } : {})
-  const res = await request(`${route.baseUrl}/v2/models/${model}/infer`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(route.hostHeader ? { host: route.hostHeader } : {}) },
-    body: JSON.stringify(body),
-  })
-  const text = await res.body.text()
-  if (res.statusCode >= 300) throw new Error(`infer answered ${res.statusCode}: ${text}`)
-  const json = JSON.parse(text) as { outputs: { data: unknown[] }[] }
+  const res = await call(`${url}/v2/models/${model}/infer`, { method: 'POST', body })
+  if (res.status >= 300) throw new Error(`infer answered ${res.status}: ${res.text}`)
+  const json = JSON.parse(res.text) as { outputs: { data: unknown[] }[] }
   return json.outputs[0]?.data[0]
 }

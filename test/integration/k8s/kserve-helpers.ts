@@ -14,6 +14,7 @@ import { predictorName, type PredictorSnapshot } from '../../../src/k8s/standard
 import { buildV2Request } from '../../../src/inference/request.js'
 import { storageUriFor } from '../../../src/mlflow/storage-uri.js'
 import { rigEnv } from '../rig-env.js'
+import { call } from '../action/run-action.js'
 import type { FixtureModel } from './fixtures.js'
 
 const run = promisify(execFile)
@@ -118,15 +119,10 @@ export async function record(
   }
 }
 
-/** The deployed model's answer to its own input example, over V2 at `url`. */
+/** The deployed model's answer to its own input example, over V2 at `url` (through the ingress for a rig host). */
 export async function v2Predictions(url: string, name: string, model: FixtureModel): Promise<unknown[]> {
   const { request } = buildV2Request({ signature: model.signature, example: model.example })
-  const res = await fetch(`${url}/v2/models/${name}/infer`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(request),
-    signal: AbortSignal.timeout(30_000),
-  })
-  if (!res.ok) throw new Error(`infer answered ${res.status}: ${await res.text()}`)
-  return ((await res.json()) as { outputs: { data: unknown[] }[] }).outputs[0]!.data
+  const res = await call(`${url}/v2/models/${name}/infer`, { method: 'POST', body: request })
+  if (res.status !== 200) throw new Error(`infer answered ${res.status}: ${res.text}`)
+  return (JSON.parse(res.text) as { outputs: { data: unknown[] }[] }).outputs[0]!.data
 }

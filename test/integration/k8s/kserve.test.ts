@@ -9,6 +9,7 @@ import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { predictorName, standardReadiness, type PredictorSnapshot } from '../../../src/k8s/standard.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
+import { ingressAddress } from '../action/run-action.js'
 import { fixtureModel, modelImage, withLyingSignature, type FixtureModel } from './fixtures.js'
 import {
   predictorPods,
@@ -192,9 +193,17 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
       expect(first).toMatchObject({ kind: 'InferenceService', created: true })
       expect(first.revision).toMatch(new RegExp(`^${name}-predictor-[a-z0-9]+$`))
       expect(first.url).toBe(`http://${name}-${NS}.rig.test`)
-      expect(first.smokeUrl).toBe(await serviceUrl(deployer.kube, NS, name))
+      expect(first.smokeUrl).toBe(first.url)
+      expect(first.directUrl).toBe(await serviceUrl(deployer.kube, NS, name))
       await expectPods(name, first.revision)
       await answersLike(first, v1)
+      // KServe's HTTPRoute on the rig's Gateway: Envoy routes the isvc's host to the predictor.
+      const viaIngress = await deployer.smokeTest(
+        first,
+        { signature: v1.signature, example: v1.example },
+        { timeoutMs: 120_000, ingress: { address: ingressAddress() } },
+      )
+      expect(viaIngress.sample).toEqual(await pyfuncPredictions(v1.dir))
       const isvc = await deployer.kube.get(first.applied.kind, NS, name)
       expect(isvc?.status?.['deploymentMode']).toBe('Standard')
     },
@@ -208,7 +217,7 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
       const err = await failingUpdate(
         name,
         manifest('kserve-container', name, 'Standard', { image: missing, version: '3' }),
-        first.smokeUrl!,
+        first.directUrl!,
         'update-pull-failure',
         'custom container, update to an unpullable image',
       )
@@ -230,7 +239,7 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
       const err = await failingUpdate(
         name,
         m,
-        first.smokeUrl!,
+        first.directUrl!,
         'update-crash-loop',
         'custom container, update whose container exits 3',
       )
@@ -302,7 +311,7 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
           storageUri: `s3://mlflow-artifacts/it-missing-${suffix}`,
           version: '5',
         }),
-        second.smokeUrl!,
+        second.directUrl!,
         'update-model-load-failure',
         'MLflow runtime, update to a storageUri with nothing there',
       )
@@ -339,7 +348,7 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
       expect((now?.spec as { predictor: { model: { storageUri: string } } }).predictor.model.storageUri).toBe(
         await storageUriOfVersion('2'),
       )
-      await answersLike({ ...second, smokeUrl: await serviceUrl(deployer.kube, NS, name) }, v2)
+      await answersLike({ ...second, directUrl: await serviceUrl(deployer.kube, NS, name) }, v2)
     },
     LONG,
   )

@@ -23,7 +23,7 @@ beforeAll(async () => {
     { name, namespace: ns, modelUri: 'models:/x/1', image: rigEnv('BASE_IMAGE') },
     renderOptions(),
   )
-  // Never ready: the reconciler leaves the status alone after Ready=Unknown.
+  // Never ready, and quiet: Knative leaves the status at Ready=Unknown until the progress deadline (600 s).
   ;(m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec.containers[0]![
     'command'
   ] = ['/bin/sh', '-c', 'sleep 3600']

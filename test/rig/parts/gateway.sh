@@ -13,8 +13,7 @@
 # What knative.dev/net-gateway-api v0.48.0 requires.
 : "${RIG_GATEWAY_API_VERSION:=v1.4.1}"
 # Contour puts a Gateway listener on Envoy port = listener port + 8000 (Envoy runs unprivileged
-# in its pods); the Gateway's listener port is derived from Envoy's. Not in the
-# RIG_CONTAINER_PORT range; beside the S3 server's 19000.
+# in its pods); the Gateway's listener port is derived from Envoy's. Beside the S3 server's 19000.
 : "${RIG_GATEWAY_HTTP_PORT:=19080}"    # Envoy's HTTP listener, 0.0.0.0
 : "${RIG_GATEWAY_STATS_PORT:=19082}"   # Envoy's /ready and /stats listener, 127.0.0.1
 : "${RIG_CONTOUR_XDS_PORT:=19083}"     # Contour's xDS (plain gRPC), 127.0.0.1

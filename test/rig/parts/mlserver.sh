@@ -1,5 +1,5 @@
 # MLServer for the rig, in two forms from the same pins (test/rig/mlserver-requirements.txt):
-#  - a host venv, which the reconciler runs for storageUri models and tests start directly;
+#  - a host venv, which tests start directly;
 #  - the serving base image 127.0.0.1:5001/mlserver-base:<mlserver>-py3.11, built here FROM a
 #    debootstrapped Debian (local/debian:bookworm) and pushed to the open registry.
 # Nothing is left running by this part: `down` has nothing to stop.
