@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run demo`: the action end to end on the local rig. Brings the rig up (which registers the
 # sample wine model), runs dist/index.js exactly as a GitHub runner would (INPUT_* variables,
-# GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files), then prints the URL and a real prediction.
+# GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files), then prints the URL and a real prediction fetched
+# through the rig's ingress (Envoy), with the service's host as Host, as a load balancer would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/node/bin/node ] || npm ci --no-audit --no-fund
@@ -27,6 +28,7 @@ env GITHUB_OUTPUT="$work/output" GITHUB_STEP_SUMMARY="$work/summary" RUNNER_TEMP
   "INPUT_IMAGE-REPOSITORY=$REGISTRY/wine-classifier" \
   "INPUT_BASE-IMAGE=$KSERVE_BASE_IMAGE" \
   "INPUT_BUILD-NETWORK=host" \
+  "INPUT_INGRESS-ADDRESS=$GATEWAY_HTTP_ADDRESS" \
   "INPUT_TIMEOUT=10m" \
   node dist/index.js | grep -v "^::debug::" || status=${PIPESTATUS[0]}
 
@@ -60,7 +62,9 @@ od280/od315_of_diluted_wines=3.4
 proline=1050.0
 ROW
 body+=']}'
+host=${url#*://}; host=${host%%/*}
 echo
-echo "POST $url/v2/models/wine-demo/infer"
-curl -fsS -H 'Content-Type: application/json' -d "$body" "$url/v2/models/wine-demo/infer"
+echo "POST $url/v2/models/wine-demo/infer (through Envoy at $GATEWAY_HTTP_ADDRESS, Host: $host)"
+curl -fsS -H "Host: $host" -H 'Content-Type: application/json' -d "$body" \
+  "http://$GATEWAY_HTTP_ADDRESS/v2/models/wine-demo/infer"
 echo

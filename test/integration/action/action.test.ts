@@ -1,5 +1,6 @@
 // The whole action, bundled, run as GitHub runs it, against the real rig: MLflow, registry,
-// buildx, kube-apiserver + reconciler (Knative), the real KServe controller and node, MLServer.
+// buildx, kube-apiserver, the real Knative Serving and KServe controllers on the rig's node, and
+// Envoy as the ingress the runner reaches (ingress-address).
 // With the restricted deployer kubeconfig.
 import { ServingCluster } from '../../../src/k8s/index.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
@@ -38,7 +39,7 @@ describe('knative: deploy, reuse, update, render, promote, delete', () => {
     expect(o['revision']).toMatch(new RegExp(`^${name}-\\d{5}$`))
     expect(o['image']).toMatch(/^127\.0\.0\.1:5001\/e2e-wine@sha256:[0-9a-f]{64}$/)
     expect(o['image']).toBe(`127.0.0.1:5001/e2e-wine@${o['digest']}`)
-    expect(o['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(o['url']).toBe(`http://${name}.deploy.${rigEnv('KNATIVE_DOMAIN')}`)
     expect(first.stdout).toContain('smoke test: passed')
     expect(first.summary).toContain('| smoke test | ✅ ok |')
     expect(await predict(o['url']!, name)).toEqual(pyfuncPrediction('1'))

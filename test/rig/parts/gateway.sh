@@ -235,6 +235,18 @@ gateway_programmed() {
       and ($s.addresses[0].value == $ip)' >/dev/null 2>&1
 }
 
+# Envoy's listener address is Contour's one choice (0.0.0.0, so both 127.0.0.1 and the bridge reach
+# it): nothing but loopback and the node's bridge may connect to it.
+gateway_firewall() {
+  iptables -N RIG-GATEWAY-IN 2>/dev/null || true
+  iptables -F RIG-GATEWAY-IN
+  iptables -A RIG-GATEWAY-IN -i lo -j RETURN
+  iptables -A RIG-GATEWAY-IN -i "$NODE_BRIDGE" -j RETURN
+  iptables -A RIG-GATEWAY-IN -j DROP
+  iptables -C INPUT -p tcp --dport "$RIG_GATEWAY_HTTP_PORT" -j RIG-GATEWAY-IN 2>/dev/null ||
+    iptables -I INPUT 1 -p tcp --dport "$RIG_GATEWAY_HTTP_PORT" -j RIG-GATEWAY-IN
+}
+
 # --- part interface -------------------------------------------------------------------------
 gateway_up() { rig_locked "$GATEWAY_DIR/.lock" _gateway_up; }
 gateway_down() { rig_locked "$GATEWAY_DIR/.lock" _gateway_down; }
@@ -254,6 +266,7 @@ _gateway_up() {
   gateway_listener_route
   cluster_ip=$(gateway_cluster_ip)
   gateway_contour_config "$cluster_ip"
+  gateway_firewall
   gateway_start_contour
   gateway_start_envoy
   node_wait contour "http://127.0.0.1:$RIG_CONTOUR_HEALTH_PORT/healthz" 60
