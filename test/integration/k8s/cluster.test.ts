@@ -11,7 +11,7 @@ import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
 import { call, ingressAddress, predict, pyfuncPrediction } from '../action/run-action.js'
-import { fixtureModel, modelImage, withLyingSignature, type FixtureModel } from './fixtures.js'
+import { fixtureModel, modelImage, wineManifest, withLyingSignature, type FixtureModel } from './fixtures.js'
 
 const NS = 'deploy'
 const suffix = Date.now().toString(36).slice(-5)
@@ -44,27 +44,7 @@ function manifest(
 ) {
   const target = shape === 'knative' ? 'knative' : 'kserve'
   if (!created.some((c) => c.name === name && c.namespace === namespace)) created.push({ target, name, namespace })
-  return renderManifest(
-    {
-      name,
-      namespace,
-      modelUri: `models:/wine-classifier/${values.version ?? '1'}`,
-      modelName: 'wine-classifier',
-      modelVersion: values.version ?? '1',
-      image: values.image,
-      digest: values.image?.split('@')[1],
-      storageUri: values.storageUri,
-    },
-    {
-      shape,
-      env: [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '0' }],
-      labels: { team: 'it' },
-      annotations: {},
-      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: undefined },
-      minScale: 1,
-      maxScale: 2,
-    },
-  )
+  return wineManifest(shape, name, values, { namespace, maxScale: 2 })
 }
 
 const smoke = (cluster: ServingCluster, d: Deployment, model: FixtureModel) =>

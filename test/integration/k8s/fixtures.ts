@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { load } from 'js-yaml'
 import type { InputExampleLike } from '../../../src/inference/request.js'
+import type { KubeObject } from '../../../src/k8s/readiness.js'
+import { renderManifest, type Shape } from '../../../src/k8s/render.js'
 import { parseSignature, type Signature } from '../../../src/mlflow/mlmodel.js'
 import { rigEnv } from '../rig-env.js'
 
@@ -126,4 +128,35 @@ async function buildImage(version: string): Promise<string> {
   await run(docker, ['push', ref], { env, maxBuffer: 1 << 24 })
   const { stdout } = await run(docker, ['inspect', '--format', '{{index .RepoDigests 0}}', ref], { env })
   return stdout.trim()
+}
+
+/** What the cluster suites deploy: the wine model's version as the action would render it. */
+export function wineManifest(
+  shape: Shape,
+  name: string,
+  values: { image?: string; storageUri?: string; version?: string },
+  options: { namespace: string; annotations?: Record<string, string>; maxScale?: number },
+): KubeObject {
+  const version = values.version ?? '1'
+  return renderManifest(
+    {
+      name,
+      namespace: options.namespace,
+      modelUri: `models:/wine-classifier/${version}`,
+      modelName: 'wine-classifier',
+      modelVersion: version,
+      image: values.image,
+      digest: values.image?.split('@')[1],
+      storageUri: values.storageUri,
+    },
+    {
+      shape,
+      env: [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '0' }],
+      labels: { team: 'it' },
+      annotations: options.annotations ?? {},
+      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: undefined },
+      minScale: 1,
+      maxScale: options.maxScale ?? 1,
+    },
+  )
 }

@@ -3,11 +3,11 @@
 // Host. An update at canaryTrafficPercent 20 is verified by counting which model answers.
 import { ServingCluster, type Deployment } from '../../../src/k8s/index.js'
 import { KNATIVE_SERVICE } from '../../../src/k8s/kube.js'
-import { renderManifest, type Shape } from '../../../src/k8s/render.js'
+import type { Shape } from '../../../src/k8s/render.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
 import { ingressAddress, predict, pyfuncPrediction } from '../action/run-action.js'
-import { fixtureModel, modelImage } from './fixtures.js'
+import { fixtureModel, modelImage, wineManifest } from './fixtures.js'
 import { pyfuncPredictions, storageUriOfVersion } from './kserve-helpers.js'
 
 const NS = 'deploy'
@@ -36,27 +36,10 @@ afterAll(async () => {
 
 function manifest(shape: Shape, name: string, values: { image?: string; storageUri?: string; version: string }) {
   created.add(name)
-  return renderManifest(
-    {
-      name,
-      namespace: NS,
-      modelUri: `models:/wine-classifier/${values.version}`,
-      modelName: 'wine-classifier',
-      modelVersion: values.version,
-      image: values.image,
-      digest: values.image?.split('@')[1],
-      storageUri: values.storageUri,
-    },
-    {
-      shape,
-      env: [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '0' }],
-      labels: { team: 'it' },
-      annotations: { 'serving.kserve.io/deploymentMode': 'Knative' },
-      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: undefined },
-      minScale: 1,
-      maxScale: 1,
-    },
-  )
+  return wineManifest(shape, name, values, {
+    namespace: NS,
+    annotations: { 'serving.kserve.io/deploymentMode': 'Knative' },
+  })
 }
 
 const smoke = async (d: Deployment, version: string) => {

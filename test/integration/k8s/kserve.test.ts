@@ -4,13 +4,13 @@
 // with the predictions MLflow pyfunc gives for the deployed version; the pods are the API's.
 import { ServingCluster, RolloutError, type Deployment } from '../../../src/k8s/index.js'
 import { DEPLOYMENT } from '../../../src/k8s/kube.js'
-import { renderManifest, type Shape } from '../../../src/k8s/render.js'
+import type { Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { predictorName, standardReadiness, type PredictorSnapshot } from '../../../src/k8s/standard.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
 import { ingressAddress } from '../action/run-action.js'
-import { fixtureModel, modelImage, withLyingSignature, type FixtureModel } from './fixtures.js'
+import { fixtureModel, modelImage, wineManifest, withLyingSignature, type FixtureModel } from './fixtures.js'
 import {
   predictorPods,
   putModel,
@@ -53,27 +53,7 @@ function manifest(
   values: { image?: string; storageUri?: string; version?: string },
 ) {
   created.add(name)
-  return renderManifest(
-    {
-      name,
-      namespace: NS,
-      modelUri: `models:/wine-classifier/${values.version ?? '1'}`,
-      modelName: 'wine-classifier',
-      modelVersion: values.version ?? '1',
-      image: values.image,
-      digest: values.image?.split('@')[1],
-      storageUri: values.storageUri,
-    },
-    {
-      shape,
-      env: [{ name: 'MLSERVER_PARALLEL_WORKERS', value: '0' }],
-      labels: { team: 'it' },
-      annotations: { [MODE]: mode },
-      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: undefined },
-      minScale: 1,
-      maxScale: 1,
-    },
-  )
+  return wineManifest(shape, name, values, { namespace: NS, annotations: { [MODE]: mode } })
 }
 
 /** The smoke test through the predictor Service; its sample must be pyfunc's answer. */

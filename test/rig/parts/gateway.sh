@@ -55,28 +55,11 @@ gateway_envoy_install() {
 }
 
 # --- credentials ----------------------------------------------------------------------------
-# Contour's own identity (a client certificate from the kube CA, in system:masters), as a
-# controller's service account would be.
+# Contour's own identity (kube_controller_cert).
 gateway_kubeconfig() {
   local d=$GATEWAY_DIR/certs out=$GATEWAY_DIR/kubeconfig
-  mkdir -p "$d"
-  if [ ! -f "$d/contour.crt" ] || ! openssl verify -CAfile "$KUBE_DIR/ca.crt" "$d/contour.crt" >/dev/null 2>&1; then
-    ( cd "$d"
-      openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=contour" \
-        -keyout contour.key -out contour.csr 2>/dev/null
-      printf 'extendedKeyUsage=clientAuth\n' >contour.ext
-      openssl x509 -req -in contour.csr -CA "$KUBE_DIR/ca.crt" -CAkey "$KUBE_DIR/ca.key" -CAcreateserial \
-        -days 3650 -extfile contour.ext -out contour.crt 2>/dev/null
-      chmod 600 contour.key )
-  fi
-  node_write "$out" <<KCFG
-apiVersion: v1
-kind: Config
-clusters: [{name: rig, cluster: {server: "$(kube_server)", certificate-authority: "$KUBE_DIR/ca.crt"}}]
-users: [{name: contour, user: {client-certificate: "$d/contour.crt", client-key: "$d/contour.key"}}]
-contexts: [{name: contour, context: {cluster: rig, user: contour}}]
-current-context: contour
-KCFG
+  kube_controller_cert "$d" contour contour
+  kube_controller_kubeconfig "$d" contour contour | node_write "$out"
   chmod 600 "$out"
 }
 

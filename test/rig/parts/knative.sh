@@ -132,28 +132,11 @@ knative_apply_dir() {
   done
 }
 
-# The controllers' identity: a client certificate from the kube CA in system:masters (upstream's
-# ClusterRoles grant about as much).
+# The controllers' identity (kube_controller_cert; upstream's ClusterRoles grant about as much).
 knative_kubeconfig() {
   local d=$KNATIVE_DIR/certs out=$KNATIVE_DIR/kubeconfig
-  mkdir -p "$d"
-  if [ ! -f "$d/controller.crt" ]; then
-    ( cd "$d"
-      openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=knative-serving-controller" \
-        -keyout controller.key -out controller.csr 2>/dev/null
-      printf 'extendedKeyUsage=clientAuth\n' >controller.ext
-      openssl x509 -req -in controller.csr -CA "$KUBE_DIR/ca.crt" -CAkey "$KUBE_DIR/ca.key" -CAcreateserial \
-        -days 3650 -extfile controller.ext -out controller.crt 2>/dev/null
-      chmod 600 controller.key )
-  fi
-  cat >"$out.tmp" <<KCFG
-apiVersion: v1
-kind: Config
-clusters: [{name: rig, cluster: {server: "$(kube_server)", certificate-authority: "$KUBE_DIR/ca.crt"}}]
-users: [{name: knative, user: {client-certificate: "$d/controller.crt", client-key: "$d/controller.key"}}]
-contexts: [{name: knative, context: {cluster: rig, user: knative}}]
-current-context: knative
-KCFG
+  kube_controller_cert "$d" controller knative-serving-controller
+  kube_controller_kubeconfig "$d" controller knative >"$out.tmp"
   chmod 600 "$out.tmp"; mv "$out.tmp" "$out"
 }
 

@@ -113,6 +113,32 @@ kube_apply() {
     -H 'Content-Type: application/apply-patch+yaml' --data-binary @- >/dev/null
 }
 
+# A controller's own identity, as its service account would be on a cluster: a client certificate
+# from the kube CA in system:masters (what the controller writes is told apart from the rig's
+# admin), renewed when the kube CA changed.
+kube_controller_cert() { # kube_controller_cert dir file CN -> dir/file.{crt,key}
+  local d=$1 f=$2 cn=$3
+  mkdir -p "$d"
+  [ -f "$d/$f.crt" ] && openssl verify -CAfile "$KUBE_DIR/ca.crt" "$d/$f.crt" >/dev/null 2>&1 && return 0
+  ( cd "$d"
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=$cn" -keyout "$f.key" -out "$f.csr" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >"$f.ext"
+    openssl x509 -req -in "$f.csr" -CA "$KUBE_DIR/ca.crt" -CAkey "$KUBE_DIR/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$f.ext" -out "$f.crt" 2>/dev/null
+    chmod 600 "$f.key" )
+}
+kube_controller_kubeconfig() { # kube_controller_kubeconfig dir file user -> the kubeconfig on stdout
+  local d=$1 f=$2 user=$3
+  cat <<KCFG
+apiVersion: v1
+kind: Config
+clusters: [{name: rig, cluster: {server: "$(kube_server)", certificate-authority: "$KUBE_DIR/ca.crt"}}]
+users: [{name: $user, user: {client-certificate: "$d/$f.crt", client-key: "$d/$f.key"}}]
+contexts: [{name: $user, context: {cluster: rig, user: $user}}]
+current-context: $user
+KCFG
+}
+
 # --- processes ----------------------------------------------------------------------------
 kube_start_etcd() {
   is_running etcd && return 0
