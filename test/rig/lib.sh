@@ -102,6 +102,17 @@ stop_bg() {
   fi
   rm -f "$f"
 }
+# stop_if_stale name binary : a running process started from another binary (a rebuilt or
+# upgraded controller) is stopped, so the part's up starts the new one.
+stop_if_stale() {
+  local f exe
+  is_running "$1" || return 0
+  f=$(pidfile "$1")
+  exe=$(readlink "/proc/$(cat "$f")/exe" 2>/dev/null) || return 0
+  [ "$exe" = "$(readlink -f "$2")" ] && return 0
+  log "$1 runs $exe, not $2: restarting it"
+  stop_bg "$1"
+}
 # rig_locked LOCKFILE FUNC... : run FUNC holding LOCKFILE, so two `rig.sh up` at once (several
 # developers' test runs share one rig) do not start, write or clean up the same things twice.
 # The lock is on fd 9: start servers without it (`9>&-`), else a server that inherited it would

@@ -226,10 +226,9 @@ describe('bad input and faults end to end', () => {
       'mlflow-password': rigEnv('MLFLOW_BASIC_READER_PASSWORD'),
       'model-uri': `models:/${MODEL()}/1`,
       name,
-      'promote-alias': 'e2e-refused',
     }
     try {
-      const r = await runAction(inputs)
+      const r = await runAction({ ...inputs, 'promote-alias': 'e2e-refused' })
       expect(r.status).not.toBe(0)
       expect(r.errors).toHaveLength(1)
       expect(r.errors[0]).toMatch(

@@ -1,4 +1,4 @@
-// KServe Standard mode (RawDeployment) against the real controller: KServe v0.19.0's manager and
+// KServe Standard mode (RawDeployment) against the real controller: KServe v0.20.0's manager and
 // webhooks on the rig's kube-apiserver, pods on the rig's node (containerd), the storage
 // initializer reading s3:// from the rig's S3 over MLflow's artifact store. Every deploy answers
 // with the predictions MLflow pyfunc gives for the deployed version; the pods are the API's.

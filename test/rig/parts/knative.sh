@@ -151,6 +151,7 @@ knative_activator_hosts() {
 knative_start() { # knative_start process index
   local name=$1 i=$2 bin env=()
   bin=$KNATIVE_BIN_DIR/$name
+  stop_if_stale "$name" "$bin"
   is_running "$name" && return 0
   env=(KUBECONFIG="$KNATIVE_DIR/kubeconfig" SYSTEM_NAMESPACE=$KNATIVE_NS POD_NAME="$name"
     POD_IP="$(env_get NODE_IP)" CONFIG_LOGGING_NAME=config-logging CONFIG_OBSERVABILITY_NAME=config-observability

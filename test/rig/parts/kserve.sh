@@ -5,11 +5,11 @@
 # initializer image (PyPI kserve-storage), both built here. Standard (raw) mode: Deployments and
 # Services, run by the node part's kubelet. Needs the kube, docker, registry and mlserver parts.
 
-: "${RIG_KSERVE_VERSION:=v0.19.0}"
+: "${RIG_KSERVE_VERSION:=v0.20.0}"
 : "${RIG_KSERVE_WEBHOOK_PORT:=9443}"
 : "${RIG_KSERVE_METRICS_PORT:=18443}"
 : "${RIG_KSERVE_PROBE_PORT:=18444}"
-: "${RIG_KSERVE_STORAGE_VERSION:=0.19.0}"   # PyPI kserve-storage, the controller's version
+: "${RIG_KSERVE_STORAGE_VERSION:=0.20.0}"   # PyPI kserve-storage, the controller's version
 KSERVE_DIR=$RIG_STATE/kserve
 
 # --- build --------------------------------------------------------------------------------
@@ -20,7 +20,11 @@ KSERVE_DIR=$RIG_STATE/kserve
 # ("conflicting Schema URL").
 KSERVE_GO_MODULES=("github.com/kserve/kserve $RIG_KSERVE_VERSION")
 KSERVE_GO_COMMANDS=("kserve-manager=github.com/kserve/kserve/cmd/manager")
-kserve_go_mod_extra() { grep -E '^replace ' "$(go_group_module_dir kserve github.com/kserve/kserve)/go.mod"; }
+# KServe's replace directives, one-line and blocks alike.
+kserve_go_mod_extra() {
+  awk '/^replace \(/ {b=1} b || /^replace / {print} b && /^\)/ {b=0}' \
+    "$(go_group_module_dir kserve github.com/kserve/kserve)/go.mod"
+}
 KSERVE_MANAGER_BIN=$(go_group_bin_dir kserve)/kserve-manager
 serving_module_dir() { go_group_module_dir kserve "$1"; }
 serving_build() { go_group_build kserve; }
@@ -253,27 +257,11 @@ kserve_certs() {
   done
 }
 
-# The manager's own identity (a client certificate from the kube CA, in system:masters): what it
-# writes is told apart from what the rig's admin does, as a controller's service account would be.
+# The manager's own identity (kube_controller_cert).
 kserve_kubeconfig() {
   local d=$KSERVE_DIR/certs out=$KSERVE_DIR/kubeconfig
-  if [ ! -f "$d/manager.crt" ]; then
-    ( cd "$d"
-      openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kserve-controller-manager" \
-        -keyout manager.key -out manager.csr 2>/dev/null
-      printf 'extendedKeyUsage=clientAuth\n' >manager.ext
-      openssl x509 -req -in manager.csr -CA "$KUBE_DIR/ca.crt" -CAkey "$KUBE_DIR/ca.key" -CAcreateserial \
-        -days 3650 -extfile manager.ext -out manager.crt 2>/dev/null
-      chmod 600 manager.key )
-  fi
-  cat >"$out.tmp" <<KCFG
-apiVersion: v1
-kind: Config
-clusters: [{name: rig, cluster: {server: "$(kube_server)", certificate-authority: "$KUBE_DIR/ca.crt"}}]
-users: [{name: kserve, user: {client-certificate: "$d/manager.crt", client-key: "$d/manager.key"}}]
-contexts: [{name: kserve, context: {cluster: rig, user: kserve}}]
-current-context: kserve
-KCFG
+  kube_controller_cert "$d" manager kserve-controller-manager
+  kube_controller_kubeconfig "$d" manager kserve >"$out.tmp"
   chmod 600 "$out.tmp"; mv "$out.tmp" "$out"
 }
 
@@ -347,6 +335,7 @@ kserve_up() {
     log "kserve: no node part (no NODE_IP fact): no S3 server for storage initializers"
   fi
   kserve_namespaces_content "$s3"
+  stop_if_stale kserve-manager "$KSERVE_MANAGER_BIN"
   if ! is_running kserve-manager; then
     KUBECONFIG=$KSERVE_DIR/kubeconfig POD_NAMESPACE=kserve TMPDIR=$KSERVE_DIR/tmp \
       start_bg kserve-manager "$KSERVE_MANAGER_BIN" --metrics-addr 0 \
