@@ -1,6 +1,6 @@
 // The whole bundled action on an image cache hit, against the rig (issue 6): wall time of
 // `node dist/index.js` as a runner starts it, and the same minus the "wait for ready" stage, which
-// is the reconciler starting a container (a real cluster's pod start), not the action's work.
+// is Knative starting the revision's pod on the rig's node, not the action's work.
 // Three cases: a redeploy of the deployed version (nothing changes: no new revision), a cache hit
 // into a fresh service (new revision), and `action: plan` of the deployed service on a cache hit
 // (every check, dry-run apply and diff; nothing waits, so its wall time is all the action's own).
@@ -24,6 +24,8 @@ const inputs = (name: string, action = 'deploy') => ({
   'image-repository': `${facts['REGISTRY']}/bench-wine`,
   'base-image': facts['KSERVE_BASE_IMAGE']!,
   'build-network': 'host',
+  // The smoke test reaches the service's host through the rig's Envoy.
+  'ingress-address': facts['GATEWAY_HTTP_ADDRESS']!,
   namespace: 'deploy',
   name,
   action,
