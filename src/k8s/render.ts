@@ -11,7 +11,11 @@ export const MANAGED_BY = 'mlflow-k8s-deploy'
 export const ANNOTATION_PREFIX = 'mlflow-k8s-deploy'
 /** The port MLServer listens on inside the serving image (and Knative's default). */
 export const SERVING_PORT = 8080
-const READY_PATH = '/v2/health/ready'
+/**
+ * Readiness is the deployed model's own: the servers answer /v2/health/ready before the model has
+ * loaded, and traffic would move to a revision that cannot serve yet.
+ */
+const modelReadyPath = (name: string) => `/v2/models/${encodeURIComponent(name)}/ready`
 
 /** Preview objects: the labels the cleanup sweep selects on, the annotations it reads. */
 export const PREVIEW_LABEL = `${ANNOTATION_PREFIX}/preview`
@@ -164,7 +168,9 @@ function applyKnative(manifest: Record<string, unknown>, values: RenderValues, o
   )
   Object.assign(obj(meta, 'labels'), { 'app.kubernetes.io/managed-by': MANAGED_BY })
   const container = firstContainer(obj(template, 'spec'), 'spec.template.spec.containers')
-  fillContainer(container, values, o, [{ containerPort: SERVING_PORT, name: 'http1' }], { path: READY_PATH })
+  fillContainer(container, values, o, [{ containerPort: SERVING_PORT, name: 'http1' }], {
+    path: modelReadyPath(values.name),
+  })
 }
 
 function applyKserve(manifest: Record<string, unknown>, values: RenderValues, o: RenderOptions): void {
@@ -194,7 +200,7 @@ function applyKserve(manifest: Record<string, unknown>, values: RenderValues, o:
     [{ containerPort: SERVING_PORT, protocol: 'TCP' }],
     // KServe's Standard mode runs it as a plain Deployment, where an HTTP probe needs its port
     // (Knative fills it in; Kubernetes refuses the Deployment without it).
-    { path: READY_PATH, port: SERVING_PORT },
+    { path: modelReadyPath(values.name), port: SERVING_PORT },
     [{ name: 'PROTOCOL', value: 'v2' }],
   )
 }

@@ -55,7 +55,7 @@ describe('built-in shapes', () => {
     expect(c.image).toBe(VALUES.image)
     expect(c.ports).toEqual([{ containerPort: 8080, name: 'http1' }])
     expect(c.env).toEqual([{ name: 'MLSERVER_MODEL_NAME', value: 'wine' }])
-    expect(c.readinessProbe).toEqual({ httpGet: { path: '/v2/health/ready' } })
+    expect(c.readinessProbe).toEqual({ httpGet: { path: '/v2/models/wine/ready' } })
     expect(c.resources).toEqual({ requests: { cpu: '1' } })
   })
 
@@ -66,7 +66,7 @@ describe('built-in shapes', () => {
     expect(m.spec.predictor.maxReplicas).toBe(2)
     const [c] = m.spec.predictor.containers
     expect(c.name).toBe('kserve-container')
-    expect(c.readinessProbe).toEqual({ httpGet: { path: '/v2/health/ready', port: 8080 } })
+    expect(c.readinessProbe).toEqual({ httpGet: { path: '/v2/models/wine/ready', port: 8080 } })
     expect(c.env).toEqual([
       { name: 'MLSERVER_MODEL_NAME', value: 'wine' },
       { name: 'PROTOCOL', value: 'v2' },
