@@ -134,10 +134,7 @@ knative_apply_dir() {
 
 # The controllers' identity (kube_controller_cert; upstream's ClusterRoles grant about as much).
 knative_kubeconfig() {
-  local d=$KNATIVE_DIR/certs out=$KNATIVE_DIR/kubeconfig
-  kube_controller_cert "$d" controller knative-serving-controller
-  kube_controller_kubeconfig "$d" controller knative >"$out.tmp"
-  chmod 600 "$out.tmp"; mv "$out.tmp" "$out"
+  kube_controller_identity "$KNATIVE_DIR/certs" controller knative-serving-controller knative "$KNATIVE_DIR/kubeconfig"
 }
 
 # The activator dials the autoscaler by its cluster DNS name, which the host cannot resolve (the rig

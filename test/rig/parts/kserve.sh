@@ -259,10 +259,7 @@ kserve_certs() {
 
 # The manager's own identity (kube_controller_cert).
 kserve_kubeconfig() {
-  local d=$KSERVE_DIR/certs out=$KSERVE_DIR/kubeconfig
-  kube_controller_cert "$d" manager kserve-controller-manager
-  kube_controller_kubeconfig "$d" manager kserve >"$out.tmp"
-  chmod 600 "$out.tmp"; mv "$out.tmp" "$out"
+  kube_controller_identity "$KSERVE_DIR/certs" manager kserve-controller-manager kserve "$KSERVE_DIR/kubeconfig"
 }
 
 # What the deployer needs beyond the kube part's rig-deployer role on Standard mode: the predictor's

@@ -127,6 +127,11 @@ kube_controller_cert() { # kube_controller_cert dir file CN -> dir/file.{crt,key
       -days 3650 -extfile "$f.ext" -out "$f.crt" 2>/dev/null
     chmod 600 "$f.key" )
 }
+kube_controller_identity() { # kube_controller_identity dir file CN user out : the cert and out, a kubeconfig
+  kube_controller_cert "$1" "$2" "$3"
+  kube_controller_kubeconfig "$1" "$2" "$4" >"$5.tmp"
+  chmod 600 "$5.tmp"; mv "$5.tmp" "$5"
+}
 kube_controller_kubeconfig() { # kube_controller_kubeconfig dir file user -> the kubeconfig on stdout
   local d=$1 f=$2 user=$3
   cat <<KCFG
