@@ -104,10 +104,23 @@ export class ServingCluster {
           `a deploy needs ${options.verbs.join(', ')}: grant them with a Role and RoleBinding`,
       )
     }
+    // What the wait reads besides the object: without it a deploy still works, with less to say.
+    const optional = [
+      { plural: 'events', without: 'a failed rollout will show no events' },
+      ...(kind === KNATIVE_SERVICE
+        ? [
+            {
+              plural: 'pods',
+              without:
+                "an image that cannot be pulled or a crash loop is reported only at Knative's progress deadline (600 s by default)",
+            },
+          ]
+        : []),
+    ]
     const warnings: string[] = []
-    const noEvents = await this.kube.deniedVerbs({ group: '', plural: 'events' }, namespace, ['list'], options.signal)
-    if (noEvents.length > 0) {
-      warnings.push(`the cluster identity may not list events in ${namespace}: a failed rollout will show no events`)
+    for (const { plural, without } of optional) {
+      const denied = await this.kube.deniedVerbs({ group: '', plural }, namespace, ['list'], options.signal)
+      if (denied.length > 0) warnings.push(`the cluster identity may not list ${plural} in ${namespace}: ${without}`)
     }
     const dry = await applyManifest(this.deps, manifest, { ...options, dryRun: true })
     const desired = withTraffic(manifest, options, dry.previous)

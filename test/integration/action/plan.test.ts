@@ -175,3 +175,41 @@ test('action: render builds and pushes nothing', async () => {
   expect(r.stdout).not.toContain('build image')
   expect(await tags(repository)).toEqual([])
 })
+
+test('an identity that may deploy but not list pods is warned what it loses', async () => {
+  // A namespace where the deployer has the rig's deployer role (Services, events) and nothing on pods.
+  const ns = `e2e-nopods-${RUN}`
+  const admin = new KubeConfigTransport(
+    loadKubeconfig({ kubeconfig: { path: rigEnv('KUBECONFIG_ADMIN') }, kubeContext: undefined }).config,
+  )
+  const post = async (path: string, body: object) => {
+    const res = await admin.request({
+      method: 'POST',
+      path,
+      contentType: 'application/json',
+      body: JSON.stringify(body),
+    })
+    if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(res.body)}`)
+  }
+  await post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+  try {
+    await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'rig-deployer' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rig-deployer' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'deployer' }],
+    })
+    const { inputs } = fresh('nopods', { namespace: ns, action: 'plan' })
+    const r = await runAction(inputs)
+    expectSuccess(r)
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `::warning::.*the cluster identity may not list pods in ${ns}: an image that cannot be pulled or a crash loop is reported only at Knative's progress deadline`,
+      ),
+    )
+    expect(r.stdout).not.toMatch(/may not list events/)
+  } finally {
+    await admin.request({ method: 'DELETE', path: `/api/v1/namespaces/${ns}` })
+  }
+})
