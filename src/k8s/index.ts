@@ -117,11 +117,12 @@ export class ServingCluster {
           ]
         : []),
     ]
-    const warnings: string[] = []
-    for (const { plural, without } of optional) {
-      const denied = await this.kube.deniedVerbs({ group: '', plural }, namespace, ['list'], options.signal)
-      if (denied.length > 0) warnings.push(`the cluster identity may not list ${plural} in ${namespace}: ${without}`)
-    }
+    const deniedOptional = await Promise.all(
+      optional.map(({ plural }) => this.kube.deniedVerbs({ group: '', plural }, namespace, ['list'], options.signal)),
+    )
+    const warnings = optional
+      .filter((_, i) => deniedOptional[i]!.length > 0)
+      .map(({ plural, without }) => `the cluster identity may not list ${plural} in ${namespace}: ${without}`)
     const dry = await applyManifest(this.deps, manifest, { ...options, dryRun: true })
     const desired = withTraffic(manifest, options, dry.previous)
     return { what, diff: diffObject(dry.previous, desired, dry.object), result: dry.object, warnings }

@@ -73,6 +73,12 @@ apt_install_trixie() { # apt_install_trixie pkg...
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends -t trixie "${missing[@]}" >/dev/null
 }
 
+# requirements_pin FILE NAME : the version NAME==<version> pins in a requirements file.
+requirements_pin() { grep -iE "^$2==" "$1" | head -1 | cut -d= -f3; }
+# image_recipe FILE... : what an image is made of (its files and the host's extra CAs); a change
+# means a rebuild.
+image_recipe() { cat "$@" /usr/local/share/ca-certificates/*.crt 2>/dev/null | sha256sum | cut -c1-16; }
+
 # --- processes ----------------------------------------------------------------------------
 pidfile() { echo "$RIG_STATE/pids/$1.pid"; }
 logfile() { echo "$RIG_STATE/logs/$1.log"; }

@@ -20,14 +20,14 @@ KSERVE_DIR=$RIG_STATE/kserve
 # ("conflicting Schema URL").
 KSERVE_GO_MODULES=("github.com/kserve/kserve $RIG_KSERVE_VERSION")
 KSERVE_GO_COMMANDS=("kserve-manager=github.com/kserve/kserve/cmd/manager")
+# The module's extracted zip: its config/ holds the CRDs, ConfigMap, runtimes and webhooks applied here.
+KSERVE_MODULE_DIR=$(go_group_module_dir kserve github.com/kserve/kserve)
 # KServe's replace directives, one-line and blocks alike.
 kserve_go_mod_extra() {
   awk '/^replace \(/ {b=1} b || /^replace / {print} b && /^\)/ {b=0}' \
-    "$(go_group_module_dir kserve github.com/kserve/kserve)/go.mod"
+    "$KSERVE_MODULE_DIR/go.mod"
 }
 KSERVE_MANAGER_BIN=$(go_group_bin_dir kserve)/kserve-manager
-serving_module_dir() { go_group_module_dir kserve "$1"; }
-serving_build() { go_group_build kserve; }
 
 # --- S3 over MLflow's artifact store --------------------------------------------------------
 # KServe's storage initializer reads s3://, gs://, http(s)://… but not mlflow-artifacts:/. As on a
@@ -87,7 +87,7 @@ kserve_runtime_image() {
 }
 kserve_storage_image() {
   local ctx kmod
-  kmod=$(serving_module_dir github.com/kserve/kserve)
+  kmod=$KSERVE_MODULE_DIR
   # The storage initializer: PyPI kserve-storage and KServe's own entrypoint script, FROM the
   # rig's Debian (upstream builds FROM python:3.11-slim-bookworm, which Docker Hub would serve).
   ctx=$(mktemp -d)
@@ -126,7 +126,7 @@ DOCKERFILE
 # stamps beside the kube part's (which etcd's restart clears).
 kserve_crds() {
   local kmod f name sum i
-  kmod=$(serving_module_dir github.com/kserve/kserve)
+  kmod=$KSERVE_MODULE_DIR
   # What config/crd/full/kustomization.yaml installs.
   for f in inferenceservices trainedmodels clusterservingruntimes servingruntimes inferencegraphs \
     clusterstoragecontainer/clusterstoragecontainers; do
@@ -153,7 +153,7 @@ kserve_py() { python3 -c "$@"; }
 # predictors are Knative Services behind Knative's own routes: no Istio VirtualService.
 kserve_configmap() {
   local kmod out=$KSERVE_DIR/inferenceservice-config.json
-  kmod=$(serving_module_dir github.com/kserve/kserve)
+  kmod=$KSERVE_MODULE_DIR
   kserve_py '
 import json, sys, yaml
 cm = yaml.safe_load(open(sys.argv[1]))
@@ -179,7 +179,7 @@ json.dump(cm, open(sys.argv[3], "w"))
 # a rolling update (two pods) fits the two-core node; the limits stay upstream's.
 kserve_runtimes() {
   local kmod f name out
-  kmod=$(serving_module_dir github.com/kserve/kserve)
+  kmod=$KSERVE_MODULE_DIR
   for f in "$kmod"/config/runtimes/kserve-*.yaml; do
     name=$(basename "$f" .yaml); out=$KSERVE_DIR/runtime-$name.json
     kserve_py '
@@ -204,7 +204,7 @@ json.dump(rt, open(sys.argv[4], "w"))
 # (loopback is allowed for URL webhooks) with the rig's CA.
 kserve_webhooks() {
   local kmod out=$KSERVE_DIR/webhooks.json kind name
-  kmod=$(serving_module_dir github.com/kserve/kserve)
+  kmod=$KSERVE_MODULE_DIR
   kserve_py '
 import base64, json, sys, yaml
 ca = base64.b64encode(open(sys.argv[2], "rb").read()).decode()
@@ -262,8 +262,10 @@ kserve_kubeconfig() {
   kube_controller_identity "$KSERVE_DIR/certs" manager kserve-controller-manager kserve "$KSERVE_DIR/kubeconfig"
 }
 
-# What the deployer needs beyond the kube part's rig-deployer role on Standard mode: the predictor's
-# Deployment, ReplicaSets, pods and Service (rollout and smoke test), and the mode default.
+# What the deployer needs beyond the kube part's rig-deployer role: on Standard mode the predictor's
+# Deployment, ReplicaSets, pods and Service (rollout and smoke test), and the mode default. The pods
+# also serve Knative rollouts (the new revision's pull errors and crash loops); the rig-deployer role
+# alone, without them, is what plan.test.ts binds to show the warning a deploy then gets.
 # Storage credentials: a Secret on the `default` ServiceAccount, annotated as KServe reads S3 ones.
 kserve_namespace() {
   printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kserve"}}' >"$KSERVE_DIR/namespace.json"
@@ -315,7 +317,7 @@ kserve_up() {
   [ -n "$(env_get KUBECONFIG_ADMIN)" ] || die "kserve needs the kube part (no KUBECONFIG_ADMIN fact)"
   apt_install python3-yaml jq openssl
   mkdir -p "$KSERVE_DIR"
-  serving_build
+  go_group_build kserve
   kserve_s3_build
   kserve_runtime_image
   kserve_storage_image

@@ -10,14 +10,11 @@ KSERVE_BASE_DOCKERFILE=$RIG_DIR/base-image/kserve.Dockerfile
 SERVING_FIXTURES_REQS=$RIG_DIR/fixtures/serving-requirements.txt
 SERVING_FIXTURES_VENV=$RIG_CACHE/venvs/serving-fixtures
 
-kserve_base_pin() { grep -iE "^$1==" "$KSERVE_BASE_REQS" | head -1 | cut -d= -f3; }
+kserve_base_pin() { requirements_pin "$KSERVE_BASE_REQS" "$1"; }
 kserve_base_ref() {
   echo "127.0.0.1:$RIG_REGISTRY_PORT/kserve-base:$(kserve_base_pin kserve)-py$MLSERVER_IMAGE_PYTHON"
 }
-kserve_base_recipe() {
-  cat "$KSERVE_BASE_DOCKERFILE" "$KSERVE_BASE_REQS" /usr/local/share/ca-certificates/*.crt 2>/dev/null |
-    sha256sum | cut -c1-16
-}
+kserve_base_recipe() { image_recipe "$KSERVE_BASE_DOCKERFILE" "$KSERVE_BASE_REQS"; }
 
 kserve_base_image() {
   local ref digest

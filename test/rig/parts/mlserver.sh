@@ -15,15 +15,12 @@ MLSERVER_MANIFEST_ACCEPT=(
   -H 'Accept: application/vnd.oci.image.index.v1+json'
 )
 
-mlserver_pin() { grep -iE "^$1==" "$MLSERVER_REQS" | head -1 | cut -d= -f3; }
+mlserver_pin() { requirements_pin "$MLSERVER_REQS" "$1"; }
 mlserver_base_ref() {
   echo "127.0.0.1:$RIG_REGISTRY_PORT/mlserver-base:$(mlserver_pin mlserver)-py$MLSERVER_IMAGE_PYTHON"
 }
 # What the image is made of: a change to the Dockerfile or the pins means a rebuild.
-mlserver_recipe() {
-  cat "$RIG_DIR/base-image/Dockerfile" "$MLSERVER_REQS" /usr/local/share/ca-certificates/*.crt 2>/dev/null |
-    sha256sum | cut -c1-16
-}
+mlserver_recipe() { image_recipe "$RIG_DIR/base-image/Dockerfile" "$MLSERVER_REQS"; }
 
 # --- host venv ------------------------------------------------------------------------------
 mlserver_venv() {
