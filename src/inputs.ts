@@ -79,7 +79,10 @@ export interface ClusterInputs {
 
 export interface FlowInputs {
   readonly wait: boolean
+  /** One bound on wait + smoke test + rollback together. */
   readonly timeoutMs: number
+  /** How long an Unschedulable pod is tolerated before the deploy fails. */
+  readonly waitWindowMs: number
   readonly smokeTest: boolean
   readonly smokeTestInput: Readonly<Record<string, unknown>> | undefined
   readonly ingressHost: string | undefined
@@ -446,6 +449,8 @@ function parseCluster(
 function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef | undefined): FlowInputs {
   const wait = read.bool('wait', true)
   const timeoutMs = read.duration('timeout', '10m')
+  // Longer than what is left of timeout, it simply never ends the wait: the timeout does.
+  const waitWindowMs = read.duration('wait-window', '30s')
   const smokeTest = read.bool('smoke-test', true)
   const smokeTestInput = read.json('smoke-test-input')
   if (smokeTestInput && !Array.isArray(smokeTestInput['inputs'])) {
@@ -509,6 +514,7 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef |
   return {
     wait,
     timeoutMs,
+    waitWindowMs,
     smokeTest,
     smokeTestInput,
     ingressHost,

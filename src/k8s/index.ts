@@ -15,14 +15,16 @@ import {
   applyManifest,
   rollBack,
   waitReady,
+  watchCandidate,
   withTraffic,
   type Applied,
   type Ready,
   type RolloutDeps,
+  type RolloutWaitOptions,
 } from './rollout.js'
 import { waitFor } from './wait.js'
 
-export type { Applied, Ready } from './rollout.js'
+export type { Applied, Ready, RolloutWaitOptions } from './rollout.js'
 export type { ObjectDiff } from './diff.js'
 export type { SmokeModel, SmokeResult } from '../inference/smoke.js'
 export { RolloutError } from './rollout.js'
@@ -32,6 +34,8 @@ export interface ApplyOptions {
   readonly takeOver?: boolean
   readonly trafficPercent?: number
   readonly tag?: string
+  /** Knative's progress deadline for the new revision (see withProgressDeadline). */
+  readonly progressDeadlineS?: number
   readonly signal?: AbortSignal
 }
 
@@ -129,7 +133,7 @@ export class ServingCluster {
   }
 
   /** Waits for the applied generation; on failure rolls an update back and throws RolloutError. */
-  async waitReady(applied: Applied, options: { timeoutMs: number; signal?: AbortSignal }): Promise<Deployment> {
+  async waitReady(applied: Applied, options: RolloutWaitOptions): Promise<Deployment> {
     const ready = await waitReady(this.deps, applied, options)
     this.log.info(
       `${describe(applied)} is ready after ${Math.round(ready.waitedMs)} ms: revision ${ready.revision ?? '?'} at ${ready.url ?? '(no URL)'}`,
@@ -155,13 +159,14 @@ export class ServingCluster {
   }
 
   /**
-   * Calls the deployed model over V2 (ready, then infer) and checks its outputs. A failure after
-   * an update rolls back to the previous spec (RolloutError says so).
+   * Calls the deployed model over V2 (ready, then infer) and checks its outputs, while watching
+   * the rollout: when its controller or pods report the new revision failed, the smoke test stops
+   * at once. A failure after an update rolls back (RolloutError says so).
    */
   async smokeTest(
     deployed: Deployment,
     model: Omit<SmokeModel, 'name'> & { name?: string },
-    options: { timeoutMs: number; ingress?: IngressOptions; rollBack?: boolean; signal?: AbortSignal },
+    options: RolloutWaitOptions & { ingress?: IngressOptions; rollBack?: boolean },
   ): Promise<SmokeResult> {
     // An ingress address reaches the URL users call; without one, KServe Standard's predictor
     // Service is the address a runner inside the cluster's network reaches.
@@ -173,11 +178,23 @@ export class ServingCluster {
     const name = model.name ?? deployed.name
     const via = route.baseUrl === url ? '' : ` via ${route.baseUrl}`
     this.log.info(`smoke test: POST ${url}/v2/models/${name}/infer${via}`)
+    const stop = new AbortController()
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+    let failure: { reason: string; message: string } | undefined
+    const watching = watchCandidate(this.deps, deployed.applied, { waitWindowMs: options.waitWindowMs, signal }).then(
+      (found) => {
+        failure = found
+        if (found) stop.abort(new DeployError(found.message))
+      },
+    )
     try {
+      if (options.timeoutMs < 1_000) {
+        throw new DeployError('no time left for the smoke test within timeout: the wait used it; raise timeout')
+      }
       const result = await runSmokeTest(
         client,
         { ...model, name },
-        { budgetMs: options.timeoutMs, clock: this.clock, log: this.log, signal: options.signal },
+        { budgetMs: options.timeoutMs, clock: this.clock, log: this.log, signal },
       )
       this.log.info(
         `smoke test passed: ${result.outputs.map((o) => `${o.name} [${o.shape}] ${o.datatype}`).join(', ')} ` +
@@ -185,9 +202,16 @@ export class ServingCluster {
       )
       return result
     } catch (err) {
-      if (options.signal?.aborted || options.rollBack === false) throw err
-      return rollBack(this.deps, deployed.applied, err, { timeoutMs: options.timeoutMs, signal: options.signal })
+      if (options.signal?.aborted) throw err
+      const cause = failure ? new DeployError(`smoke test stopped: ${failure.message}`) : err
+      if (options.rollBack === false) throw cause
+      return rollBack(this.deps, deployed.applied, cause, {
+        timeoutMs: options.rollbackMs?.() ?? options.timeoutMs,
+        signal: options.signal,
+      })
     } finally {
+      stop.abort()
+      await watching
       await client.close()
     }
   }

@@ -248,6 +248,11 @@ export interface ApplyOptions {
   /** The object as the caller has just read it (undefined inside: absent), sparing a second GET. */
   readonly current?: { readonly object: KubeObject | undefined }
   readonly dryRun?: boolean
+  /**
+   * Take over fields another manager set (default true: the action owns what it sets). A rollback
+   * passes false: it restores only what the action itself applied.
+   */
+  readonly force?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -303,8 +308,8 @@ export class Kube {
   }
 
   /**
-   * Server-side apply as the action's field manager, forcing conflicts (the action owns what it
-   * sets), with strict field validation so a misspelt template field fails instead of vanishing.
+   * Server-side apply as the action's field manager, forcing conflicts unless told not to (the
+   * action owns what it sets), with strict field validation so a misspelt template field fails instead of vanishing.
    * Refuses to take over an object not managed by the action unless asked.
    */
   async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<Applied> {
@@ -319,7 +324,7 @@ export class Kube {
       path: objectPath(target),
       query: {
         fieldManager: FIELD_MANAGER,
-        force: 'true',
+        force: options.force === false ? undefined : 'true',
         fieldValidation: 'Strict',
         dryRun: options.dryRun ? 'All' : undefined,
       },

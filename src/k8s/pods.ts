@@ -48,10 +48,27 @@ function containerFailure(c: ContainerStatus): { reason: string; detail: string 
   return undefined
 }
 
-/** The first terminal container failure among the pods, worded with what the kubelet said. */
+/**
+ * The first terminal container failure among the pods, worded with what the kubelet said, or a
+ * pod the scheduler cannot place (Unschedulable: transient while a cluster autoscaler adds a
+ * node, so the wait tolerates it for its wait-window).
+ */
 export function podFailure(pods: readonly KubeObject[]): { reason: string; message: string } | undefined {
   for (const pod of pods) {
     const status = pod.status ?? {}
+    const conditions = (Array.isArray(status['conditions']) ? status['conditions'] : []) as {
+      type?: string
+      status?: string
+      reason?: string
+      message?: string
+    }[]
+    const scheduled = conditions.find((c) => c.type === 'PodScheduled')
+    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+      return {
+        reason: 'Unschedulable',
+        message: `pod ${pod.metadata?.name ?? '?'}: ${scheduled.message ?? 'no node can run it'}`,
+      }
+    }
     for (const list of [status['initContainerStatuses'], status['containerStatuses']]) {
       for (const c of (Array.isArray(list) ? list : []) as ContainerStatus[]) {
         const failure = containerFailure(c)

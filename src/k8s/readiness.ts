@@ -118,33 +118,48 @@ export function knativeReadiness(obj: KubeObject, expect: Expectation): Readines
   return { state: 'ready', serving }
 }
 
-/** A Knative Service and the pods of the revision a rollout waits for. */
-export interface KnativeSnapshot {
+/** A Knative Service or a Knative-mode InferenceService, and the pods of the revision a rollout waits for. */
+export interface RevisionSnapshot {
   readonly service: KubeObject
   readonly pods: readonly KubeObject[]
 }
 
 /** The revision this rollout waits for, once the controller has created it; else undefined. */
 export function awaitedRevision(service: KubeObject, expect: Expectation): string | undefined {
-  const observed = num(service.status?.['observedGeneration'])
-  if (observed === undefined || observed < expect.generation) return undefined
+  if (!isInferenceService(service)) {
+    // KServe's observedGeneration is its child's (see the top of this file): only Knative's counts.
+    const observed = num(service.status?.['observedGeneration'])
+    if (observed === undefined || observed < expect.generation) return undefined
+  }
   const latest = servingStatus(service).latestCreatedRevision
   if (!latest || (expect.newRevision && latest === expect.previousRevision)) return undefined
   return latest
 }
 
 /**
- * The Service's own verdict, and while it is pending, its new revision's pods: an image that cannot
- * be pulled or a container in a crash loop fails the rollout now, not at the progress deadline.
+ * The controller's own verdict, and while it is pending, the new revision's pods: an image that
+ * cannot be pulled or a container in a crash loop fails the rollout now, not at the progress
+ * deadline (Knative reads a revision's pods only then; KServe copies what Knative says).
  */
-export function knativeRolloutReadiness(snapshot: KnativeSnapshot | undefined, expect: Expectation): Readiness {
+export function revisionRolloutReadiness(snapshot: RevisionSnapshot | undefined, expect: Expectation): Readiness {
   if (!snapshot) return { state: 'failed', reason: 'Deleted', message: 'the object was deleted while waiting for it' }
-  const verdict = knativeReadiness(snapshot.service, expect)
+  const verdict = readiness(snapshot.service, expect)
   if (verdict.state !== 'pending') return verdict
+  return candidateFailure(snapshot, expect) ?? verdict
+}
+
+/**
+ * The new revision failing, whatever the controller says yet: its pods cannot start, or the
+ * controller marked the object failed. Also asked while the smoke test runs, after Ready.
+ */
+export function candidateFailure(snapshot: RevisionSnapshot, expect: Expectation): Readiness | undefined {
+  const verdict = readiness(snapshot.service, expect)
+  if (verdict.state === 'failed') return verdict
   const revision = awaitedRevision(snapshot.service, expect)
   const failure = revision ? podFailure(snapshot.pods) : undefined
-  if (!failure) return verdict
-  return { state: 'failed', reason: failure.reason, message: `revision ${revision} cannot start: ${failure.message}` }
+  if (!failure) return undefined
+  const cannot = failure.reason === 'Unschedulable' ? 'cannot be scheduled' : 'cannot start'
+  return { state: 'failed', reason: failure.reason, message: `revision ${revision} ${cannot}: ${failure.message}` }
 }
 
 // Reasons after which KServe will not become ready without a change: Knative's revision failures

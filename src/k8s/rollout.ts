@@ -1,7 +1,9 @@
 // Apply, wait for the new generation, and undo a failed update. The previous object is read before
-// the apply; if the rollout (or the smoke test after it) fails, its spec is re-applied and awaited.
+// the apply; if the rollout (or the smoke test after it) fails, traffic goes back to the revisions
+// that served before (KServe Standard mode, which has none, gets its previous spec again).
 // A failed first deploy has nothing to go back to: it is left in place for inspection.
 import type { Clock } from '../util/clock.js'
+import { formatDuration } from '../util/duration.js'
 import { DeployError, errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { isPlainObject } from '../util/yaml.js'
@@ -10,7 +12,6 @@ import {
   DEPLOYMENT,
   FIELD_MANAGER,
   INFERENCE_SERVICE,
-  KNATIVE_SERVICE,
   POD,
   REPLICA_SET,
   SERVICE,
@@ -22,17 +23,17 @@ import {
 } from './kube.js'
 import {
   awaitedRevision,
+  candidateFailure,
   describeConditions,
   failureKey,
   isInferenceService,
-  knativeRolloutReadiness,
-  readiness,
+  revisionRolloutReadiness,
   servingStatus,
   tagUrl,
   type Expectation,
-  type KnativeSnapshot,
   type KubeObject,
   type Readiness,
+  type RevisionSnapshot,
   type ServingStatus,
   type TrafficTarget,
 } from './readiness.js'
@@ -49,7 +50,7 @@ import {
 } from './standard.js'
 import { appliedFields, projectFields } from './managed-fields.js'
 import { podFailure } from './pods.js'
-import { WaitError, pollingStream, waitFor, type Verdict } from './wait.js'
+import { WaitError, pollingStream, waitFor, type ObjectStream, type Verdict } from './wait.js'
 
 export interface RolloutDeps {
   readonly kube: Kube
@@ -62,6 +63,28 @@ export interface TrafficOptions {
   readonly trafficPercent?: number
   /** Knative tag for the new revision: it gets its own URL. */
   readonly tag?: string
+  /**
+   * Seconds after which the controller itself gives up on a revision that does not come up
+   * (Knative's progress-deadline, 600 s by default), so it agrees with the action's own timeout.
+   */
+  readonly progressDeadlineS?: number
+}
+
+/** The tag a split without one gets, so the smoke test reaches the new revision, not the split. */
+export const CANDIDATE_TAG = 'candidate'
+/** KServe's tag for the revision rolling out, with tag routing on (serving.kserve.io/enable-tag-routing). */
+export const KSERVE_LATEST_TAG = 'latest'
+const TAG_ROUTING = 'serving.kserve.io/enable-tag-routing'
+const PROGRESS_DEADLINE = 'serving.knative.dev/progress-deadline'
+
+/**
+ * The tag whose URL reaches the new revision alone: the user's; else, when a split keeps part of
+ * the traffic elsewhere, one the action adds (Knative) or KServe's `latest`.
+ */
+export function candidateTag(manifest: KubeObject, options: TrafficOptions): string | undefined {
+  if (options.tag) return options.tag
+  if (options.trafficPercent === undefined || options.trafficPercent >= 100) return undefined
+  return isInferenceService(manifest) ? KSERVE_LATEST_TAG : CANDIDATE_TAG
 }
 
 /** What the apply did, and what a rollback needs. Plain data. */
@@ -93,12 +116,21 @@ export interface Ready {
   readonly waitedMs: number
 }
 
-/** The rollout failed; says whether and what was rolled back. */
+export type RolloutOutcome = 'rolled-back' | 'left-for-inspection' | 'rollback-failed' | 'not-rolled-back' | 'gone'
+
+/** What a failed rollout leaves: what serves now, and the revision that failed (none in Standard mode). */
+export interface RolloutFound {
+  readonly serving?: { readonly url?: string; readonly revision?: string }
+  readonly failedRevision?: string
+}
+
+/** The rollout failed; says whether and what was rolled back, and what serves now. */
 export class RolloutError extends DeployError {
   constructor(
     message: string,
-    readonly outcome: 'rolled-back' | 'left-for-inspection' | 'rollback-failed' | 'not-rolled-back',
+    readonly outcome: RolloutOutcome,
     readonly evidence: readonly string[],
+    readonly found: RolloutFound = {},
   ) {
     super(message)
   }
@@ -112,7 +144,7 @@ export async function applyManifest(
   const kind = servingKindOf(manifest)
   const { namespace, name } = manifest.metadata as { namespace: string; name: string }
   const before = await deps.kube.get(kind, namespace, name, options.signal)
-  const desired = withTraffic(manifest, options, before)
+  let desired = withTraffic(manifest, options, before)
   let standard: Expectation['standard']
   if (isInferenceService(desired) && (await kserveMode(deps, before, desired, options.signal)) === 'Standard') {
     if (options.trafficPercent !== undefined) {
@@ -121,6 +153,8 @@ export async function applyManifest(
       )
     }
     standard = await deploymentGeneration(deps, namespace, name, options.signal)
+  } else if (options.progressDeadlineS !== undefined) {
+    desired = withProgressDeadline(desired, options.progressDeadlineS)
   }
   const { object, previous } = await deps.kube.apply(desired, {
     current: { object: before },
@@ -138,9 +172,25 @@ export async function applyManifest(
     previous,
     created: !previous,
     changed,
-    tag: options.tag,
+    tag: candidateTag(manifest, options),
     expectation: expectationFor(previous, object, standard),
   }
+}
+
+/**
+ * Knative's progress deadline for the new revision, unless the template sets one: on the revision
+ * template (Knative), or on the InferenceService, whose annotations KServe copies onto its
+ * Knative revisions. The value comes from the timeout, not the time left, so the same spec gives
+ * the same template (no new revision on a re-run).
+ */
+export function withProgressDeadline(manifest: KubeObject, seconds: number): KubeObject {
+  const copy = structuredClone(manifest)
+  const holder = isInferenceService(copy)
+    ? (copy.metadata ??= {})
+    : (((((copy.spec ??= {})['template'] ??= {}) as KubeObject).metadata ??= {}) as NonNullable<KubeObject['metadata']>)
+  const annotations = (holder.annotations ??= {})
+  annotations[PROGRESS_DEADLINE] ??= `${Math.max(1, Math.ceil(seconds))}s`
+  return copy
 }
 
 /**
@@ -242,7 +292,8 @@ export function changesPodMetadata(before: KubeObject, after: KubeObject): boole
 }
 
 /**
- * Sets the traffic the user asked for. Knative: the latest revision gets `percent` (and the tag),
+ * Sets the traffic the user asked for. Knative: the latest revision gets `percent` (and the tag;
+ * a split without one gets `candidate`, so the smoke test can reach the new revision alone),
  * the stable revision the rest; a tag alone stages the new revision at 0 %. KServe:
  * canaryTrafficPercent. Nothing asked: no traffic block, so server-side apply drops one an earlier
  * run set and 100 % goes to the latest revision.
@@ -252,19 +303,22 @@ export function withTraffic(
   options: TrafficOptions,
   previous: KubeObject | undefined,
 ): KubeObject {
-  const { trafficPercent, tag } = options
-  if (trafficPercent === undefined && tag === undefined) return manifest
+  const { trafficPercent } = options
+  if (trafficPercent === undefined && options.tag === undefined) return manifest
   const copy = structuredClone(manifest)
   const spec = (copy.spec ??= {})
   if (isInferenceService(copy)) {
-    if (tag !== undefined) throw new DeployError('traffic tags are Knative-only; KServe takes traffic-percent')
+    if (options.tag !== undefined) throw new DeployError('traffic tags are Knative-only; KServe takes traffic-percent')
     const predictor = (isPlainObject(spec['predictor']) ? spec['predictor'] : (spec['predictor'] = {})) as Record<
       string,
       unknown
     >
     predictor['canaryTrafficPercent'] = trafficPercent
+    // The `latest` tag's URL reaches the canary alone: the smoke test's way in.
+    if (candidateTag(copy, options)) ((copy.metadata ??= {}).annotations ??= {})[TAG_ROUTING] = 'true'
     return copy
   }
+  const tag = candidateTag(copy, options)
   const serving = previous && stableRevision(previous)
   const percent = serving ? (trafficPercent ?? 0) : 100
   const latest: Record<string, unknown> = { latestRevision: true, percent }
@@ -286,12 +340,18 @@ export function stableRevision(previous: KubeObject): string | undefined {
   return pinned?.revision ?? status.revision
 }
 
+export interface RolloutWaitOptions {
+  /** For the wait itself. */
+  readonly timeoutMs: number
+  /** For a rollback after a failure, asked when it starts (what is left of the run's budget). */
+  readonly rollbackMs?: () => number
+  /** How long a failure the cluster may still resolve (Unschedulable) is tolerated. */
+  readonly waitWindowMs?: number
+  readonly signal?: AbortSignal
+}
+
 /** Waits for the applied generation; on failure rolls back an update (or leaves a first deploy). */
-export async function waitReady(
-  deps: RolloutDeps,
-  applied: Applied,
-  options: { timeoutMs: number; signal?: AbortSignal },
-): Promise<Ready> {
+export async function waitReady(deps: RolloutDeps, applied: Applied, options: RolloutWaitOptions): Promise<Ready> {
   const what = `${describe(applied)} (generation ${applied.expectation.generation})`
   deps.log.info(
     `waiting up to ${Math.round(options.timeoutMs / 1000)} s for ${what} to become ready` +
@@ -302,19 +362,34 @@ export async function waitReady(
     settled = await waitObject(deps, applied, applied.expectation, { ...options, what })
   } catch (err) {
     if (options.signal?.aborted) throw err
-    return rollBack(deps, applied, err, options)
+    return rollBack(deps, applied, err, {
+      timeoutMs: options.rollbackMs?.() ?? options.timeoutMs,
+      signal: options.signal,
+    })
   }
   const { serving, address } = settled
   const previousRevision = applied.previous && servingStatus(applied.previous).revision
   return {
     url: serving.url,
-    smokeUrl: (applied.tag && tagUrl(serving, applied.tag)) || serving.url,
+    smokeUrl: candidateUrl(deps, applied, serving),
     directUrl: address,
     revision: serving.revision,
     previousRevision,
     traffic: serving.traffic,
     waitedMs: settled.elapsedMs,
   }
+}
+
+/** The URL that reaches this rollout's revision alone: its tag's, else the service's. */
+function candidateUrl(deps: RolloutDeps, applied: Applied, serving: ServingStatus): string | undefined {
+  if (!applied.tag) return serving.url
+  const url = tagUrl(serving, applied.tag)
+  if (!url) {
+    deps.log.warning(
+      `the status reports no URL for tag ${applied.tag}: the smoke test calls ${serving.url ?? 'the service URL'}, which routes by the traffic split`,
+    )
+  }
+  return url ?? serving.url
 }
 
 /** The end of a successful wait: what serves, and (Standard mode) where the host reaches it. */
@@ -324,33 +399,125 @@ interface Settled {
   readonly address?: string
 }
 
+/** One way of watching a rollout: what to read, how to judge it, what to show when it fails. */
+interface Watched<T> {
+  readonly stream: ObjectStream<T>
+  readonly judge: (snapshot: T | undefined) => Readiness
+  /** The serving object in a snapshot (its uid must stay the one this run applied to). */
+  readonly objectOf: (snapshot: T) => KubeObject
+  /** Lines for a failure message besides the object's conditions and events. */
+  readonly evidence: (snapshot: T | undefined) => string[]
+}
+
+/** Failures the cluster may still resolve: a cluster autoscaler adds a node for an Unschedulable pod. */
+const TRANSIENT = new Set(['Unschedulable'])
+/** Failures that mean the object this run applied is no longer there: nothing to roll back. */
+const GONE = new Set(['Deleted', 'Replaced'])
+
+/**
+ * Turns a transient failure into pending for `windowMs` from when it is first seen in a row; the
+ * failure after that says how long it lasted.
+ */
+export function tolerateTransient(windowMs: number, clock: Pick<Clock, 'now'>): (r: Readiness) => Readiness {
+  let since: number | undefined
+  return (r) => {
+    if (r.state !== 'failed' || !TRANSIENT.has(r.reason)) {
+      since = undefined
+      return r
+    }
+    since ??= clock.now()
+    const lasted = clock.now() - since
+    if (lasted < windowMs) {
+      return {
+        state: 'pending',
+        detail: `${r.reason} for ${formatDuration(lasted)}, tolerated for the wait-window (${formatDuration(windowMs)}): ${r.message}`,
+      }
+    }
+    return { ...r, message: `${r.message} (for longer than the wait-window, ${formatDuration(windowMs)})` }
+  }
+}
+
+/** The rollout's verdict on a snapshot: the object must still be the one applied (same uid). */
+function judgeOf<T>(
+  watched: Watched<T>,
+  uid: string | undefined,
+  tolerate: (r: Readiness) => Readiness,
+): (snapshot: T | undefined) => Readiness {
+  return (snapshot) => {
+    const now = snapshot && watched.objectOf(snapshot).metadata?.uid
+    if (uid && now && now !== uid) {
+      return {
+        state: 'failed',
+        reason: 'Replaced',
+        message: `the object was deleted and created again while waiting (uid ${now}; this run applied ${uid})`,
+      }
+    }
+    return tolerate(watched.judge(snapshot))
+  }
+}
+
+async function waitWatched<T>(
+  deps: RolloutDeps,
+  watched: Watched<T>,
+  target: { kind: ServingKind; namespace: string; name: string; uid?: string },
+  options: { timeoutMs: number; waitWindowMs?: number; signal?: AbortSignal; what: string },
+) {
+  const judge = judgeOf(watched, target.uid, tolerateTransient(options.waitWindowMs ?? 0, deps.clock))
+  return waitFor(watched.stream, (s) => verdict(judge(s)), {
+    ...options,
+    clock: deps.clock,
+    log: deps.log,
+    diagnose: async (s) => [
+      ...describeConditions(s && watched.objectOf(s)).map((c) => `condition ${c}`),
+      ...watched.evidence(s),
+      ...(await deps.kube.events(target.kind, target.namespace, target.name, options.signal)).map((e) => `event ${e}`),
+    ],
+  })
+}
+
 const verdict = (r: Readiness): Verdict => (r.state === 'ready' ? { state: 'done' } : r)
+const podLines = (pods: readonly KubeObject[]) =>
+  [podFailure(pods)].filter((f) => f !== undefined).map((f) => `pod ${f.reason}: ${f.message}`)
+
+/** Knative Services and Knative-mode InferenceServices: the object, watched, and its new revision's pods. */
+function watchRevisions(deps: RolloutDeps, target: Target, expect: Expectation): Watched<RevisionSnapshot> {
+  return {
+    stream: revisionStream(deps, target, expect),
+    judge: (s) => revisionRolloutReadiness(s, expect),
+    objectOf: (s) => s.service,
+    evidence: (s) => podLines(s?.pods ?? []),
+  }
+}
+
+/** KServe Standard mode: no revisions and no single object to watch; the isvc, its Deployment and pods, re-read. */
+function watchPredictor(deps: RolloutDeps, target: Target, expect: Expectation): Watched<PredictorSnapshot> {
+  return {
+    stream: pollingStream(
+      (signal) => readPredictor(deps.kube, target.namespace, target.name, signal),
+      deps.clock,
+      1_000,
+    ),
+    judge: (s) => standardReadiness(s, expect),
+    objectOf: (s) => s.isvc,
+    evidence: (s) => [
+      ...describeConditions(s?.deployment).map((c) => `condition Deployment ${c}`),
+      ...podLines(s?.pods ?? []),
+    ],
+  }
+}
+
+type Target = { kind: ServingKind; namespace: string; name: string; object?: KubeObject }
 
 async function waitObject(
   deps: RolloutDeps,
-  target: { kind: ServingKind; namespace: string; name: string },
+  target: Target,
   expect: Expectation,
-  options: { timeoutMs: number; signal?: AbortSignal; what: string },
+  options: { timeoutMs: number; waitWindowMs?: number; signal?: AbortSignal; what: string },
 ): Promise<Settled> {
-  const { kind, namespace, name } = target
-  const events = async () => (await deps.kube.events(kind, namespace, name, options.signal)).map((e) => `event ${e}`)
+  const { namespace, name } = target
+  const uid = target.object?.metadata?.uid
   if (expect.standard) {
-    // No revisions and no single object to watch: the isvc, its Deployment and pods, re-read.
-    const result = await waitFor(
-      pollingStream((signal) => readPredictor(deps.kube, namespace, name, signal), deps.clock),
-      (snapshot) => verdict(standardReadiness(snapshot, expect)),
-      {
-        ...options,
-        clock: deps.clock,
-        log: deps.log,
-        diagnose: async (s) => [
-          ...describeConditions(s?.isvc).map((c) => `condition ${c}`),
-          ...describeConditions(s?.deployment).map((c) => `condition Deployment ${c}`),
-          ...[podFailure(s?.pods ?? [])].filter(Boolean).map((f) => `pod ${f!.reason}: ${f!.message}`),
-          ...(await events()),
-        ],
-      },
-    )
+    const result = await waitWatched(deps, watchPredictor(deps, target, expect), { ...target, uid }, options)
     const snapshot = result.object!
     const ready = standardReadiness(snapshot, expect)
     const service = await deps.kube.read(SERVICE, namespace, predictorName(name), options.signal)
@@ -360,60 +527,87 @@ async function waitObject(
       address: predictorAddress(service, podsOf(currentReplicaSet(snapshot), snapshot.pods)),
     }
   }
-  if (kind === KNATIVE_SERVICE) {
-    // Knative judges a revision's pods only when its progress deadline (600 s by default) expires,
-    // or when the Deployment changes: a pull error or a crash loop would wait that long. The
-    // new revision's pods are read with the Service, and their terminal states fail it at once.
-    const result = await waitFor(
-      // Read every second: Ready is noticed within a second of Knative writing it.
-      pollingStream((signal) => readKnative(deps.kube, namespace, name, expect, signal), deps.clock, 1_000),
-      (snapshot) => verdict(knativeRolloutReadiness(snapshot, expect)),
-      {
-        ...options,
-        clock: deps.clock,
-        log: deps.log,
-        diagnose: async (s) => [
-          ...describeConditions(s?.service).map((c) => `condition ${c}`),
-          ...[podFailure(s?.pods ?? [])].filter(Boolean).map((f) => `pod ${f!.reason}: ${f!.message}`),
-          ...(await events()),
-        ],
-      },
-    )
-    return { serving: servingStatus(result.object!.service), elapsedMs: result.elapsedMs }
-  }
-  const result = await waitFor(
-    {
-      list: (signal) => deps.kube.list(kind, namespace, name, signal),
-      watch: (rv, onEvent, signal) => deps.kube.watch(kind, namespace, name, rv, onEvent, signal),
-    },
-    (o) => verdict(readiness(o, expect)),
-    {
-      ...options,
-      clock: deps.clock,
-      log: deps.log,
-      diagnose: async (o) => [...describeConditions(o).map((c) => `condition ${c}`), ...(await events())],
-    },
-  )
-  return { serving: servingStatus(result.object!), elapsedMs: result.elapsedMs }
+  const result = await waitWatched(deps, watchRevisions(deps, target, expect), { ...target, uid }, options)
+  return { serving: servingStatus(result.object!.service), elapsedMs: result.elapsedMs }
 }
 
-/** The Knative Service and the pods of the revision this rollout waits for (none before it exists). */
-export async function readKnative(
+/**
+ * The object through a watch (Ready is seen the moment the controller writes it) and its new
+ * revision's pods re-read every second (they change without the object changing).
+ */
+export function revisionStream(
+  deps: RolloutDeps,
+  target: Target,
+  expect: Expectation,
+  podsEveryMs = 1_000,
+): ObjectStream<RevisionSnapshot> {
+  const { kind, namespace, name } = target
+  let service: KubeObject | undefined
+  let pods: readonly KubeObject[] = []
+  const readPods = async (signal: AbortSignal) => {
+    pods = service ? await candidatePods(deps.kube, namespace, service, expect, signal) : []
+  }
+  const snapshot = () => (service ? { service, pods } : undefined)
+  return {
+    async list(signal) {
+      const listed = await deps.kube.list(kind, namespace, name, signal)
+      service = listed.object
+      await readPods(signal)
+      return { object: snapshot(), resourceVersion: listed.resourceVersion }
+    },
+    async watch(resourceVersion, onEvent, signal) {
+      const stop = new AbortController()
+      const both = AbortSignal.any([signal, stop.signal])
+      const polling = (async () => {
+        while (!both.aborted) {
+          await deps.clock.sleep(podsEveryMs, both).catch(() => undefined)
+          if (both.aborted || !service) continue
+          try {
+            await readPods(both)
+            onEvent('MODIFIED', snapshot())
+          } catch (err) {
+            // The next read may work; the object's watch keeps the wait going meanwhile.
+            if (!both.aborted) deps.log.debug(`reading the pods of ${describe(target)}: ${errorMessage(err)}`)
+          }
+        }
+      })()
+      try {
+        await deps.kube.watch(
+          kind,
+          namespace,
+          name,
+          resourceVersion,
+          (type, raw) => {
+            if (type === 'ERROR' || type === 'BOOKMARK') return onEvent(type, raw)
+            const object = raw as KubeObject
+            service = type === 'DELETED' ? undefined : object
+            onEvent(type, snapshot(), object.metadata?.resourceVersion)
+          },
+          both,
+        )
+      } finally {
+        stop.abort()
+        await polling
+      }
+    },
+  }
+}
+
+/** The pods of the revision a rollout waits for (none before it exists, or without list on pods). */
+async function candidatePods(
   kube: Kube,
   namespace: string,
-  name: string,
+  service: KubeObject,
   expect: Expectation,
   signal?: AbortSignal,
-): Promise<KnativeSnapshot | undefined> {
-  const service = (await kube.list(KNATIVE_SERVICE, namespace, name, signal)).object
-  if (!service) return undefined
+): Promise<readonly KubeObject[]> {
   const revision = awaitedRevision(service, expect)
-  if (!revision) return { service, pods: [] }
+  if (!revision) return []
   try {
-    return { service, pods: await kube.readAll(POD, namespace, `serving.knative.dev/revision=${revision}`, signal) }
+    return await kube.readAll(POD, namespace, `serving.knative.dev/revision=${revision}`, signal)
   } catch (err) {
-    // Without list on pods, the rollout is judged on Knative's conditions alone (slower failures).
-    if (err instanceof KubeApiError && err.status === 403) return { service, pods: [] }
+    // Without list on pods, the rollout is judged on the controller's conditions alone (slower failures).
+    if (err instanceof KubeApiError && err.status === 403) return []
     throw err
   }
 }
@@ -441,8 +635,164 @@ export async function readPredictor(
 }
 
 /**
- * Restores the spec read before the apply and waits for it; always throws a RolloutError that
- * says what happened. A first deploy is left as it is for inspection.
+ * Watches a rollout that was Ready while the smoke test runs: resolves with the candidate's
+ * failure as soon as its controller or its pods report one, or undefined when `signal` aborts.
+ */
+export async function watchCandidate(
+  deps: RolloutDeps,
+  applied: Applied,
+  options: { waitWindowMs?: number; signal: AbortSignal },
+): Promise<{ reason: string; message: string } | undefined> {
+  const expect = applied.expectation
+  const target = { ...applied, uid: applied.object.metadata?.uid }
+  const waitOptions = {
+    timeoutMs: 24 * 3_600_000,
+    waitWindowMs: options.waitWindowMs,
+    signal: options.signal,
+    what: `${describe(applied)} during the smoke test`,
+  }
+  const failureOnly = (r: Readiness): Readiness =>
+    r.state === 'failed' ? r : { state: 'pending', detail: 'no failure reported' }
+  try {
+    if (expect.standard) {
+      const watched = watchPredictor(deps, applied, expect)
+      await waitWatched(deps, { ...watched, judge: (s) => failureOnly(watched.judge(s)) }, target, waitOptions)
+    } else {
+      const watched = watchRevisions(deps, applied, expect)
+      const judge = (s: RevisionSnapshot | undefined) =>
+        failureOnly(s ? (candidateFailure(s, expect) ?? { state: 'pending', detail: '' }) : watched.judge(s))
+      await waitWatched(deps, { ...watched, judge }, target, waitOptions)
+    }
+  } catch (err) {
+    if (err instanceof WaitError) return { reason: err.reason, message: err.message }
+  }
+  return undefined
+}
+
+/** Whether a rollback can switch traffic back, and how; pure. */
+export type RollbackPlan =
+  | {
+      readonly kind: 'traffic'
+      readonly body: KubeObject
+      /** The traffic the status must show once the switch is done. */
+      readonly targets: readonly TrafficTarget[]
+      readonly says: string
+    }
+  | { readonly kind: 'respec'; readonly body: KubeObject; readonly says: string }
+  | { readonly kind: 'none'; readonly why: string }
+
+/**
+ * How to undo a failed update of `current` (the object as it is now):
+ * - Knative: route traffic as it was before the update, by revision name (the previous revisions
+ *   are still there and Ready; no new revision, no cold start). The failed revision stays unrouted.
+ * - KServe Knative mode: canaryTrafficPercent 0, which sends everything to the last revision
+ *   KServe rolled out (its documented rollback).
+ * - KServe Standard mode: no revisions, so the previous spec is applied again.
+ * Each body names the object's uid: the API server refuses to re-create an object that was
+ * deleted meanwhile. Only the fields the action applied are sent.
+ */
+export function planRollback(applied: Applied, current: KubeObject): RollbackPlan {
+  const previous = applied.previous!
+  const was = modelOf(previous)
+  const withUid = (body: KubeObject) => ({ ...body, metadata: { ...body.metadata, uid: current.metadata?.uid } })
+  if (applied.expectation.standard) {
+    return {
+      kind: 'respec',
+      body: withUid(restoreManifest(previous)),
+      says: `the previous spec applied again${was ? ` (${was})` : ''}`,
+    }
+  }
+  const before = servingStatus(previous)
+  if (isInferenceService(current)) {
+    const rolledOut = rolledOutRevision(previous) ?? before.revision
+    if (!rolledOut) return { kind: 'none', why: 'the previous InferenceService had no ready revision to go back to' }
+    const body = withUid(restoreManifest(current))
+    const spec = (body.spec ??= {})
+    spec['predictor'] = { ...(isPlainObject(spec['predictor']) ? spec['predictor'] : {}), canaryTrafficPercent: 0 }
+    return {
+      kind: 'traffic',
+      body,
+      targets: [{ revision: rolledOut, percent: 100 }],
+      says: `canaryTrafficPercent 0: revision ${rolledOut}${was ? ` (${was})` : ''} takes all traffic`,
+    }
+  }
+  const targets = before.traffic
+    .filter((t) => t.revision)
+    .map((t) => ({ revision: t.revision, percent: t.percent ?? 0, ...(t.tag ? { tag: t.tag } : {}) }))
+  if (targets.length === 0 && before.revision) targets.push({ revision: before.revision, percent: 100 })
+  if (targets.length === 0) return { kind: 'none', why: 'the previous Service had no ready revision to go back to' }
+  const body = withUid(restoreManifest(current))
+  ;(body.spec ??= {})['traffic'] = targets.map((t) => ({
+    revisionName: t.revision,
+    percent: t.percent,
+    ...(t.tag ? { tag: t.tag } : {}),
+  }))
+  return {
+    kind: 'traffic',
+    body,
+    targets,
+    says: `traffic switched back to ${formatTargets(targets)}${was ? ` (${was})` : ''}`,
+  }
+}
+
+/** KServe: the last revision it rolled out to 100 %, which canaryTrafficPercent 0 goes back to. */
+function rolledOutRevision(isvc: KubeObject): string | undefined {
+  const components = isPlainObject(isvc.status?.['components']) ? isvc.status['components'] : {}
+  const predictor = isPlainObject(components['predictor']) ? components['predictor'] : {}
+  const value = predictor['latestRolledoutRevision']
+  return typeof value === 'string' && value ? value : undefined
+}
+
+const formatTargets = (targets: readonly TrafficTarget[]) =>
+  targets.map((t) => `${t.revision} ${t.percent ?? 0}%`).join(', ')
+
+/** Percent per revision, tags and latestRevision aside. */
+function trafficByRevision(traffic: readonly TrafficTarget[]): Map<string, number> {
+  const sums = new Map<string, number>()
+  for (const t of traffic) if (t.revision) sums.set(t.revision, (sums.get(t.revision) ?? 0) + (t.percent ?? 0))
+  for (const [k, v] of sums) if (v === 0) sums.delete(k)
+  return sums
+}
+
+/**
+ * A traffic switch is done when the status routes what was asked (per revision), at the applied
+ * generation for Knative (KServe's observedGeneration is its child's). Anything else is pending
+ * until the deadline: while routes move, Unknown and transitional reasons are normal.
+ */
+export function trafficSwitched(
+  obj: KubeObject | undefined,
+  targets: readonly TrafficTarget[],
+  generation: number,
+): Readiness {
+  if (!obj) return { state: 'failed', reason: 'Deleted', message: 'the object was deleted during the rollback' }
+  const serving = servingStatus(obj)
+  if (!isInferenceService(obj)) {
+    const observed = obj.status?.['observedGeneration']
+    if (typeof observed !== 'number' || observed < generation) {
+      return { state: 'pending', detail: `waiting for the controller to observe generation ${generation}` }
+    }
+  }
+  const want = trafficByRevision(targets)
+  const now = trafficByRevision(serving.traffic)
+  const same = want.size === now.size && [...want].every(([r, p]) => now.get(r) === p)
+  if (!same) {
+    const shown = serving.traffic.length ? formatTargets(serving.traffic) : 'not reported'
+    return { state: 'pending', detail: `traffic is ${shown}; switching to ${formatTargets(targets)}` }
+  }
+  return { state: 'ready', serving }
+}
+
+/** The revision carrying most of the traffic now, and the URL: what serves. */
+export function servingNow(serving: ServingStatus | undefined): { url?: string; revision?: string } {
+  if (!serving) return {}
+  const top = [...trafficByRevision(serving.traffic)].sort((a, b) => b[1] - a[1])[0]
+  return { url: serving.url, revision: top?.[0] ?? serving.revision }
+}
+
+/**
+ * Undoes a failed update (planRollback says how) and waits for it, bounded; always throws a
+ * RolloutError that says what happened, what serves now and which revision failed. A first deploy
+ * is left as it is for inspection; an object deleted or replaced meanwhile is left alone.
  */
 export async function rollBack(
   deps: RolloutDeps,
@@ -452,55 +802,93 @@ export async function rollBack(
 ): Promise<never> {
   const evidence = cause instanceof WaitError ? cause.evidence : []
   const why = errorMessage(cause)
+  const fail = (message: string, outcome: RolloutOutcome, found: RolloutFound = {}) => {
+    throw new RolloutError(message, outcome, evidence, found)
+  }
+  const gone = (detail: string) =>
+    fail(`${why}; ${describe(applied)} ${detail}: nothing is rolled back, and nothing re-created`, 'gone')
+  if (cause instanceof WaitError && GONE.has(cause.reason)) return gone('is no longer the object this run applied')
+  let current: KubeObject | undefined
+  try {
+    current = await deps.kube.get(applied.kind, applied.namespace, applied.name, options.signal)
+  } catch (err) {
+    return fail(`${why}; could not read ${describe(applied)} to roll it back: ${errorMessage(err)}`, 'rollback-failed')
+  }
+  if (!current) return gone('was deleted')
+  if (current.metadata?.uid !== applied.object.metadata?.uid) return gone('was deleted and created again')
+  const failedRevision = applied.expectation.standard ? undefined : awaitedRevision(current, applied.expectation)
   if (!applied.previous) {
-    throw new RolloutError(
+    return fail(
       `${why}; ${describe(applied)} was created by this run and is left in place for inspection (remove it with action: delete)`,
       'left-for-inspection',
-      evidence,
+      { failedRevision },
     )
   }
   if (!applied.changed) {
-    throw new RolloutError(
-      `${why}; the apply changed nothing, so there is nothing to roll back`,
-      'not-rolled-back',
-      evidence,
-    )
+    return fail(`${why}; the apply changed nothing, so there is nothing to roll back`, 'not-rolled-back', {
+      serving: servingNow(servingStatus(current)),
+      failedRevision,
+    })
   }
-  const previous = applied.previous
-  const was = modelOf(previous)
-  deps.log.warning(`${why}`)
-  deps.log.info(`rolling back ${describe(applied)} to its previous spec${was ? ` (${was})` : ''}`)
+  const plan = planRollback(applied, current)
+  if (plan.kind === 'none') {
+    return fail(`${why}; not rolled back: ${plan.why}`, 'not-rolled-back', {
+      serving: servingNow(servingStatus(current)),
+      failedRevision,
+    })
+  }
+  deps.log.warning(why)
+  deps.log.info(`rolling back ${describe(applied)}: ${plan.says}`)
+  const what = `rollback of ${describe(applied)}`
   try {
     // Standard mode: the Deployment's generation of the failed update, which the rollback moves on.
     const standard =
+      plan.kind === 'respec' &&
       applied.expectation.standard &&
       (await deploymentGeneration(deps, applied.namespace, applied.name, options.signal))
-    const { object: restored, previous: failed } = await deps.kube.apply(restoreManifest(previous), {
-      takeOver: true,
+    const { object: restored, previous: failed } = await deps.kube.apply(plan.body, {
+      current: { object: current },
+      force: false,
       signal: options.signal,
     })
-    const expect = expectationFor(failed, restored, standard)
-    const result = await waitObject(deps, applied, expect, {
-      ...options,
-      what: `rollback of ${describe(applied)}`,
-    })
-    const revision = result.serving.revision
-    throw new RolloutError(
-      `${why}; rolled back to the previous spec${was ? ` (${was})` : ''}: revision ${revision ?? '?'} serves`,
+    let serving: ServingStatus
+    if (plan.kind === 'traffic') {
+      const generation = restored.metadata?.generation ?? 0
+      const result = await waitFor(
+        {
+          list: (signal) => deps.kube.list(applied.kind, applied.namespace, applied.name, signal),
+          watch: (rv, onEvent, signal) =>
+            deps.kube.watch(applied.kind, applied.namespace, applied.name, rv, onEvent, signal),
+        },
+        (o) => verdict(trafficSwitched(o, plan.targets, generation)),
+        { ...options, what, clock: deps.clock, log: deps.log },
+      )
+      serving = servingStatus(result.object!)
+    } else {
+      const expect = expectationFor(failed, restored, standard || undefined)
+      serving = (await waitObject(deps, { ...applied, object: restored }, expect, { ...options, what })).serving
+    }
+    const now = servingNow(serving)
+    return fail(
+      `${why}; rolled back: ${plan.says}${now.revision ? `; revision ${now.revision} serves` : ''}` +
+        (failedRevision ? `; the failed revision ${failedRevision} is left unrouted` : ''),
       'rolled-back',
-      evidence,
+      { serving: now, failedRevision },
     )
   } catch (err) {
     if (err instanceof RolloutError) throw err
-    throw new RolloutError(
-      `${why}; rolling back to the previous spec also failed: ${errorMessage(err)}`,
-      'rollback-failed',
-      evidence,
-    )
+    if (err instanceof KubeApiError && err.status === 409 && /uid/i.test(err.message)) {
+      return gone('was deleted during the rollback')
+    }
+    const after = await deps.kube.get(applied.kind, applied.namespace, applied.name).catch(() => current)
+    return fail(`${why}; the rollback failed: ${errorMessage(err)}`, 'rollback-failed', {
+      serving: servingNow(after && servingStatus(after)),
+      failedRevision,
+    })
   }
 }
 
-/** The previous object as an apply body: its spec, labels and annotations, nothing server-owned. */
+/** An object as an apply body: the fields the action applied to it, nothing server-owned. */
 export function restoreManifest(previous: KubeObject): KubeObject {
   const meta = previous.metadata ?? {}
   const identity = { name: meta.name, namespace: meta.namespace }

@@ -14,7 +14,8 @@ export interface ObjectStream<T = KubeObject> {
   list(signal: AbortSignal): Promise<ListResult<T>>
   watch(
     resourceVersion: string,
-    onEvent: (type: WatchEventType, object: unknown) => void,
+    /** `resourceVersion` when the event's object does not carry it (a snapshot of several). */
+    onEvent: (type: WatchEventType, object: unknown, resourceVersion?: string) => void,
     signal: AbortSignal,
   ): Promise<void>
 }
@@ -120,17 +121,17 @@ export async function waitFor<T = KubeObject>(
         await stream
           .watch(
             resourceVersion,
-            (type, raw) => {
+            (type, raw, rv) => {
               if (stop.signal.aborted) return
-              const obj = raw as KubeObject & { code?: number }
+              const obj = raw as (KubeObject & { code?: number }) | undefined
               if (type === 'ERROR') {
                 // A Status object: 410 means our resourceVersion is too old for the watch cache.
-                if (obj.code === GONE) needList = true
+                if (obj?.code === GONE) needList = true
                 else streamError = `watch error event: ${JSON.stringify(obj).slice(0, 300)}`
                 stop.abort()
                 return
               }
-              resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion
+              resourceVersion = rv ?? obj?.metadata?.resourceVersion ?? resourceVersion
               if (type === 'BOOKMARK') return
               failures = 0
               judge(type === 'DELETED' ? undefined : (raw as T))

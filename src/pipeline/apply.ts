@@ -1,15 +1,21 @@
+import { Budget } from '../util/clock.js'
+import { progressDeadlineS } from './check-cluster.js'
 import { need, type Stage } from './context.js'
 
 /** Server-side apply; the previous object is kept for the wait and a rollback. */
 export const apply: Stage = async ({ inputs, services, signal, state }) => {
   const manifest = need(state.manifest, 'the manifest')
+  // One deadline from here on: wait, smoke test and rollback share `timeout`.
+  const budget = new Budget({ now: () => services.now() }, inputs.flow.timeoutMs)
   const applied = await services.cluster().apply(manifest, {
     takeOver: inputs.cluster.takeOver,
     trafficPercent: inputs.flow.trafficPercent,
     tag: inputs.flow.tag,
+    progressDeadlineS: progressDeadlineS(inputs.flow),
     signal,
   })
   state.applied = applied
+  state.budget = budget
   const verb = applied.created ? 'created' : applied.changed ? 'updated' : 'unchanged (same spec)'
   return { decision: `${verb}, generation ${applied.expectation.generation}` }
 }

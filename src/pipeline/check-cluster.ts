@@ -1,4 +1,6 @@
 import { summarizeDiff } from '../k8s/diff.js'
+import type { Inputs } from '../inputs.js'
+import { rollbackReserveMs } from '../util/clock.js'
 import { need, type Stage } from './context.js'
 
 /**
@@ -20,6 +22,7 @@ export const checkCluster: Stage = async ({ inputs, services, log, signal, state
     takeOver: cluster.takeOver,
     trafficPercent: flow.trafficPercent,
     tag: flow.tag,
+    progressDeadlineS: progressDeadlineS(flow),
     verbs,
     signal,
   })
@@ -28,4 +31,13 @@ export const checkCluster: Stage = async ({ inputs, services, log, signal, state
   return {
     decision: `server-side dry run accepted, ${verbs.join('/')} allowed; ${plan.what}: ${summarizeDiff(plan.diff)}`,
   }
+}
+
+/**
+ * Knative's progress deadline for the new revision: the forward share of `timeout`, so the
+ * controller gives up when the action would. From the inputs, not the time left: the same spec
+ * gives the same template.
+ */
+export function progressDeadlineS(flow: Inputs['flow']): number | undefined {
+  return flow.wait ? (flow.timeoutMs - rollbackReserveMs(flow.timeoutMs)) / 1000 : undefined
 }

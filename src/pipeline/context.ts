@@ -9,6 +9,7 @@ import type { Applied } from '../k8s/rollout.js'
 import type { Mlflow, ModelCache, ModelDetails } from '../mlflow/index.js'
 import type { Report } from '../report/report.js'
 import type { GitHubClient } from '../github/client.js'
+import type { Budget } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 
 /** The outside systems, created on first use (a delete never talks to MLflow or a registry). */
@@ -37,6 +38,8 @@ export interface RunState {
   /** What the cluster said of the manifest without changing anything (plan). */
   clusterPlan?: ClusterPlan
   applied?: Applied
+  /** The one deadline of the rollout (timeout), started at the apply. */
+  budget?: Budget
   deployment?: Deployment
   smoke?: SmokeResult
   /** Why the deploy failed, for the GitHub surfaces told about it afterwards. */

@@ -1,16 +1,26 @@
+import { RolloutError } from '../k8s/index.js'
 import { servingStatus, type TrafficTarget } from '../k8s/readiness.js'
+import type { Report } from '../report/report.js'
 import { need, type Stage } from './context.js'
 
-/** Watches the new generation until Ready; a failed update is rolled back to the previous spec. */
+/** Watches the new generation until Ready; a failed update is rolled back. */
 export const waitReady: Stage = async ({ inputs, services, signal, report, state }) => {
   if (!inputs.flow.wait) return { decision: 'not waiting (wait: false)', skipped: true }
+  const applied = need(state.applied, 'the applied object')
+  const budget = need(state.budget, 'the rollout budget')
   const deployment = await services
     .cluster()
-    .waitReady(need(state.applied, 'the applied object'), { timeoutMs: inputs.flow.timeoutMs, signal })
+    .waitReady(applied, {
+      timeoutMs: budget.forwardMs(),
+      rollbackMs: () => budget.rollbackMs(),
+      waitWindowMs: inputs.flow.waitWindowMs,
+      signal,
+    })
+    .catch((err: unknown) => reportRollout(report, err))
   state.deployment = deployment
-  report.set('url', deployment.smokeUrl ?? deployment.url)
+  // The tag URL when the user asked for a tag; a tag the action added for the smoke test is its own.
+  report.set('url', inputs.flow.tag ? deployment.smokeUrl : deployment.url)
   report.set('revision', deployment.revision)
-  const applied = need(state.applied, 'the applied object')
   report.traffic = {
     before: applied.previous ? formatTraffic(servingStatus(applied.previous).traffic) : 'none (new service)',
     after: formatTraffic(deployment.traffic),
@@ -18,6 +28,19 @@ export const waitReady: Stage = async ({ inputs, services, signal, report, state
   return {
     decision: `ready after ${(deployment.waitedMs / 1000).toFixed(1)} s: revision ${deployment.revision ?? '?'} at ${deployment.url ?? '(no URL)'}`,
   }
+}
+
+/**
+ * A failed rollout's outputs say what serves now and what failed, the same way on every failure
+ * path (wait or smoke test; rolled back, left, or gone). Rethrows.
+ */
+export function reportRollout(report: Report, err: unknown): never {
+  if (err instanceof RolloutError) {
+    report.set('url', err.found.serving?.url)
+    report.set('revision', err.found.serving?.revision)
+    report.set('failed-revision', err.found.failedRevision)
+  }
+  throw err
 }
 
 /** "wine-00002 100%" or "wine-00002 10% (tag candidate), wine-00001 90%". */

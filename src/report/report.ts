@@ -4,6 +4,7 @@
 export const OUTPUT_NAMES = [
   'url',
   'revision',
+  'failed-revision',
   'image',
   'digest',
   'cache-hit',

@@ -57,3 +57,41 @@ export function deadline(
     },
   }
 }
+
+/**
+ * One deadline for a whole rollout: the wait and the smoke test share what is left of `totalMs`
+ * minus a reserve that only the rollback may use, so undoing a late failure still has time.
+ */
+export class Budget {
+  private readonly started: number
+
+  constructor(
+    private readonly clock: Pick<Clock, 'now'>,
+    readonly totalMs: number,
+    readonly reserveMs = rollbackReserveMs(totalMs),
+  ) {
+    this.started = clock.now()
+  }
+
+  elapsedMs(): number {
+    return this.clock.now() - this.started
+  }
+
+  /** What the forward steps (wait, smoke test) may still use. */
+  forwardMs(): number {
+    return Math.max(0, this.totalMs - this.reserveMs - this.elapsedMs())
+  }
+
+  /** What a rollback may use: everything left, never less than the reserve. */
+  rollbackMs(): number {
+    return Math.max(this.reserveMs, this.totalMs - this.elapsedMs())
+  }
+}
+
+/**
+ * The rollback's share of a timeout: a fifth, at least 10 s (a traffic switch takes seconds) and
+ * at most 2 minutes (a Standard-mode Deployment rolling back), and never more than half.
+ */
+export function rollbackReserveMs(totalMs: number): number {
+  return Math.round(Math.min(Math.max(totalMs / 5, 10_000), 120_000, totalMs / 2))
+}

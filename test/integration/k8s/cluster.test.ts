@@ -145,47 +145,65 @@ describe('Knative Service running the serving image', () => {
   )
 
   test(
-    'a broken update (unpullable image) is rolled back; the previous revision kept answering',
+    'a broken update (unpullable image) fails fast and is rolled back by a traffic switch; the previous revision answers throughout',
     async () => {
       const v1 = await fixtureModel('1')
       const missing = `${rigEnv('REGISTRY')}/it-k8s-no-such-image@sha256:${'0'.repeat(64)}`
       const before = await deployer.kube.get(KNATIVE_SERVICE, NS, name)
       const oldUrl = (before?.status as { url: string }).url
+      const serving = (before?.status as { latestReadyRevisionName: string }).latestReadyRevisionName
       const applied = await deployer.apply(manifest('knative', name, { image: missing, version: '3' }))
-      // Until the rollback starts, the old revision must keep answering.
+      const failed = `${name}-0000${Number(serving.slice(-1)) + 1}`
+      // Bounded requests through the rollout and the rollback: every one answered by the old revision.
       const answers: number[] = []
-      const rolling = () => log.lines.some((l) => l.startsWith(`rolling back Service ${NS}/${name}`))
+      let settled = false
       const polling = (async () => {
-        while (!rolling()) {
+        while (!settled) {
           const res = await call(`${oldUrl}/v2/models/${name}/ready`, { timeoutMs: 5_000 })
           answers.push(res.status)
           await new Promise((r) => setTimeout(r, 200))
         }
       })()
-      const err = (await deployer.waitReady(applied, { timeoutMs: TIMEOUT }).catch((e) => e)) as RolloutError
+      const started = Date.now()
+      const err = (await deployer
+        .waitReady(applied, { timeoutMs: TIMEOUT })
+        .catch((e) => e)
+        .finally(() => (settled = true))) as RolloutError
       await polling
+      console.log(
+        `unpullable update: failed and rolled back after ${Date.now() - started} ms, ${answers.length} requests`,
+      )
       expect(answers.length).toBeGreaterThan(0)
       expect(answers.every((s) => s === 200)).toBe(true)
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.outcome).toBe('rolled-back')
-      // Knative itself would report the pull error only at the revision's progress deadline (600 s).
+      // Knative itself would report the pull error only at the revision's progress deadline.
       expect(err.message).toMatch(
         new RegExp(
-          `failed: ImagePullBackOff: revision ${name}-00004 cannot start: pod ${name}-00004-deployment-\\S+ container mlserver: Back-off pulling image "${missing}".*; rolled back to the previous spec \\(model wine-classifier version 1\\): revision ${name}-00005 serves`,
+          `failed: ImagePullBackOff: revision ${failed} cannot start: pod ${failed}-deployment-\\S+ container mlserver: Back-off pulling image "${missing}".*; ` +
+            `rolled back: traffic switched back to ${serving} 100% \\(model wine-classifier version 1\\); revision ${serving} serves; the failed revision ${failed} is left unrouted`,
         ),
       )
+      expect(err.found).toEqual({ serving: { url: oldUrl, revision: serving }, failedRevision: failed })
       expect(err.evidence.join('\n')).toMatch(/pod ImagePullBackOff: /)
+      // A traffic switch: no new revision was cut, the failed one holds no traffic.
       const now = await deployer.kube.get(KNATIVE_SERVICE, NS, name)
-      const restored = await deployer.applyAndWait(
+      const status = now?.status as { latestCreatedRevisionName: string; traffic: unknown[] }
+      expect(status.latestCreatedRevisionName).toBe(failed)
+      expect(status.traffic).toEqual([
+        expect.objectContaining({ revisionName: serving, percent: 100, latestRevision: false }),
+      ])
+      // The next deploy of a good model goes on from there.
+      const again = await deployer.applyAndWait(
         manifest('knative', name, { image: await modelImage('1'), version: '1' }),
         {
           wait: true,
           timeoutMs: TIMEOUT,
         },
       )
-      expect(now?.metadata?.annotations?.['mlflow-k8s-deploy/model-version']).toBe('1')
-      expect(restored.changed).toBe(false)
-      await smoke(deployer, restored, v1)
+      expect(again.changed).toBe(true)
+      expect(again.traffic).toEqual([expect.objectContaining({ revision: again.revision, percent: 100 })])
+      await smoke(deployer, again, v1)
     },
     LONG,
   )

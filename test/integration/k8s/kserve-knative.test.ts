@@ -1,14 +1,14 @@
 // KServe's Knative (formerly Serverless) mode on the rig's real Knative Serving: the predictor is
 // a Knative Service, revisions and routes are Knative's, and requests reach it through Envoy by
 // Host. An update at canaryTrafficPercent 20 is verified by counting which model answers.
-import { ServingCluster, type Deployment } from '../../../src/k8s/index.js'
+import { RolloutError, ServingCluster, type Deployment } from '../../../src/k8s/index.js'
 import { KNATIVE_SERVICE } from '../../../src/k8s/kube.js'
 import { servingStatus } from '../../../src/k8s/readiness.js'
 import type { Shape } from '../../../src/k8s/render.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
 import { ingressAddress, predict, pyfuncPrediction } from '../action/run-action.js'
-import { fixtureModel, modelImage, wineManifest } from './fixtures.js'
+import { fixtureModel, modelImage, wineManifest, withLyingSignature } from './fixtures.js'
 import { pyfuncPredictions, storageUriOfVersion } from './kserve-helpers.js'
 
 const NS = 'deploy'
@@ -109,10 +109,100 @@ describe('KServe Knative mode, custom container', () => {
       const prev = tagged.find((t) => t.tag === 'prev')!.url!
       expect(await predict(latest, name)).toEqual(pyfuncPrediction('2'))
       expect(await predict(prev, name)).toEqual(pyfuncPrediction('1'))
+      // The smoke test of the canary goes to its own URL: v2 answers, never the 80 % revision.
+      expect(canary.smokeUrl).toBe(latest)
+      const s2 = await smoke(canary, '2')
+      expect(s2.sample).toEqual(await pyfuncPredictions((await fixtureModel('2')).dir))
+    },
+    LONG,
+  )
+
+  test(
+    'an unpullable update fails fast; canaryTrafficPercent 0 keeps the rolled-out revision serving, no new revision',
+    async () => {
+      const promoted = await deployer.applyAndWait(
+        manifest('kserve-container', name, { image: await modelImage('2'), version: '2' }),
+        { wait: true, timeoutMs: TIMEOUT },
+      )
+      const good = `${name}-predictor-00002`
+      expect(promoted.traffic.map((t) => [t.revision, t.percent])).toEqual([[good, 100]])
+      const missing = `${rigEnv('REGISTRY')}/it-k8s-no-such-image@sha256:${'0'.repeat(64)}`
+      const applied = await deployer.apply(manifest('kserve-container', name, { image: missing, version: '3' }))
+      const failed = `${name}-predictor-00003`
+      const { err, answers, ms } = await whileServing(promoted.url!, () =>
+        deployer.waitReady(applied, { timeoutMs: TIMEOUT }),
+      )
+      console.log(`KServe Knative, unpullable update: rolled back after ${ms} ms; ${answers.length} requests`)
+      expect(answers.length).toBeGreaterThan(0)
+      expect(answers.every((a) => a === JSON.stringify(pyfuncPrediction('2')))).toBe(true)
+      expect(err.outcome).toBe('rolled-back')
+      expect(err.message).toMatch(
+        new RegExp(
+          `failed: ImagePullBackOff: revision ${failed} cannot start: pod ${failed}-deployment-\\S+ container kserve-container: Back-off pulling image .*; ` +
+            `rolled back: canaryTrafficPercent 0: revision ${good} \\(model wine-classifier version 2\\) takes all traffic; revision ${good} serves; the failed revision ${failed} is left unrouted`,
+        ),
+      )
+      expect(err.found).toEqual({ serving: { url: promoted.url, revision: good }, failedRevision: failed })
+      const isvc = await deployer.kube.get(applied.kind, NS, name)
+      expect(servingStatus(isvc!).latestCreatedRevision).toBe(failed)
+      expect(
+        servingStatus(isvc!)
+          .traffic.filter((t) => t.percent)
+          .map((t) => [t.revision, t.percent]),
+      ).toEqual([[good, 100]])
+    },
+    LONG,
+  )
+
+  test(
+    'a smoke test that fails after the update went live: back to the revision rolled out before it',
+    async () => {
+      const good = `${name}-predictor-00002`
+      const live = await deployer.applyAndWait(
+        manifest('kserve-container', name, { image: await modelImage('1'), version: '1' }),
+        { wait: true, timeoutMs: TIMEOUT },
+      )
+      const bad = `${name}-predictor-00004`
+      expect(live.traffic.map((t) => [t.revision, t.percent])).toEqual([[bad, 100]])
+      const model = await fixtureModel('1')
+      const lying = withLyingSignature(model)
+      const err = (await deployer
+        .smokeTest(
+          live,
+          { signature: lying.signature, example: model.example },
+          { timeoutMs: 120_000, ingress: { address: ingressAddress() } },
+        )
+        .catch((e: unknown) => e)) as RolloutError
+      expect(err).toBeInstanceOf(RolloutError)
+      expect(err.message).toMatch(
+        new RegExp(
+          `the signature promises \\[-1,3\\]; rolled back: canaryTrafficPercent 0: revision ${good} \\(model wine-classifier version 2\\) takes all traffic; revision ${good} serves; the failed revision ${bad} is left unrouted`,
+        ),
+      )
+      expect(await predict(live.url!, name)).toEqual(pyfuncPrediction('2'))
     },
     LONG,
   )
 })
+
+/** Runs `rollout` (which must fail) while polling `url` with bounded requests; every answer is recorded. */
+async function whileServing(url: string, rollout: () => Promise<unknown>) {
+  const answers: string[] = []
+  let settled = false
+  const name = new URL(url).hostname.split('.')[0]!.replace(/-predictor$/, '')
+  const polling = (async () => {
+    while (!settled) {
+      answers.push(JSON.stringify(await predict(url, name).catch((e: unknown) => String(e))))
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  })()
+  const started = Date.now()
+  const err = (await rollout()
+    .catch((e: unknown) => e)
+    .finally(() => (settled = true))) as RolloutError
+  await polling
+  return { err, answers, ms: Date.now() - started }
+}
 
 describe('KServe Knative mode, MLflow runtime', () => {
   test(

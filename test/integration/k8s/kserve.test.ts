@@ -202,7 +202,7 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
         'custom container, update to an unpullable image',
       )
       expect(err.message).toMatch(
-        /failed: ImagePullBackOff: pod .* container kserve-container: .*rolled back to the previous spec \(model wine-classifier version 1\)/,
+        /failed: ImagePullBackOff: pod .* container kserve-container: .*rolled back: the previous spec applied again \(model wine-classifier version 1\)/,
       )
       await expectPods(name, first.revision)
       await answersLike(first, v1)
@@ -322,7 +322,7 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
         .catch((e: unknown) => e)) as RolloutError
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.message).toMatch(
-        /output output-1 has shape \[3,1\], the signature promises \[-1,3\]; rolled back to the previous spec \(model wine-classifier version 2\): revision .*-predictor-\w+ serves/,
+        /output output-1 has shape \[3,1\], the signature promises \[-1,3\]; rolled back: the previous spec applied again \(model wine-classifier version 2\); revision .*-predictor-\w+ serves/,
       )
       const now = await deployer.kube.get(d.applied.kind, NS, name)
       expect((now?.spec as { predictor: { model: { storageUri: string } } }).predictor.model.storageUri).toBe(

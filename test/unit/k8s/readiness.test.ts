@@ -1,12 +1,12 @@
 import {
   awaitedRevision,
   failureKey,
-  knativeRolloutReadiness,
+  revisionRolloutReadiness,
   readiness,
   servingStatus,
   tagUrl,
   type Expectation,
-  type KnativeSnapshot,
+  type RevisionSnapshot,
   type KubeObject,
 } from '../../../src/k8s/readiness.js'
 import { changesRevision, expectationFor, restoreManifest, withTraffic } from '../../../src/k8s/rollout.js'
@@ -351,11 +351,11 @@ describe('rollout decisions', () => {
       ],
     ],
     [
-      'a split',
+      'a split without a tag: the new revision gets one, so the smoke test reaches it alone',
       { trafficPercent: 20 },
       ksvc(1, readyV1),
       [
-        { latestRevision: true, percent: 20 },
+        { latestRevision: true, percent: 20, tag: 'candidate' },
         { revisionName: 'wine-00001', percent: 80 },
       ],
     ],
@@ -364,7 +364,7 @@ describe('rollout decisions', () => {
       { trafficPercent: 50 },
       ksvc(2, splitV2),
       [
-        { latestRevision: true, percent: 50 },
+        { latestRevision: true, percent: 50, tag: 'candidate' },
         { revisionName: 'wine-00001', percent: 50 },
       ],
     ],
@@ -373,7 +373,7 @@ describe('rollout decisions', () => {
       { trafficPercent: 0 },
       ksvc(2, splitV2),
       [
-        { latestRevision: true, percent: 0 },
+        { latestRevision: true, percent: 0, tag: 'candidate' },
         { revisionName: 'wine-00001', percent: 100 },
       ],
     ],
@@ -478,7 +478,7 @@ describe('Standard-mode readiness from recorded snapshots', () => {
 // activator, net-gateway-api + Contour/Envoy) on the Kubernetes v1.36 node: the Service, its
 // Route, Configuration and Revisions, and the pods of its latest created revision.
 const KNATIVE_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/k8s/knative')
-interface RecordedKnative extends KnativeSnapshot {
+interface RecordedKnative extends RevisionSnapshot {
   readonly note: string
   readonly expect: Expectation
 }
@@ -502,14 +502,14 @@ describe('Knative readiness from recorded snapshots', () => {
     ['split-tagged-ready', 'ready', 'ready'],
   ] as const)('%s → %s', (name, state, fragment) => {
     const r = recordedKnative(name)
-    const verdict = knativeRolloutReadiness(r, r.expect)
+    const verdict = revisionRolloutReadiness(r, r.expect)
     expect(verdict.state).toBe(state)
     expect(text(verdict)).toContain(fragment)
   })
 
   test('the crash loop is worded with the exit code and what the container said', () => {
     const r = recordedKnative('first-deploy-crash-loop')
-    expect(text(knativeRolloutReadiness(r, r.expect))).toMatch(
+    expect(text(revisionRolloutReadiness(r, r.expect))).toMatch(
       /container user-container: exited with code 3: model exploded \(restarted \d+ times\)$/,
     )
   })
@@ -518,7 +518,7 @@ describe('Knative readiness from recorded snapshots', () => {
     const r = recordedKnative('update-pull-backoff')
     const before = { ...r.service, status: { ...r.service.status, latestCreatedRevisionName: 'echo2-00003' } }
     expect(awaitedRevision(before, r.expect)).toBeUndefined()
-    expect(knativeRolloutReadiness({ service: before, pods: r.pods }, r.expect).state).toBe('pending')
+    expect(revisionRolloutReadiness({ service: before, pods: r.pods }, r.expect).state).toBe('pending')
   })
 
   test('the split is read from the real status, tag URLs included', () => {
