@@ -198,12 +198,12 @@ export class ServingCluster {
       )
       this.log.info(
         `smoke test passed: ${result.outputs.map((o) => `${o.name} [${o.shape}] ${o.datatype}`).join(', ')} ` +
-          `in ${Math.round(result.latencyMs)} ms (ready after ${Math.round(result.readyMs)} ms)`,
+          `in ${Math.round(result.latencyMs)} ms (ready after ${Math.round(result.readyMs)} ms): ${JSON.stringify(result.sample).slice(0, 200)}`,
       )
       return result
     } catch (err) {
       if (options.signal?.aborted) throw err
-      const cause = failure ? new DeployError(`smoke test stopped: ${failure.message}`) : err
+      const cause = failure ? new DeployError(`stopped: ${failure.message}`) : err
       if (options.rollBack === false) throw cause
       return rollBack(this.deps, deployed.applied, cause, {
         timeoutMs: options.rollbackMs?.() ?? options.timeoutMs,

@@ -65,6 +65,11 @@ export interface Expectation {
    * (standard.ts). Its metadata.generation before the apply, when it existed.
    */
   standard?: { previousDeploymentGeneration?: number }
+  /**
+   * KServe Knative mode: the percent the latest revision must carry (canaryTrafficPercent, or 100).
+   * A change of the split alone makes no revision, and KServe's status says nothing else of it.
+   */
+  latestPercent?: number
 }
 
 export type Readiness =
@@ -102,9 +107,25 @@ export function knativeReadiness(obj: KubeObject, expect: Expectation): Readines
     }
   }
   const ready = condition(obj, 'Ready')
-  // Knative's own IsFailed: Ready=False at the observed generation.
-  if (ready?.status === 'False') return failedFrom(obj, ready, ['ConfigurationsReady', 'RoutesReady'])
   const serving = servingStatus(obj)
+  // Knative's own IsFailed: Ready=False at the observed generation. Except while the route still
+  // points at the latest revision that was once ready and has failed since (a rollback by traffic
+  // switch leaves one behind): RevisionMissing then speaks of that revision, not the new one.
+  if (ready?.status === 'False') {
+    const routes = condition(obj, 'RoutesReady')
+    const stale =
+      expect.newRevision &&
+      condition(obj, 'ConfigurationsReady')?.status !== 'False' &&
+      routes?.status === 'False' &&
+      routes.reason === 'RevisionMissing' &&
+      // The new revision is not created yet, or not ready yet.
+      (serving.latestCreatedRevision === expect.previousRevision || serving.revision !== serving.latestCreatedRevision)
+    if (!stale) return failedFrom(obj, ready, ['ConfigurationsReady', 'RoutesReady'])
+    return {
+      state: 'pending',
+      detail: `revision ${serving.latestCreatedRevision ?? '(new)'} is not ready yet; meanwhile the route says: ${routes.message ?? routes.reason}`,
+    }
+  }
   if (expect.newRevision && expect.previousRevision && serving.latestCreatedRevision === expect.previousRevision) {
     return { state: 'pending', detail: `waiting for a new revision (latest is still ${expect.previousRevision})` }
   }
@@ -144,22 +165,25 @@ export function awaitedRevision(service: KubeObject, expect: Expectation): strin
 export function revisionRolloutReadiness(snapshot: RevisionSnapshot | undefined, expect: Expectation): Readiness {
   if (!snapshot) return { state: 'failed', reason: 'Deleted', message: 'the object was deleted while waiting for it' }
   const verdict = readiness(snapshot.service, expect)
-  if (verdict.state !== 'pending') return verdict
+  if (verdict.state === 'ready') return verdict
   return candidateFailure(snapshot, expect) ?? verdict
 }
 
 /**
  * The new revision failing, whatever the controller says yet: its pods cannot start, or the
- * controller marked the object failed. Also asked while the smoke test runs, after Ready.
+ * controller marked the object failed. Also asked while the smoke test runs, after Ready. The pods
+ * speak first: they say why best, and Knative words a pod no node can take yet as RevisionFailed,
+ * which the wait-window must be able to tell from a failure that lasts.
  */
 export function candidateFailure(snapshot: RevisionSnapshot, expect: Expectation): Readiness | undefined {
-  const verdict = readiness(snapshot.service, expect)
-  if (verdict.state === 'failed') return verdict
   const revision = awaitedRevision(snapshot.service, expect)
   const failure = revision ? podFailure(snapshot.pods) : undefined
-  if (!failure) return undefined
-  const cannot = failure.reason === 'Unschedulable' ? 'cannot be scheduled' : 'cannot start'
-  return { state: 'failed', reason: failure.reason, message: `revision ${revision} ${cannot}: ${failure.message}` }
+  if (failure) {
+    const cannot = failure.reason === 'Unschedulable' ? 'cannot be scheduled' : 'cannot start'
+    return { state: 'failed', reason: failure.reason, message: `revision ${revision} ${cannot}: ${failure.message}` }
+  }
+  const verdict = readiness(snapshot.service, expect)
+  return verdict.state === 'failed' ? verdict : undefined
 }
 
 // Reasons after which KServe will not become ready without a change: Knative's revision failures
@@ -204,6 +228,13 @@ export function kserveReadiness(obj: KubeObject, expect: Expectation): Readiness
     return {
       state: 'pending',
       detail: `predictor revision ${serving.latestCreatedRevision} is not ready yet (${serving.revision ?? 'none'} serves)`,
+    }
+  }
+  const latest = serving.traffic.find((t) => t.latestRevision)
+  if (expect.latestPercent !== undefined && latest && (latest.percent ?? 0) !== expect.latestPercent) {
+    return {
+      state: 'pending',
+      detail: `the latest revision has ${latest.percent ?? 0} % of the traffic; waiting for ${expect.latestPercent} %`,
     }
   }
   return { state: 'ready', serving }

@@ -24,6 +24,8 @@ import {
 import {
   awaitedRevision,
   candidateFailure,
+  condition,
+  describeCondition,
   describeConditions,
   failureKey,
   isInferenceService,
@@ -250,6 +252,12 @@ export function expectationFor(
     const stale = failureKey(previous)
     if (stale) expect.staleFailure = stale
   }
+  if (isInferenceService(applied) && !standard) {
+    // KServe splits only once a revision was rolled out to 100 %; until then, the latest takes all.
+    const canary = (applied.spec?.['predictor'] as { canaryTrafficPercent?: unknown } | undefined)?.canaryTrafficPercent
+    const splits = typeof canary === 'number' && previous !== undefined && rolledOutRevision(previous) !== undefined
+    expect.latestPercent = splits ? canary : 100
+  }
   return expect
 }
 
@@ -430,7 +438,8 @@ export function tolerateTransient(windowMs: number, clock: Pick<Clock, 'now'>): 
     if (lasted < windowMs) {
       return {
         state: 'pending',
-        detail: `${r.reason} for ${formatDuration(lasted)}, tolerated for the wait-window (${formatDuration(windowMs)}): ${r.message}`,
+        // No elapsed time here: the wait logs each new detail, and this one would change every read.
+        detail: `${r.reason}, tolerated for the wait-window (${formatDuration(windowMs)}): ${r.message}`,
       }
     }
     return { ...r, message: `${r.message} (for longer than the wait-window, ${formatDuration(windowMs)})` }
@@ -694,6 +703,10 @@ export type RollbackPlan =
 export function planRollback(applied: Applied, current: KubeObject): RollbackPlan {
   const previous = applied.previous!
   const was = modelOf(previous)
+  // The previous spec describes a revision only if it is the one that spec made (an earlier
+  // rollback may have left a failed spec in place, serving an older revision).
+  const madeBy = (revision: string | undefined) =>
+    was && revision && servingStatus(previous).latestCreatedRevision === revision ? ` (${was})` : ''
   const withUid = (body: KubeObject) => ({ ...body, metadata: { ...body.metadata, uid: current.metadata?.uid } })
   if (applied.expectation.standard) {
     return {
@@ -713,7 +726,7 @@ export function planRollback(applied: Applied, current: KubeObject): RollbackPla
       kind: 'traffic',
       body,
       targets: [{ revision: rolledOut, percent: 100 }],
-      says: `canaryTrafficPercent 0: revision ${rolledOut}${was ? ` (${was})` : ''} takes all traffic`,
+      says: `canaryTrafficPercent 0: revision ${rolledOut}${madeBy(rolledOut)} takes all traffic`,
     }
   }
   const targets = before.traffic
@@ -731,7 +744,7 @@ export function planRollback(applied: Applied, current: KubeObject): RollbackPla
     kind: 'traffic',
     body,
     targets,
-    says: `traffic switched back to ${formatTargets(targets)}${was ? ` (${was})` : ''}`,
+    says: `traffic switched back to ${formatTargets(targets)}${madeBy(topRevision(targets))}`,
   }
 }
 
@@ -745,6 +758,9 @@ function rolledOutRevision(isvc: KubeObject): string | undefined {
 
 const formatTargets = (targets: readonly TrafficTarget[]) =>
   targets.map((t) => `${t.revision} ${t.percent ?? 0}%`).join(', ')
+
+const topRevision = (traffic: readonly TrafficTarget[]) =>
+  [...trafficByRevision(traffic)].sort((a, b) => b[1] - a[1])[0]?.[0]
 
 /** Percent per revision, tags and latestRevision aside. */
 function trafficByRevision(traffic: readonly TrafficTarget[]): Map<string, number> {
@@ -779,14 +795,18 @@ export function trafficSwitched(
     const shown = serving.traffic.length ? formatTargets(serving.traffic) : 'not reported'
     return { state: 'pending', detail: `traffic is ${shown}; switching to ${formatTargets(targets)}` }
   }
+  // The status names the new split before the ingress routes it: wait for the route too.
+  const route = condition(obj, isInferenceService(obj) ? 'PredictorRouteReady' : 'RoutesReady')
+  if (route && route.status !== 'True') {
+    return { state: 'pending', detail: `traffic switched; waiting for the route: ${describeCondition(route, route.type)}` }
+  }
   return { state: 'ready', serving }
 }
 
 /** The revision carrying most of the traffic now, and the URL: what serves. */
 export function servingNow(serving: ServingStatus | undefined): { url?: string; revision?: string } {
   if (!serving) return {}
-  const top = [...trafficByRevision(serving.traffic)].sort((a, b) => b[1] - a[1])[0]
-  return { url: serving.url, revision: top?.[0] ?? serving.revision }
+  return { url: serving.url, revision: topRevision(serving.traffic) ?? serving.revision }
 }
 
 /**

@@ -257,6 +257,31 @@ describe('failures, each with a clear message', () => {
   )
 
   test(
+    "a pod no node can take is tolerated for the wait-window, then fails with the scheduler's message",
+    async () => {
+      const name = `it-unsched-${suffix}`
+      const m = manifest('knative', name, { image: await modelImage('1') })
+      const container = (m.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec
+        .containers[0]!
+      container['resources'] = { requests: { cpu: '500' } }
+      const applied = await deployer.apply(m)
+      const err = (await deployer
+        .waitReady(applied, { timeoutMs: TIMEOUT, waitWindowMs: 5_000 })
+        .catch((e) => e)) as RolloutError
+      expect(err).toBeInstanceOf(RolloutError)
+      expect(err.message).toMatch(
+        new RegExp(
+          `failed: Unschedulable: revision ${name}-00001 cannot be scheduled: pod ${name}-00001-deployment-\\S+: 0/1 nodes are available: 1 Insufficient cpu.* \\(for longer than the wait-window, 5\\.0 s\\)`,
+        ),
+      )
+      expect(log.lines.some((l) => /Unschedulable, tolerated for the wait-window \(5\.0 s\)/.test(l))).toBe(true)
+      expect(err.outcome).toBe('left-for-inspection')
+      expect(err.found).toEqual({ failedRevision: `${name}-00001` })
+    },
+    LONG,
+  )
+
+  test(
     'timeout: a revision that never gets ready',
     async () => {
       const name = `it-slow-${suffix}`

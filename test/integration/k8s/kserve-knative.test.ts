@@ -62,7 +62,7 @@ describe('KServe Knative mode, custom container', () => {
     async () => {
       const first = await deployer.applyAndWait(
         manifest('kserve-container', name, { image: await modelImage('1'), version: '1' }),
-        { wait: true, timeoutMs: TIMEOUT },
+        { wait: true, timeoutMs: TIMEOUT, progressDeadlineS: 336 },
       )
       // Without Istio's VirtualService (disableIstioVirtualHost), the isvc's URL is its predictor's.
       expect(first.url).toBe(`http://${name}-predictor.${NS}.${rigEnv('KNATIVE_DOMAIN')}`)
@@ -72,6 +72,10 @@ describe('KServe Knative mode, custom container', () => {
       expect(isvc?.status?.['deploymentMode']).toBe('Knative')
       const ksvc = await as('ADMIN').kube.get(KNATIVE_SERVICE, NS, `${name}-predictor`)
       expect(ksvc?.status?.['latestReadyRevisionName']).toBe(`${name}-predictor-00001`)
+      // The isvc's progress-deadline annotation reaches the predictor's revisions: Knative gives up
+      // on a revision when the action does.
+      const template = ksvc?.spec?.['template'] as { metadata?: { annotations?: Record<string, string> } }
+      expect(template.metadata?.annotations?.['serving.knative.dev/progress-deadline']).toBe('336s')
       const s1 = await smoke(first, '1')
       expect(s1.sample).toEqual(await pyfuncPredictions((await fixtureModel('1')).dir))
       expect(await predict(first.url!, name)).toEqual(pyfuncPrediction('1'))
@@ -176,9 +180,10 @@ describe('KServe Knative mode, custom container', () => {
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.message).toMatch(
         new RegExp(
-          `the signature promises \\[-1,3\\]; rolled back: canaryTrafficPercent 0: revision ${good} \\(model wine-classifier version 2\\) takes all traffic; revision ${good} serves; the failed revision ${bad} is left unrouted`,
+          `the signature promises \\[-1,3\\]; rolled back: canaryTrafficPercent 0: revision ${good} takes all traffic; revision ${good} serves; the failed revision ${bad} is left unrouted`,
         ),
       )
+      // The rollback waited for the route too (PredictorRouteReady): the first request gets v2.
       expect(await predict(live.url!, name)).toEqual(pyfuncPrediction('2'))
     },
     LONG,

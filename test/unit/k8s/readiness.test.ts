@@ -115,6 +115,41 @@ describe('Knative Service readiness', () => {
       'wine-00002 is not ready yet (wine-00001 serves)',
     ],
     [
+      // Seen on the rig: a revision that was Ready and failed later (left unrouted by a rollback)
+      // is still the latest ready one, so the route's latestRevision target names it until the new
+      // revision is ready. Not this rollout's failure.
+      'the route still names a failed older revision while the new one starts',
+      ksvc(3, {
+        ...readyV1,
+        observedGeneration: 3,
+        latestCreatedRevisionName: 'wine-00003',
+        latestReadyRevisionName: 'wine-00002',
+        conditions: [
+          cond('ConfigurationsReady', 'Unknown', 'Deploying'),
+          cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
+          cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
+        ],
+      }),
+      { generation: 3, previousRevision: 'wine-00002', newRevision: true },
+      'pending',
+      'revision wine-00003 is not ready yet; meanwhile the route says: Revision "wine-00002" failed to become ready.',
+    ],
+    [
+      'a traffic-only change to a revision that is not ready fails at once',
+      ksvc(3, {
+        ...readyV1,
+        observedGeneration: 3,
+        conditions: [
+          cond('ConfigurationsReady', 'True'),
+          cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00009" referenced in traffic not found.'),
+          cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00009" referenced in traffic not found.'),
+        ],
+      }),
+      { generation: 3, previousRevision: 'wine-00001', newRevision: false },
+      'failed',
+      'RevisionMissing: Revision "wine-00009" referenced in traffic not found.',
+    ],
+    [
       'unpullable image: Ready=False RevisionFailed, old revision serving',
       ksvc(2, {
         ...readyV1,
