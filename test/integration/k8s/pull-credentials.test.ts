@@ -112,6 +112,7 @@ afterAll(async () => {
 
 describe('knative: an image in the authenticated registry', () => {
   const name = 'pc-wine'
+  let serving: Record<string, string> = {}
 
   test('without image-pull-secrets: the deploy fails on the pull, naming the refusal, and nothing serves', async () => {
     const failed = await deploy(name)
@@ -136,6 +137,7 @@ describe('knative: an image in the authenticated registry', () => {
   test('with the Secret in image-pull-secrets and a service-account: Ready, smoke-tested, the pod runs as that account', async () => {
     const r = await deploy(name, { 'image-pull-secrets': SECRET, 'service-account': ACCOUNT })
     expectSuccess(r)
+    serving = r.outputs
     expect(r.stdout).toContain('smoke test: passed')
     expect(r.outputs['image']).toMatch(new RegExp(`^${rigEnv('REGISTRY_AUTH')}/it-pullcreds-${RUN}@sha256:`))
     expect(await predict(r.outputs['url']!, name)).toEqual(pyfuncPrediction('1'))
@@ -147,6 +149,17 @@ describe('knative: an image in the authenticated registry', () => {
       expect(pod.spec?.['serviceAccountName']).toBe(ACCOUNT)
       expect(pod.spec?.['imagePullSecrets']).toEqual([{ name: SECRET }])
     }
+  })
+
+  test('an update that drops image-pull-secrets is refused the pull though the image is on the node; the serving revision keeps 100 %', async () => {
+    const r = await deploy(name)
+    expect(r.status).not.toBe(0)
+    expect(r.errors.join('\n')).toMatch(/pull access denied, .*: authorization failed: no basic auth credentials/)
+    const ksvc = await adminKube().get(KNATIVE_SERVICE, NS, name)
+    expect(ksvc?.status?.['traffic']).toEqual([
+      expect.objectContaining({ revisionName: serving['revision'], percent: 100 }),
+    ])
+    expect(await predict(serving['url']!, name)).toEqual(pyfuncPrediction('1'))
   })
 
   test('plan: a Secret that does not exist fails before anything is built or applied, in one line', async () => {
