@@ -75,6 +75,10 @@ export interface ClusterInputs {
   readonly resources: Resources | undefined
   readonly minScale: number | undefined
   readonly maxScale: number | undefined
+  /** Secrets (dockerconfigjson) the pods pull the image with; deduplicated, in the order given. */
+  readonly imagePullSecrets: readonly string[]
+  /** The ServiceAccount the serving pods run as. */
+  readonly serviceAccount: string | undefined
 }
 
 export interface FlowInputs {
@@ -147,7 +151,7 @@ export function parseInputs(source: InputSource): Inputs {
   const serving = read.oneOf('serving', ['image', 'mlflow-runtime'], 'image')
   const image = parseImage(read, action, serving)
   const preview = parsePreview(read, action)
-  const cluster = parseCluster(read, target, serving, ref, preview)
+  const cluster = parseCluster(read, action, target, serving, ref, preview)
   const flow = parseFlow(read, action, target, ref)
   const github = parseGithub(read, preview)
 
@@ -370,6 +374,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
 
 function parseCluster(
   read: Reader,
+  action: Action,
   target: Target,
   serving: Serving,
   ref: ModelRef | undefined,
@@ -427,6 +432,7 @@ function parseCluster(
   if (minScale !== undefined && maxScale !== undefined && minScale > maxScale) {
     throw new InputError('min-scale', `${minScale} is greater than max-scale ${maxScale}`)
   }
+  const pods = parsePodIdentity(read, action)
   return {
     target,
     serving,
@@ -443,7 +449,38 @@ function parseCluster(
     resources,
     minScale,
     maxScale,
+    ...pods,
   }
+}
+
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+function objectNameProblem(name: string, kind: string): string | undefined {
+  if (OBJECT_NAME.test(name) && name.length <= 253) return undefined
+  const rule = `lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253`
+  // Credentials pasted where a name belongs (a docker config, user:password) are not echoed.
+  if (/[{}":@]/.test(name) || name.length > 253)
+    return `takes the name of a ${kind} in the namespace, not its content (${rule})`
+  return `"${name}" is not a ${kind} name: ${rule}`
+}
+
+/**
+ * Pull secrets and service account: validated always, kept only where a manifest is rendered
+ * (a delete or cleanup sharing the deploy's inputs ignores them).
+ */
+function parsePodIdentity(read: Reader, action: Action): Pick<ClusterInputs, 'imagePullSecrets' | 'serviceAccount'> {
+  const secrets = [...new Set(read.list('image-pull-secrets'))]
+  for (const name of secrets) {
+    const problem = objectNameProblem(name, 'Secret')
+    if (problem)
+      throw new InputError('image-pull-secrets', `${problem}; list Secret names, comma- or newline-separated`)
+  }
+  const account = read.text('service-account') || undefined
+  const problem = account && objectNameProblem(account, 'ServiceAccount')
+  if (problem) throw new InputError('service-account', problem)
+  const renders = action === 'deploy' || action === 'plan' || action === 'render'
+  return renders
+    ? { imagePullSecrets: secrets, serviceAccount: account }
+    : { imagePullSecrets: [], serviceAccount: undefined }
 }
 
 function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef | undefined): FlowInputs {

@@ -5,9 +5,18 @@ import { runSmokeTest, type SmokeModel, type SmokeResult } from '../inference/sm
 import { V2Client } from '../inference/v2.js'
 import { smokeRoute, type IngressOptions } from '../inference/route.js'
 import { systemClock, type Clock } from '../util/clock.js'
-import { DeployError } from '../util/errors.js'
+import { DeployError, InputError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
-import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport, describe, servingKindOf } from './kube.js'
+import {
+  INFERENCE_SERVICE,
+  KNATIVE_SERVICE,
+  Kube,
+  KubeConfigTransport,
+  SECRET,
+  SERVICE_ACCOUNT,
+  describe,
+  servingKindOf,
+} from './kube.js'
 import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
 import { servingStatus, type KubeObject } from './readiness.js'
 import { diffObject, type ObjectDiff } from './diff.js'
@@ -50,6 +59,14 @@ export interface Deployment extends Ready {
   readonly generation: number
   /** Needed to roll back after a failed smoke test. */
   readonly applied: Applied
+}
+
+/** An object the serving pods need, named by an input: the plan checks that it exists. */
+export interface PodReference {
+  readonly kind: 'Secret' | 'ServiceAccount'
+  readonly name: string
+  /** The input naming it, for the error. */
+  readonly input: string
 }
 
 /** What the cluster says of a manifest without changing anything. */
@@ -96,7 +113,10 @@ export class ServingCluster {
    * kind (SelfSubjectAccessReview), then a server-side apply with dryRun=All (schema, admission
    * webhooks, quotas, the ownership rule). Returns what the apply would change.
    */
-  async plan(manifest: KubeObject, options: ApplyOptions & { verbs: readonly string[] }): Promise<ClusterPlan> {
+  async plan(
+    manifest: KubeObject,
+    options: ApplyOptions & { verbs: readonly string[]; references?: readonly PodReference[] },
+  ): Promise<ClusterPlan> {
     const kind = servingKindOf(manifest)
     const { namespace, name } = manifest.metadata as { namespace: string; name: string }
     const what = describe({ kind, namespace, name })
@@ -127,9 +147,40 @@ export class ServingCluster {
     const warnings = optional
       .filter((_, i) => deniedOptional[i]!.length > 0)
       .map(({ plural, without }) => `the cluster identity may not list ${plural} in ${namespace}: ${without}`)
+    warnings.push(...(await this.checkReferences(namespace, options.references ?? [], options.signal)))
     const dry = await applyManifest(this.deps, manifest, { ...options, dryRun: true })
     const desired = withTraffic(manifest, options, dry.previous)
     return { what, diff: diffObject(dry.previous, desired, dry.object), result: dry.object, warnings }
+  }
+
+  /**
+   * The pull secrets and service account exist (else pods never start: FailedCreate, a refused
+   * pull). What the identity may not read is a warning; a missing object fails naming its input.
+   */
+  private async checkReferences(
+    namespace: string,
+    references: readonly PodReference[],
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const kinds = { Secret: SECRET, ServiceAccount: SERVICE_ACCOUNT }
+    const used = [...new Set(references.map((r) => r.kind))]
+    const denied = await Promise.all(
+      used.map(async (k) => (await this.kube.deniedVerbs(kinds[k], namespace, ['get'], signal)).length > 0),
+    )
+    const unreadable = new Set(used.filter((_, i) => denied[i]))
+    const problems = await Promise.all(
+      references
+        .filter((r) => !unreadable.has(r.kind))
+        .map(async (r) =>
+          referenceProblem(r, namespace, await this.kube.read(kinds[r.kind], namespace, r.name, signal)),
+        ),
+    )
+    const problem = problems.find((p) => p !== undefined)
+    if (problem) throw problem
+    return [...unreadable].map((k) => {
+      const inputs = [...new Set(references.filter((r) => r.kind === k).map((r) => r.input))].join(', ')
+      return `the cluster identity may not get ${kinds[k].plural} in ${namespace}: ${inputs} not checked before the deploy`
+    })
   }
 
   /** Waits for the applied generation; on failure rolls an update back and throws RolloutError. */
@@ -254,6 +305,30 @@ export class ServingCluster {
     this.log.info(`deleted ${describe({ kind, namespace, name })}`)
     return { removed: true, waitedMs: result.elapsedMs }
   }
+}
+
+// The Secret types the kubelet reads registry credentials from; it skips others without a word.
+const PULL_SECRET_TYPES = ['kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg']
+
+function referenceProblem(r: PodReference, namespace: string, found: KubeObject | undefined): InputError | undefined {
+  if (!found) {
+    const create =
+      r.kind === 'Secret'
+        ? `kubectl create secret docker-registry ${r.name} --docker-server=… -n ${namespace}`
+        : `kubectl create serviceaccount ${r.name} -n ${namespace}`
+    return new InputError(
+      r.input,
+      `${r.kind} "${r.name}" does not exist in namespace ${namespace}; create it (${create}) or correct the name`,
+    )
+  }
+  const type = (found as { type?: unknown }).type
+  if (r.kind === 'Secret' && !PULL_SECRET_TYPES.includes(String(type))) {
+    return new InputError(
+      r.input,
+      `Secret "${r.name}" in ${namespace} is of type ${String(type)}; the kubelet pulls only with kubernetes.io/dockerconfigjson Secrets (kubectl create secret docker-registry)`,
+    )
+  }
+  return undefined
 }
 
 function deployment(applied: Applied, ready: Ready): Deployment {

@@ -40,7 +40,7 @@ export const INFERENCE_SERVICE: ServingKind = {
   product: 'KServe',
 }
 
-/** The built-in kinds the action reads around a KServe Standard-mode predictor (never writes). */
+/** Built-in kinds the action reads (around a KServe Standard-mode predictor, and what pods need); never writes. */
 const builtIn = (group: string, kind: string, plural: string): ServingKind => ({
   group,
   version: 'v1',
@@ -53,6 +53,8 @@ export const REPLICA_SET = builtIn('apps', 'ReplicaSet', 'replicasets')
 export const POD = builtIn('', 'Pod', 'pods')
 export const SERVICE = builtIn('', 'Service', 'services')
 export const CONFIG_MAP = builtIn('', 'ConfigMap', 'configmaps')
+export const SECRET = builtIn('', 'Secret', 'secrets')
+export const SERVICE_ACCOUNT = builtIn('', 'ServiceAccount', 'serviceaccounts')
 
 export function apiVersionOf(kind: ServingKind): string {
   return kind.group ? `${kind.group}/${kind.version}` : kind.version

@@ -80,10 +80,10 @@ export interface RenderValues {
 }
 
 /** The cluster inputs that shape the object, plus which of the three shapes it is. */
-export interface RenderOptions extends Pick<
-  ClusterInputs,
-  'env' | 'labels' | 'annotations' | 'resources' | 'minScale' | 'maxScale'
-> {
+export interface RenderOptions
+  extends
+    Pick<ClusterInputs, 'env' | 'labels' | 'annotations' | 'resources' | 'minScale' | 'maxScale'>,
+    Partial<Pick<ClusterInputs, 'imagePullSecrets' | 'serviceAccount'>> {
   readonly shape: Shape
 }
 
@@ -167,6 +167,7 @@ function applyKnative(manifest: Record<string, unknown>, values: RenderValues, o
     }),
   )
   Object.assign(obj(meta, 'labels'), { 'app.kubernetes.io/managed-by': MANAGED_BY })
+  setPodIdentity(obj(template, 'spec'), o, 'spec.template.spec')
   const container = firstContainer(obj(template, 'spec'), 'spec.template.spec.containers')
   fillContainer(container, values, o, [{ containerPort: SERVING_PORT, name: 'http1' }], {
     path: modelReadyPath(values.name),
@@ -175,6 +176,8 @@ function applyKnative(manifest: Record<string, unknown>, values: RenderValues, o
 
 function applyKserve(manifest: Record<string, unknown>, values: RenderValues, o: RenderOptions): void {
   const predictor = obj(obj(manifest, 'spec'), 'predictor')
+  // The predictor is a pod spec inline: the MLflow runtime's pods take these as well.
+  setPodIdentity(predictor, o, 'spec.predictor')
   if (o.minScale !== undefined) predictor['minReplicas'] = o.minScale
   if (o.maxScale !== undefined) predictor['maxReplicas'] = o.maxScale
   if (o.shape === 'kserve-mlflow') {
@@ -220,6 +223,24 @@ function fillContainer(
   mergeEnv(container, [{ name: 'MLSERVER_MODEL_NAME', value: values.name }, ...extraEnv, ...o.env])
   container['readinessProbe'] ??= { httpGet: probe }
   if (o.resources) container['resources'] = resourcesObject(o.resources)
+}
+
+/**
+ * Pull secrets and service account on a pod spec. A template's pull secrets stay and ours are
+ * added (each name once: Knative's list is keyed by name); our service account replaces the
+ * template's, as every other input does.
+ */
+function setPodIdentity(spec: Record<string, unknown>, o: RenderOptions, path: string): void {
+  if (o.imagePullSecrets?.length) {
+    const given = spec['imagePullSecrets'] ?? []
+    if (!Array.isArray(given) || !given.every((s) => isPlainObject(s) && typeof s['name'] === 'string')) {
+      throw new DeployError(`template field ${path}.imagePullSecrets must be a list of {name: <secret>}`)
+    }
+    const byName = new Map<string, object>(given.map((s: { name: string }) => [s.name, s]))
+    for (const name of o.imagePullSecrets) if (!byName.has(name)) byName.set(name, { name })
+    spec['imagePullSecrets'] = [...byName.values()]
+  }
+  if (o.serviceAccount) spec['serviceAccountName'] = o.serviceAccount
 }
 
 /** Adds env vars to a container, later entries replacing earlier ones of the same name. */

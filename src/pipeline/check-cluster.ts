@@ -24,6 +24,12 @@ export const checkCluster: Stage = async ({ inputs, services, log, signal, state
     tag: flow.tag,
     progressDeadlineS: progressDeadlineS(flow),
     verbs,
+    references: [
+      ...cluster.imagePullSecrets.map((name) => ({ kind: 'Secret' as const, name, input: 'image-pull-secrets' })),
+      ...(cluster.serviceAccount
+        ? [{ kind: 'ServiceAccount' as const, name: cluster.serviceAccount, input: 'service-account' }]
+        : []),
+    ],
     signal,
   })
   for (const warning of plan.warnings) log.warning(warning)

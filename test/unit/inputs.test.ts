@@ -411,6 +411,38 @@ describe('bad values name the input and what is allowed', () => {
     ['cleanup-older-than', { action: 'cleanup', 'cleanup-older-than': '-1h' }, 'cleanup-older-than', /not a duration/],
     ['environment', { environment: 'a b' }, 'environment', /not a valid environment name/],
     ['artifacts-destination', { 'artifacts-destination': 'bucket/path' }, 'artifacts-destination', /not a storage URI/],
+    ['upper case', { 'image-pull-secrets': 'GHCR' }, 'image-pull-secrets', /"GHCR" is not a Secret name: lower-case/],
+    [
+      'space inside a name',
+      { 'image-pull-secrets': 'my secret' },
+      'image-pull-secrets',
+      /"my secret" is not a Secret name/,
+    ],
+    ['leading dash', { 'image-pull-secrets': 'ok,-bad' }, 'image-pull-secrets', /"-bad" is not a Secret name/],
+    [
+      'too long',
+      { 'image-pull-secrets': 'a'.repeat(254) },
+      'image-pull-secrets',
+      /the name of a Secret in the namespace, not its content/,
+    ],
+    [
+      'service account with a slash',
+      { 'service-account': 'system/sa' },
+      'service-account',
+      /"system\/sa" is not a ServiceAccount name/,
+    ],
+    [
+      'service account with underscore',
+      { 'service-account': 'wine_sa' },
+      'service-account',
+      /not a ServiceAccount name/,
+    ],
+    [
+      'checked for delete too',
+      { action: 'delete', 'service-account': 'Bad' },
+      'service-account',
+      /not a ServiceAccount name/,
+    ],
   ])('%s', (_case, inputs, input, message) => {
     const err = errorOf({ ...BASE, ...inputs })
     expect(err.input).toBe(input)
@@ -628,5 +660,66 @@ describe('pull-request previews', () => {
       '',
       168 * 3_600_000,
     ])
+  })
+})
+
+describe('image-pull-secrets and service-account', () => {
+  test.each<[string, Record<string, string>, readonly string[], string | undefined]>([
+    ['unset', {}, [], undefined],
+    ['one of each', { 'image-pull-secrets': 'ghcr', 'service-account': 'wine-runner' }, ['ghcr'], 'wine-runner'],
+    [
+      'comma-separated, spaces trimmed',
+      { 'image-pull-secrets': 'ghcr, ecr-pull ,quay' },
+      ['ghcr', 'ecr-pull', 'quay'],
+      undefined,
+    ],
+    [
+      'newline-separated, blank lines dropped',
+      { 'image-pull-secrets': 'ghcr\n\necr.pull\n' },
+      ['ghcr', 'ecr.pull'],
+      undefined,
+    ],
+    ['duplicates once, in the order given', { 'image-pull-secrets': 'b,a,b\na' }, ['b', 'a'], undefined],
+    ['dotted service account', { 'service-account': 'sa.models.v2' }, [], 'sa.models.v2'],
+    ['plan takes them', { action: 'plan', 'image-pull-secrets': 'ghcr', 'service-account': 'sa' }, ['ghcr'], 'sa'],
+    ['render takes them', { action: 'render', 'image-pull-secrets': 'ghcr', 'service-account': 'sa' }, ['ghcr'], 'sa'],
+    [
+      'kserve mlflow-runtime takes them (the predictor is a pod spec)',
+      {
+        target: 'kserve',
+        serving: 'mlflow-runtime',
+        'image-repository': '',
+        'image-pull-secrets': 'r',
+        'service-account': 's3-reader',
+      },
+      ['r'],
+      's3-reader',
+    ],
+    [
+      'delete ignores them (a shared `with:`)',
+      { action: 'delete', 'image-pull-secrets': 'ghcr', 'service-account': 'sa' },
+      [],
+      undefined,
+    ],
+    [
+      'cleanup ignores them',
+      { action: 'cleanup', 'model-uri': '', 'image-pull-secrets': 'ghcr', 'service-account': 'sa' },
+      [],
+      undefined,
+    ],
+  ])('%s', (_case, inputs, secrets, account) => {
+    const i = ok(inputs)
+    expect(i.cluster.imagePullSecrets).toEqual(secrets)
+    expect(i.cluster.serviceAccount).toBe(account)
+  })
+
+  test('credentials pasted instead of a name are not echoed', () => {
+    const config = '{"auths":{"ghcr.io":{"auth":"dXNlcjpzM2NyZXQ="}}}'
+    for (const value of [config, 'user:s3cret']) {
+      const err = errorOf({ ...BASE, 'image-pull-secrets': value })
+      expect(err.message).toMatch(/takes the name of a Secret in the namespace, not its content/)
+      expect(err.message).not.toContain('s3cret')
+      expect(err.message).not.toContain('dXNlcjpzM2NyZXQ=')
+    }
   })
 })

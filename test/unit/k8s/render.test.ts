@@ -1,4 +1,5 @@
 import { renderOptions } from '../../support/fixtures.js'
+import { crdSchema, schemaProblems } from '../../support/crd-schema.js'
 import { dump } from 'js-yaml'
 import {
   parseTemplate,
@@ -185,5 +186,77 @@ spec:
     ['spec not a map', {}, 'apiVersion: serving.knative.dev/v1\nkind: Service\nspec: [1]', /spec must be a map/],
   ])('rejects %s', (_c, o, text, message) => {
     expect(() => render(o, {}, text)).toThrow(message)
+  })
+})
+
+describe('image pull secrets and service account', () => {
+  const KNATIVE = crdSchema('knative-service.yaml', 'Service', 'v1')
+  const KSERVE = crdSchema('kserve-isvc-full.yaml', 'InferenceService', 'v1beta1')
+  const identity = { imagePullSecrets: ['ghcr', 'ecr'], serviceAccount: 'wine-runner' }
+
+  test.each<[string, Partial<RenderOptions>, (m: Any) => Any, object]>([
+    ['knative: on the revision template', { shape: 'knative' }, (m) => m.spec.template.spec, KNATIVE],
+    ['kserve custom container: on the predictor', { shape: 'kserve-container' }, (m) => m.spec.predictor, KSERVE],
+    ['kserve MLflow runtime: on the predictor', { shape: 'kserve-mlflow' }, (m) => m.spec.predictor, KSERVE],
+  ])('%s, and the object fits the CRD schema', (_case, o, podSpec, schema) => {
+    const m = render({ ...o, ...identity }) as Any
+    expect(podSpec(m).imagePullSecrets).toEqual([{ name: 'ghcr' }, { name: 'ecr' }])
+    expect(podSpec(m).serviceAccountName).toBe('wine-runner')
+    expect(schemaProblems(schema, m)).toEqual([])
+  })
+
+  test('unset: no fields at all (nothing to take over from other field managers)', () => {
+    for (const shape of ['knative', 'kserve-container', 'kserve-mlflow'] as const) {
+      const m = render({ shape, imagePullSecrets: [], serviceAccount: undefined }) as Any
+      const spec = shape === 'knative' ? m.spec.template.spec : m.spec.predictor
+      expect(spec).not.toHaveProperty('imagePullSecrets')
+      expect(spec).not.toHaveProperty('serviceAccountName')
+    }
+  })
+
+  const TEMPLATE = `
+apiVersion: serving.knative.dev/v1
+kind: Service
+spec:
+  template:
+    spec:
+      serviceAccountName: from-template
+      imagePullSecrets: [{name: ecr}, {name: mirror}]
+      containers: [{image: $image}]
+`
+  test("with a template: the template's secrets stay, ours are added once; our service account wins", () => {
+    const m = render(identity, {}, TEMPLATE) as Any
+    expect(m.spec.template.spec.imagePullSecrets).toEqual([{ name: 'ecr' }, { name: 'mirror' }, { name: 'ghcr' }])
+    expect(m.spec.template.spec.serviceAccountName).toBe('wine-runner')
+    expect(schemaProblems(KNATIVE, m)).toEqual([])
+  })
+
+  test("with a template and no inputs: the template's own are left as written", () => {
+    const m = render({}, {}, TEMPLATE) as Any
+    expect(m.spec.template.spec.imagePullSecrets).toEqual([{ name: 'ecr' }, { name: 'mirror' }])
+    expect(m.spec.template.spec.serviceAccountName).toBe('from-template')
+  })
+
+  test('a kserve template listing a secret twice: each name once', () => {
+    const t = `apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nspec: {predictor: {imagePullSecrets: [{name: ghcr}, {name: ghcr}]}}`
+    const m = render({ shape: 'kserve-container', imagePullSecrets: ['ghcr'] }, {}, t) as Any
+    expect(m.spec.predictor.imagePullSecrets).toEqual([{ name: 'ghcr' }])
+  })
+
+  test('a template whose imagePullSecrets is not a list of names is refused', () => {
+    const t = `apiVersion: serving.knative.dev/v1\nkind: Service\nspec: {template: {spec: {imagePullSecrets: [ghcr]}}}`
+    expect(() => render(identity, {}, t)).toThrow(
+      'template field spec.template.spec.imagePullSecrets must be a list of {name: <secret>}',
+    )
+  })
+
+  test('the schema check itself catches what the apiserver refuses', () => {
+    const m = render(identity) as Any
+    m.spec.template.spec.imagePullSecret = [{ name: 'typo' }]
+    m.spec.template.spec.imagePullSecrets.push({ name: 'ghcr' })
+    expect(schemaProblems(KNATIVE, m)).toEqual([
+      '.spec.template.spec.imagePullSecrets: duplicate entries',
+      '.spec.template.spec.imagePullSecret: field not declared in schema',
+    ])
   })
 })
