@@ -798,7 +798,10 @@ export function trafficSwitched(
   // The status names the new split before the ingress routes it: wait for the route too.
   const route = condition(obj, isInferenceService(obj) ? 'PredictorRouteReady' : 'RoutesReady')
   if (route && route.status !== 'True') {
-    return { state: 'pending', detail: `traffic switched; waiting for the route: ${describeCondition(route, route.type)}` }
+    return {
+      state: 'pending',
+      detail: `traffic switched; waiting for the route: ${describeCondition(route, route.type)}`,
+    }
   }
   return { state: 'ready', serving }
 }
