@@ -136,12 +136,26 @@ test('a revision that is Ready but dies on its first inference: the smoke test s
   console.log(`dies on inference: the run took ${run.seconds.toFixed(1)} s`)
 })
 
-test('a 10 % split smoke-tests the candidate through a tag the action adds, never the stable revision', async () => {
-  const row = probeRow()
-  const request = {
-    inputs: Object.entries(row).map(([n, v]) => ({ name: n, shape: [1], datatype: 'FP64', data: [v] })),
+test("a preview beside its base service: the preview's smoke test reaches the preview, not the base", async () => {
+  const inputs = { preview: 'true', 'pr-number': '77', 'github-token': '' }
+  const preview = `${name}-pr-77`
+  try {
+    const run = await deploy('1', { ...inputs, 'smoke-test-input': JSON.stringify(probeRequest()) })
+    expectSuccess(run)
+    // The base serves v2 alone now; the preview's smoke test got v1's answer.
+    expect(await predict(serviceUrl(), name)).toEqual(pyfuncPrediction('2'))
+    const previewUrl = `http://${preview}.${NS}.${rigEnv('KNATIVE_DOMAIN')}`
+    expect(run.outputs['url']).toBe(previewUrl)
+    expect(run.stdout).toContain(`smoke test: POST ${previewUrl}/v2/models/${preview}/infer`)
+    expect(run.stdout).toMatch(new RegExp(`smoke test passed: .*: ${escape(JSON.stringify([pyfuncPrediction('1')]))}`))
+    expect(await predict(previewUrl, preview)).toEqual(pyfuncPrediction('1'))
+  } finally {
+    await runAction({ ...rigInputs(), 'model-uri': `models:/${MODEL()}/2`, action: 'delete', name, ...inputs })
   }
-  const run = await deploy('1', { 'traffic-percent': '10', 'smoke-test-input': JSON.stringify(request) })
+})
+
+test('a 10 % split smoke-tests the candidate through a tag the action adds, never the stable revision', async () => {
+  const run = await deploy('1', { 'traffic-percent': '10', 'smoke-test-input': JSON.stringify(probeRequest()) })
   expectSuccess(run)
   const candidateUrl = `http://candidate-${name}.${NS}.${rigEnv('KNATIVE_DOMAIN')}`
   expect(run.stdout).toContain(`smoke test: POST ${candidateUrl}/v2/models/${name}/infer`)
@@ -153,6 +167,11 @@ test('a 10 % split smoke-tests the candidate through a tag the action adds, neve
     [run.outputs['revision'], 10, 'candidate'],
     [v2Revision, 90, undefined],
   ])
+})
+
+/** A V2 request for the probe row, on which v1 and v2 predict differently. */
+const probeRequest = () => ({
+  inputs: Object.entries(probeRow()).map(([n, v]) => ({ name: n, shape: [1], datatype: 'FP64', data: [v] })),
 })
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
