@@ -125,11 +125,14 @@ describe('knative traffic: stage behind a tag, split, roll back, promote', () =>
 
     const split = await deploy('2', { 'traffic-percent': '50' })
     expectSuccess(split)
-    expect(trafficAfter(split)).toBe(`${r2} 50%, ${r1} 50%`)
+    // A split without a tag: the action tags the new revision so the smoke test reaches it alone.
+    expect(trafficAfter(split)).toBe(`${r2} 50% (tag candidate), ${r1} 50%`)
+    expect(split.stdout).toContain(`smoke test: POST http://candidate-${name}.`)
+    expect(split.outputs['url']).toBe(v1.outputs['url'])
 
     const back = await deploy('2', { 'traffic-percent': '0' })
     expectSuccess(back)
-    expect(trafficAfter(back)).toBe(`${r2} 0%, ${r1} 100%`)
+    expect(trafficAfter(back)).toBe(`${r2} 0% (tag candidate), ${r1} 100%`)
 
     const promoted = await deploy('2', { 'traffic-percent': '100' })
     expectSuccess(promoted)
