@@ -20,23 +20,16 @@ import {
 import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
 import { servingStatus, type KubeObject } from './readiness.js'
 import { diffObject, type ObjectDiff } from './diff.js'
-import {
-  applyManifest,
-  rollBack,
-  waitReady,
-  watchCandidate,
-  withTraffic,
-  type Applied,
-  type Ready,
-  type RolloutDeps,
-  type RolloutWaitOptions,
-} from './rollout.js'
+import { applyManifest, withTraffic, type Applied, type RolloutDeps } from './rollout.js'
+import { awaitRollout, watchCandidate, type Ready, type RolloutWaitOptions } from './rollout-watch.js'
+import { rollBack } from './rollback.js'
 import { waitFor } from './wait.js'
 
-export type { Applied, Ready, RolloutWaitOptions } from './rollout.js'
+export type { Applied } from './rollout.js'
+export type { Ready, RolloutWaitOptions } from './rollout-watch.js'
 export type { ObjectDiff } from './diff.js'
 export type { SmokeModel, SmokeResult } from '../inference/smoke.js'
-export { RolloutError } from './rollout.js'
+export { RolloutError } from './rollback.js'
 
 export interface ApplyOptions {
   /** Take over an existing object that this action did not create (label app.kubernetes.io/managed-by). */
@@ -185,7 +178,16 @@ export class ServingCluster {
 
   /** Waits for the applied generation; on failure rolls an update back and throws RolloutError. */
   async waitReady(applied: Applied, options: RolloutWaitOptions): Promise<Deployment> {
-    const ready = await waitReady(this.deps, applied, options)
+    let ready: Ready
+    try {
+      ready = await awaitRollout(this.deps, applied, options)
+    } catch (err) {
+      if (options.signal?.aborted) throw err
+      return rollBack(this.deps, applied, err, {
+        timeoutMs: options.rollbackMs?.() ?? options.timeoutMs,
+        signal: options.signal,
+      })
+    }
     this.log.info(
       `${describe(applied)} is ready after ${Math.round(ready.waitedMs)} ms: revision ${ready.revision ?? '?'} at ${ready.url ?? '(no URL)'}`,
     )

@@ -188,6 +188,30 @@ describe('KServe Knative mode, custom container', () => {
     },
     LONG,
   )
+  test(
+    "an update that crash-loops fails fast with the container's message; traffic stays on the rolled-out revision",
+    async () => {
+      const good = `${name}-predictor-00002`
+      const m = manifest('kserve-container', name, { image: await modelImage('1'), version: '5' })
+      const c = (m.spec as { predictor: { containers: Record<string, unknown>[] } }).predictor.containers[0]!
+      c['command'] = ['/bin/sh', '-c', 'echo "model exploded" >&2; exit 3']
+      const applied = await deployer.apply(m)
+      const { err, answers, ms } = await whileServing(
+        `http://${name}-predictor.${NS}.${rigEnv('KNATIVE_DOMAIN')}`,
+        () => deployer.waitReady(applied, { timeoutMs: TIMEOUT }),
+      )
+      console.log(`KServe Knative, crash-looping update: rolled back after ${ms} ms; ${answers.length} requests`)
+      expect(answers.every((a) => a === JSON.stringify(pyfuncPrediction('2')))).toBe(true)
+      expect(err.outcome).toBe('rolled-back')
+      expect(err.message).toMatch(
+        new RegExp(
+          `failed: CrashLoopBackOff: revision ${name}-predictor-\\d{5} cannot start: pod \\S+ container kserve-container: exited with code 3: model exploded.*; rolled back: canaryTrafficPercent 0: revision ${good}`,
+        ),
+      )
+      expect(err.found.serving?.revision).toBe(good)
+    },
+    LONG,
+  )
 })
 
 /** Runs `rollout` (which must fail) while polling `url` with bounded requests; every answer is recorded. */

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { appliedFields, projectFields } from '../../../src/k8s/managed-fields.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
-import { restoreManifest } from '../../../src/k8s/rollout.js'
+import { restoreManifest } from '../../../src/k8s/rollback.js'
 
 // A Knative Service as the rig's real apiserver and Knative webhook return it after a server-side
 // apply by the action's field manager (managedFields included).

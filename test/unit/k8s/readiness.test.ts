@@ -9,7 +9,8 @@ import {
   type RevisionSnapshot,
   type KubeObject,
 } from '../../../src/k8s/readiness.js'
-import { changesRevision, expectationFor, restoreManifest, withTraffic } from '../../../src/k8s/rollout.js'
+import { restoreManifest } from '../../../src/k8s/rollback.js'
+import { changesRevision, expectationFor, withTraffic } from '../../../src/k8s/rollout.js'
 import { currentReplicaSet, standardReadiness, type PredictorSnapshot } from '../../../src/k8s/standard.js'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'

@@ -2,15 +2,9 @@
 // is done, which failures the wait tolerates for a while, and how one timeout is shared.
 import { podFailure } from '../../../src/k8s/pods.js'
 import type { KubeObject, Readiness } from '../../../src/k8s/readiness.js'
-import {
-  candidateTag,
-  planRollback,
-  servingNow,
-  tolerateTransient,
-  trafficSwitched,
-  withProgressDeadline,
-  type Applied,
-} from '../../../src/k8s/rollout.js'
+import { planRollback, servingNow, trafficSwitched } from '../../../src/k8s/rollback.js'
+import { tolerateTransient } from '../../../src/k8s/rollout-watch.js'
+import { candidateTag, withProgressDeadline, type Applied } from '../../../src/k8s/rollout.js'
 import { KNATIVE_SERVICE, INFERENCE_SERVICE } from '../../../src/k8s/kube.js'
 import { Budget, rollbackReserveMs } from '../../../src/util/clock.js'
 
