@@ -17,7 +17,6 @@ import { RolloutError } from '../k8s/index.js'
 import { DeployError, errorMessage } from '../util/errors.js'
 import { need, type Stage, type StageContext } from './context.js'
 
-
 /** Step 1: a deploy for a PR the event says is closed does nothing. */
 export const checkPreviewOpen: Stage = async ({ inputs, services, state }) => {
   const pr = inputs.preview.prNumber
