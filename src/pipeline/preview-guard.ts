@@ -86,6 +86,8 @@ export async function closedAfterFailure(ctx: StageContext): Promise<string | un
   const gone = cause instanceof RolloutError && cause.outcome === 'gone'
   const seen = failedPreview({ pr, open: await pullRequestOpen(ctx, pr), gone, reason: errorMessage(cause) })
   if (seen.report) return undefined
+  // The run fails with the plainer account; the evidence stays in the log.
+  ctx.log.info(`the deploy failed with: ${errorMessage(cause)}`)
   state.previewClosed = true
   state.failureRestated = seen.restated
   return `pull request #${pr} was closed meanwhile`

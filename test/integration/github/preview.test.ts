@@ -371,6 +371,8 @@ describe('a preview update racing the delete of its closed PR, at every stage', 
     expect(deploy.errors.join('\n')).toContain(
       `${stage}: pull request #${pr} was closed while this deploy ran; its preview was deleted by the delete run: nothing was re-created`,
     )
+    // The delete ended the stage: the object found gone, so no rollback was even tried.
+    expect(deploy.stdout).toMatch(/the deploy failed with: .*deleted.*: nothing is rolled back, and nothing re-created/)
     expect(deploy.stdout).not.toContain('rolling back')
     await expectNothingContradictsTheDelete(pr, events, deleted)
     // Nothing serves: no URL or revision of a preview that is gone.

@@ -139,6 +139,7 @@ test('a failed deploy whose PR closed meanwhile: no "failed" comment or status, 
     'pull request #7 was closed meanwhile: comment and status left to the delete',
   )
   expect(ctx.state).toMatchObject({ previewClosed: true, failureRestated: CLOSED_GONE })
+  expect(ctx.log.lines).toContain('the deploy failed with: … was deleted')
   expect(fake.comments.get(7)?.[0]?.body).toContain('is live')
   expect(fake.deployments.flatMap((d) => d.statuses.map((s) => s.state))).toEqual(['success'])
 })
