@@ -44,6 +44,10 @@ export interface RunState {
   smoke?: SmokeResult
   /** Why the deploy failed, for the GitHub surfaces told about it afterwards. */
   failure?: string
+  /** The error the failed stage threw (the failure hook tells a preview deleted under it apart). */
+  failureCause?: unknown
+  /** The failure hook's plainer account of the failure; the run then fails with it. */
+  failureRestated?: string
   /** The preview's PR turned out closed: the deploy refused or removed what it applied. */
   previewClosed?: boolean
 }

@@ -5,7 +5,7 @@ import { failedBody, liveBody, removedBody } from '../github/comment.js'
 import { bestEffort, deactivateEnvironment, reportDeployment, writeComment } from '../github/surfaces.js'
 import { EXPIRES_ANNOTATION } from '../k8s/render.js'
 import type { Stage, StageContext, StageOutcome } from './context.js'
-import { pullRequestOpen } from './preview-guard.js'
+import { closedAfterFailure, pullRequestOpen } from './preview-guard.js'
 
 /** After a verified deploy: the comment says what is live; the deployment is `success` with the URL. */
 export const reportToGitHub: Stage = (ctx) =>
@@ -75,12 +75,19 @@ export const reportRemovalToGitHub: Stage = (ctx) =>
     return parts.join('; ')
   })
 
-/** After a failed deploy (best effort): the comment and the deployment status say so. */
-export const reportFailureToGitHub: Stage = (ctx) =>
+/**
+ * After a failed deploy (best effort): the comment and the deployment status say so, unless the
+ * preview's PR is closed by now: the delete run owns them then (preview-guard, step 3).
+ */
+export const reportFailureToGitHub: Stage = async (ctx) => {
+  const closed = await closedAfterFailure(ctx)
+  if (closed) return { decision: `${closed}: comment and status left to the delete` }
+  return reportFailure(ctx)
+}
+
+const reportFailure: Stage = (ctx) =>
   withGitHub(ctx, async (github, pr) => {
     const { inputs, state, services, log, signal } = ctx
-    // A closed PR: the delete run owns the comment and the environment.
-    if (state.previewClosed) return 'pull request closed: comment and status left to the delete'
     const parts: string[] = []
     const reason = state.failure ?? 'the deploy failed'
     if (pr !== undefined) {

@@ -2,7 +2,7 @@
 // recorded with its decision.
 import { registeredName } from '../mlflow/model-uri.js'
 import type { Clock } from '../util/clock.js'
-import { errorMessage } from '../util/errors.js'
+import { DeployError, errorMessage } from '../util/errors.js'
 import type { Action } from '../inputs.js'
 import { apply } from './apply.js'
 import { cleanupPreviews } from './cleanup-previews.js'
@@ -92,12 +92,15 @@ export async function runPipeline(
       const failure = new StageFailure(title, err)
       if (onFailure && !ctx.signal.aborted) {
         ctx.state.failure = failure.message
+        ctx.state.failureCause = err
         await onFailure(ctx).then(
           (o) => log.info(`after the failure: ${o.decision}`),
           (e: unknown) => log.warning(`could not report the failure to GitHub: ${errorMessage(e)}`),
         )
       }
-      throw failure
+      // The hook may have found what really happened (a preview whose PR closed meanwhile).
+      const restated = ctx.state.failureRestated
+      throw restated ? new StageFailure(title, new DeployError(restated, { cause: err })) : failure
     }
   }
 }

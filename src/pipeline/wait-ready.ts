@@ -36,6 +36,11 @@ export const waitReady: Stage = async ({ inputs, services, signal, report, state
  */
 export function reportRollout(report: Report, err: unknown): never {
   if (err instanceof RolloutError) {
+    // An object that is gone serves nothing: not the URL and revision the wait found before.
+    if (err.outcome === 'gone') {
+      delete report.outputs.url
+      delete report.outputs.revision
+    }
     report.set('url', err.found.serving?.url)
     report.set('revision', err.found.serving?.revision)
     report.set('failed-revision', err.found.failedRevision)

@@ -38,12 +38,14 @@ export interface ActionRun {
 export interface RunOptions {
   /** End the action after this long (default KILL_AFTER_MS); its `timeout` input must fit inside. */
   readonly killAfterMs?: number
+  /** Called with each line the action prints, as it prints it: a test acts at a stage of the run. */
+  readonly onLine?: (line: string) => void
 }
 
 export async function runDist(
   inputs: Record<string, string>,
   env: Record<string, string> = {},
-  { killAfterMs = KILL_AFTER_MS }: RunOptions = {},
+  { killAfterMs = KILL_AFTER_MS, onLine }: RunOptions = {},
 ): Promise<ActionRun> {
   const budget = killAfterMs - TIMEOUT_MARGIN_MS
   if (inputs['timeout'] === undefined) inputs = { ...inputs, timeout: `${Math.floor(budget / 1000)}s` }
@@ -68,9 +70,17 @@ export async function runDist(
   const child = spawn(process.execPath, [DIST], { env: fullEnv })
   live.add(child)
   let stdout = ''
+  let seen = 0
   let killed = false
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (stdout += d.toString()))
+  const take = (d: Buffer) => {
+    stdout += d.toString()
+    if (!onLine) return
+    const end = stdout.lastIndexOf('\n') + 1
+    if (end > seen) for (const line of stdout.slice(seen, end - 1).split('\n')) onLine(line)
+    seen = Math.max(seen, end)
+  }
+  child.stdout.on('data', take)
+  child.stderr.on('data', take)
   // As GitHub cancels a job: SIGTERM (the action aborts its waits), SIGKILL if it lingers.
   const timer = setTimeout(() => {
     killed = true

@@ -20,21 +20,21 @@ const dir = mkdtempSync(join(tmpdir(), 'gh-events-'))
 let apiUrl: string
 let cluster: ServingCluster
 
-function event(action: string, state: 'open' | 'closed'): string {
-  const path = join(dir, `${action}.json`)
-  const pull_request = { number: PR, state, head: { sha: 'a'.repeat(40) } }
-  writeFileSync(path, JSON.stringify({ action, number: PR, pull_request }))
+function event(action: string, state: 'open' | 'closed', pr = PR): string {
+  const path = join(dir, `${action}-${pr}.json`)
+  const pull_request = { number: pr, state, head: { sha: 'a'.repeat(40) } }
+  writeFileSync(path, JSON.stringify({ action, number: pr, pull_request }))
   return path
 }
 
-function github(eventPath: string): Record<string, string> {
+function github(eventPath: string, pr = PR): Record<string, string> {
   return {
     GITHUB_API_URL: apiUrl,
     GITHUB_REPOSITORY: REPO,
     GITHUB_EVENT_NAME: 'pull_request',
     GITHUB_EVENT_PATH: eventPath,
     GITHUB_SHA: 'b'.repeat(40),
-    GITHUB_REF: `refs/pull/${PR}/merge`,
+    GITHUB_REF: `refs/pull/${pr}/merge`,
     GITHUB_RUN_ID: '77',
   }
 }
@@ -180,6 +180,211 @@ describe('a preview: create, update in place, fork token, race, delete', () => {
     expect(fake.comments.get(PR)).toHaveLength(1)
     expect(fake.comments.get(PR)![0]!.body).toContain(`Preview \`${NAME}\` was removed`)
     expect(fake.deployments.at(-1)!.statuses.at(-1)!.state).toBe('inactive')
+  })
+})
+
+// A preview update racing the delete run of its closed PR. GitHub marks the PR closed before the
+// `closed` workflow starts, so each case closes the PR in the fake, then runs the real delete:
+// before the deploy starts (a deploy job picked up late), while the deploy waits for Ready, while
+// its smoke test runs. Afterwards nothing contradicts the delete: no object (the admin watch sees
+// none come back), the comment says removed, the environment's last status is inactive.
+describe('a preview update racing the delete of its closed PR, at every stage', () => {
+  let admin: ServingCluster
+  const RACED = [911, 912, 913]
+  beforeAll(() => {
+    admin = ServingCluster.connect(
+      { kubeconfig: { path: rigEnv('KUBECONFIG_ADMIN') }, kubeContext: undefined },
+      new MemoryLogger(),
+    )
+  })
+  afterAll(async () => {
+    for (const pr of RACED) {
+      await admin.remove({ target: 'knative', namespace: 'deploy', name: `gh-wine-pr-${pr}` }, { timeoutMs: 60_000 })
+    }
+  })
+
+  /** A template whose container the candidate revision runs instead of the model server. */
+  const template = (name: string, command: string[]): string => {
+    const path = join(dir, `${name}.yaml`)
+    const container = { name: 'mlserver', command }
+    const spec = { template: { spec: { containers: [container] } } }
+    writeFileSync(path, JSON.stringify({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', spec }))
+    return path
+  }
+  // Never Ready: the deploy's wait stays pending (no crash, no pull error to fail on).
+  const neverReady = () => template('never-ready', ['/bin/sh', '-c', 'sleep 3600'])
+  // Ready (the probe asks /v2/models/<name>/ready) but every inference answers 503, as a model
+  // still warming up does: the smoke test keeps retrying within its budget.
+  const warmingUp = () =>
+    template('warming-up', [
+      'python',
+      '-c',
+      [
+        'import http.server, os',
+        'class H(http.server.BaseHTTPRequestHandler):',
+        "    protocol_version = 'HTTP/1.1'",
+        '    def reply(self, code, body):',
+        '        self.send_response(code)',
+        "        self.send_header('content-type', 'application/json')",
+        "        self.send_header('content-length', str(len(body)))",
+        '        self.end_headers()',
+        '        self.wfile.write(body)',
+        '    def do_GET(self):',
+        "        self.reply(200, b'{}')",
+        '    def do_POST(self):',
+        "        self.rfile.read(int(self.headers.get('content-length') or 0))",
+        '        self.reply(503, b\'{"error": "model still warming up"}\')',
+        "http.server.ThreadingHTTPServer(('', int(os.environ.get('PORT', '8080'))), H).serve_forever()",
+      ].join('\n'),
+    ])
+
+  /** Starts a run; `reached` resolves at the first line matching `at`, rejects if the run ends first. */
+  function runUntil(inputs: Record<string, string>, env: Record<string, string>, at: RegExp) {
+    let hit: (line: string) => void = () => undefined
+    const reached = new Promise<string>((resolve) => (hit = resolve))
+    const run = runAction(inputs, env, { onLine: (line) => at.test(line) && hit(line) })
+    const ended = run.then((r) => {
+      throw new Error(`the run ended (${r.status}) before a line matching ${at}:\n${r.stdout.slice(-3000)}`)
+    })
+    return { run, reached: Promise.race([reached, ended]) }
+  }
+
+  /**
+   * The object's events as the admin sees them, from now until stop(): a re-create at any moment
+   * (by a rollback, or by the deploy's apply after the delete) shows as an ADDED after the DELETED.
+   */
+  async function observe(name: string) {
+    const seen: string[] = []
+    const stop = new AbortController()
+    let { resourceVersion: rv } = await admin.kube.list(KNATIVE_SERVICE, 'deploy', name)
+    const watching = (async () => {
+      while (!stop.signal.aborted) {
+        await admin.kube
+          .watch(
+            KNATIVE_SERVICE,
+            'deploy',
+            name,
+            rv,
+            (type, o) => {
+              const meta = (o as { metadata?: { resourceVersion?: string; uid?: string } }).metadata
+              rv = meta?.resourceVersion ?? rv
+              if (type !== 'BOOKMARK') seen.push(`${type} ${meta?.uid}`)
+            },
+            stop.signal,
+          )
+          .catch((err: unknown) => {
+            if (!stop.signal.aborted) throw err
+          })
+      }
+    })()
+    return {
+      /** After the runs: a few more seconds for a late re-create to show, then the events. */
+      async stop(): Promise<string[]> {
+        await new Promise((r) => setTimeout(r, 5_000))
+        stop.abort()
+        await watching
+        return seen
+      },
+    }
+  }
+
+  const closeAndDelete = (pr: number, onLine?: (line: string) => void) => {
+    fake.pulls.set(pr, 'closed')
+    return runAction(
+      {
+        ...rigInputs(),
+        'model-uri': 'models:/x/1',
+        action: 'delete',
+        name: 'gh-wine',
+        preview: 'true',
+        'pr-number': String(pr),
+        'github-token': TOKEN,
+      },
+      github(event('closed', 'closed', pr), pr),
+      { onLine },
+    )
+  }
+
+  /** A live preview of v1 for the PR: comment "live", a success deployment. */
+  async function livePreview(pr: number): Promise<void> {
+    fake.pulls.set(pr, 'open')
+    const v1 = await runAction(preview('1', { 'pr-number': String(pr) }), github(event('opened', 'open', pr), pr))
+    expectSuccess(v1)
+    expect(fake.comments.get(pr)![0]!.body).toContain('is live')
+  }
+
+  /** What the delete owns, as the delete left it: removed, inactive, and no word from the deploy. */
+  async function expectNothingContradictsTheDelete(pr: number, events: string[], deleted: ActionRun) {
+    const name = `gh-wine-pr-${pr}`
+    expectSuccess(deleted)
+    expect(events.at(-1)).toMatch(/^DELETED /)
+    expect(await admin.kube.get(KNATIVE_SERVICE, 'deploy', name)).toBeUndefined()
+    const comments = fake.comments.get(pr)!
+    expect(comments).toHaveLength(1)
+    expect(comments[0]!.body).toContain(`Preview \`${name}\` was removed`)
+    expect(comments[0]!.body).not.toContain('failed to deploy')
+    const deployments = fake.deployments.filter((d) => d.environment === `preview-pr-${pr}`)
+    expect(deployments.at(-1)!.statuses.at(-1)!.state).toBe('inactive')
+    expect(deployments.flatMap((d) => d.statuses.map((s) => s.state))).not.toContain('failure')
+  }
+
+  test('before the apply: a deploy that starts after the delete removes what it applied', async () => {
+    const pr = RACED[0]!
+    await livePreview(pr)
+    const seen = await observe(`gh-wine-pr-${pr}`)
+    const deleted = await closeAndDelete(pr)
+    // A deploy job picked up after the close: its payload still says synchronize / open.
+    const deploy = await runAction(
+      preview('2', { 'pr-number': String(pr) }),
+      github(event('synchronize', 'open', pr), pr),
+    )
+    const events = await seen.stop()
+    expect(deploy.status).not.toBe(0)
+    expect(deploy.errors.join('\n')).toContain(
+      `confirm preview: pull request #${pr} was closed while this deploy ran: the preview it applied was removed again`,
+    )
+    // Deleted by the delete run, created by the deploy's apply, deleted again by the deploy.
+    expect(events.map((e) => e.split(' ')[0])).toEqual(expect.arrayContaining(['DELETED', 'ADDED', 'DELETED']))
+    await expectNothingContradictsTheDelete(pr, events, deleted)
+    expect(deploy.outputs['url']).toBeUndefined()
+  })
+
+  test.each([
+    ['the wait', 912, neverReady, /^::group::wait for ready$/, 'wait for ready'],
+    ['the smoke test', 913, warmingUp, /^smoke test: POST /, 'smoke test'],
+  ])('during %s: the deploy stops, re-creates nothing and writes nothing', async (_stage, pr, tpl, at, stage) => {
+    await livePreview(pr)
+    const seen = await observe(`gh-wine-pr-${pr}`)
+    const update = runUntil(
+      preview('2', { 'pr-number': String(pr), template: tpl() }),
+      github(event('synchronize', 'open', pr), pr),
+      at,
+    )
+    await update.reached
+    const started = performance.now()
+    let gone = NaN
+    const [deploy, deleted] = await Promise.all([
+      update.run.then((r) => ({ ...r, ended: performance.now() })),
+      closeAndDelete(pr, (line) => line.startsWith('deleted Service ') && (gone = performance.now())),
+    ])
+    const events = await seen.stop()
+    // Figures for the notes (no assertion on time): the delete run's start includes node's startup.
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+    console.info(
+      `${stage}: the deploy ended ${s(deploy.ended - started)} after the delete run started, ` +
+        `${s(deploy.ended - gone)} after it saw the object gone`,
+    )
+    expect(deploy.status).not.toBe(0)
+    expect(deploy.errors.join('\n')).toContain(
+      `${stage}: pull request #${pr} was closed while this deploy ran; its preview was deleted by the delete run: nothing was re-created`,
+    )
+    // The delete ended the stage: the object found gone, so no rollback was even tried.
+    expect(deploy.stdout).toMatch(/the deploy failed with: .*deleted.*: nothing is rolled back, and nothing re-created/)
+    expect(deploy.stdout).not.toContain('rolling back')
+    await expectNothingContradictsTheDelete(pr, events, deleted)
+    // Nothing serves: no URL or revision of a preview that is gone.
+    expect(deploy.outputs['url']).toBeUndefined()
+    expect(deploy.outputs['revision']).toBeUndefined()
   })
 })
 

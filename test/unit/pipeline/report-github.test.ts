@@ -2,9 +2,11 @@ import { readRunContext } from '../../../src/github-context.js'
 import { GitHubClient } from '../../../src/github/client.js'
 import { parseInputs } from '../../../src/inputs.js'
 import type { Services, StageContext } from '../../../src/pipeline/context.js'
-import { checkPreviewOpen } from '../../../src/pipeline/preview-guard.js'
+import { RolloutError } from '../../../src/k8s/index.js'
+import { checkPreviewOpen, failedPreview } from '../../../src/pipeline/preview-guard.js'
 import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from '../../../src/pipeline/report-github.js'
 import { Report } from '../../../src/report/report.js'
+import { DeployError } from '../../../src/util/errors.js'
 import { UndiciTransport } from '../../../src/util/http.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { FakeGitHub } from '../../integration/github/fake-github.js'
@@ -107,4 +109,58 @@ test('a deploy on a closed pull_request event refuses before doing anything', as
   expect((await checkPreviewOpen(ctx)).decision).toBe('preview of pull request #7')
   await expect(checkPreviewOpen(ctx42)).rejects.toThrow('pull request #42 is closed: no preview is deployed')
   expect(ctx42.state.previewClosed).toBe(true)
+})
+
+const CLOSED_GONE =
+  'pull request #7 was closed while this deploy ran; its preview was deleted by the delete run: nothing was re-created'
+const CLOSED_OTHER =
+  'smoke test: 500; pull request #7 was closed meanwhile: the PR comment and deployment status are left to the delete run'
+
+test.each<[string, boolean | undefined, boolean, boolean, string | undefined]>([
+  // PR state, preview gone under the rollout → report to GitHub?, the failure restated
+  ['open, the preview deleted by someone else: the deploy reports its failure', true, true, true, undefined],
+  ['open, an ordinary failure', true, false, true, undefined],
+  ['unreadable: reported as before (the read warned)', undefined, true, true, undefined],
+  ['closed, the preview deleted under the rollout: the close is the story', false, true, false, CLOSED_GONE],
+  ['closed, a failure of its own: kept, and the delete owns GitHub', false, false, false, CLOSED_OTHER],
+])('a failed preview deploy: PR %s', (_case, open, gone, report, restated) => {
+  expect(failedPreview({ pr: 7, open, gone, reason: 'smoke test: 500' })).toEqual(
+    restated ? { report, restated } : { report },
+  )
+})
+
+test('a failed deploy whose PR closed meanwhile: no "failed" comment or status, the failure restated', async () => {
+  await reportToGitHub(context({ 'github-token': 'ghs_t' }))
+  fake.pulls.set(7, 'closed')
+  const ctx = context({ 'github-token': 'ghs_t' })
+  ctx.state.failure = 'wait for ready: … was deleted: nothing is rolled back, and nothing re-created'
+  ctx.state.failureCause = new RolloutError('… was deleted', 'gone', [])
+  expect((await reportFailureToGitHub(ctx)).decision).toBe(
+    'pull request #7 was closed meanwhile: comment and status left to the delete',
+  )
+  expect(ctx.state).toMatchObject({ previewClosed: true, failureRestated: CLOSED_GONE })
+  expect(ctx.log.lines).toContain('the deploy failed with: … was deleted')
+  expect(fake.comments.get(7)?.[0]?.body).toContain('is live')
+  expect(fake.deployments.flatMap((d) => d.statuses.map((s) => s.state))).toEqual(['success'])
+})
+
+test('a failed deploy whose PR is still open reports the failure, whatever removed the preview', async () => {
+  const ctx = context({ 'github-token': 'ghs_t' })
+  ctx.state.failure = 'wait for ready: … was deleted'
+  ctx.state.failureCause = new RolloutError('… was deleted', 'gone', [])
+  await reportFailureToGitHub(ctx)
+  expect(ctx.state.failureRestated).toBeUndefined()
+  expect(fake.comments.get(7)?.[0]?.body).toContain('failed to deploy')
+  expect(fake.deployments[0]?.statuses).toEqual([{ state: 'failure' }])
+})
+
+test('a PR that cannot be read (403): the failure is reported, with a warning', async () => {
+  fake.pulls.set(7, 'closed')
+  fake.deny.add('pulls')
+  const ctx = context({ 'github-token': 'ghs_t' })
+  ctx.state.failureCause = new DeployError('smoke test: 500')
+  await reportFailureToGitHub(ctx)
+  expect(ctx.state.failureRestated).toBeUndefined()
+  expect(fake.comments.get(7)?.[0]?.body).toContain('failed to deploy')
+  expect(ctx.log.lines.join('\n')).toMatch(/warning: cannot check that pull request #7 is still open: .*403/)
 })

@@ -90,3 +90,22 @@ test('a cancelled run starts no further stage', async () => {
   )
   expect(ran).toBe(false)
 })
+
+test('the failure hook may restate the failure: the run fails with its account, the stage record keeps the cause', async () => {
+  const ctx = context()
+  const cause = new Error('Service x was deleted: nothing is rolled back, and nothing re-created')
+  const err = await runPipeline(
+    ctx,
+    clock(),
+    [['wait for ready', async () => Promise.reject(cause)]],
+    async ({ state }) => {
+      expect(state.failureCause).toBe(cause)
+      state.failureRestated = 'pull request #7 was closed while this deploy ran'
+      return { decision: 'left to the delete' }
+    },
+  ).catch((e: unknown) => e)
+  expect(err).toBeInstanceOf(StageFailure)
+  expect((err as Error).message).toBe('wait for ready: pull request #7 was closed while this deploy ran')
+  expect(((err as StageFailure).cause as Error).cause).toBe(cause)
+  expect(ctx.report.stages[0]?.decision).toBe(cause.message)
+})
