@@ -298,7 +298,15 @@ interface Trial {
   pull: { fromErrImagePull: number; fromBackOff: number; errToBackOff: number; kubeletLag?: number }
   crash: { fromExit: number; fromCrashLoop?: number; reason: string; requests: Record<string, number> }
   rollbackFailedWait: { applyToSwitched: number; requests: number; notV1: number }
-  rollbackAfterReady: { toAllV1: number; applyToSwitched: number; requests: number; v2BeforeFailure: number }
+  rollbackAfterReady: {
+    toAllV1: number
+    failToApply: number
+    applyToAllV1: number
+    applyToSwitched: number
+    requests: number
+    answers: Record<string, number>
+    v2BeforeFailure: number
+  }
   load: string
 }
 
@@ -411,8 +419,11 @@ async function trial(i: number): Promise<Trial> {
       },
       rollbackAfterReady: {
         toAllV1: allV1! - failedAt,
+        failToApply: rb2.applied - failedAt,
+        applyToAllV1: allV1! - rb2.applied,
         applyToSwitched: rb2.switched - rb2.applied,
         requests: afterFailure.length,
+        answers: count(afterFailure),
         v2BeforeFailure: prober.between(t2, failedAt).filter((a) => a.who === 'v2').length,
       },
       load: `${load} → ${uptime()}`,
@@ -507,6 +518,9 @@ console.log(`
      requests during update + rollback: ${results.map((t) => `${t.rollbackFailedWait.requests - t.rollbackFailedWait.notV1}/${t.rollbackFailedWait.requests} v1`).join(', ')}
    failed smoke test while v2 served: failure → 100 % v1 answers: ${stats(pick((t) => t.rollbackAfterReady.toAllV1))}
      rollback apply → status switched:                 ${stats(pick((t) => t.rollbackAfterReady.applyToSwitched))}
+     failure logged → rollback apply landed:           ${stats(pick((t) => t.rollbackAfterReady.failToApply))}
+     rollback apply landed → 100 % v1 answers:         ${stats(pick((t) => t.rollbackAfterReady.applyToAllV1))}
+     answers after the failure: ${results.map((t) => JSON.stringify(t.rollbackAfterReady.answers)).join(', ')}
      requests after the failure: ${results.map((t) => t.rollbackAfterReady.requests).join(', ')}; v2 answers before it: ${results.map((t) => t.rollbackAfterReady.v2BeforeFailure).join(', ')}
 3. Ready noticed (observer's Ready event → waitReady resolved):
    fresh service: ${stats(pick((t) => t.readyCreate))}
