@@ -176,6 +176,20 @@ class Observer {
     return undefined
   }
 
+  /** A revision's serving container's states as they changed: "1200 ErrImagePull, 2210 ImagePullBackOff…". */
+  states(revision: string, from: number): string {
+    const changes: string[] = []
+    let last = ''
+    for (const s of this.pods) {
+      if (s.obj.metadata?.labels?.['serving.knative.dev/revision'] !== revision) continue
+      const c = ((s.obj.status?.['containerStatuses'] ?? []) as ContainerStatus[]).find((x) => x.name === 'mlserver')
+      const state = c?.state?.waiting?.reason ?? (c?.state?.terminated ? 'terminated' : c ? 'running' : 'none')
+      if (state !== last) changes.push(`${Math.round(s.t - from)} ${state}`)
+      last = state
+    }
+    return changes.join(', ')
+  }
+
   async close() {
     this.stop.abort()
     await Promise.all(this.loops)
@@ -295,7 +309,15 @@ async function failingUpdate(m: KubeObject) {
 interface Trial {
   readyCreate: number
   readyUpdate: number
-  pull: { fromErrImagePull: number; fromBackOff: number; errToBackOff: number; kubeletLag?: number }
+  pull: {
+    fromErrImagePull: number
+    fromBackOff: number
+    errToBackOff: number
+    kubeletLag?: number
+    eventsMs: number
+    /** The serving container's waiting reasons as the observer saw them change, ms after the apply. */
+    states: string
+  }
   crash: { fromExit: number; fromCrashLoop?: number; reason: string; requests: Record<string, number> }
   rollbackFailedWait: { applyToSwitched: number; requests: number; notV1: number }
   rollbackAfterReady: {
@@ -358,6 +380,10 @@ async function trial(i: number): Promise<Trial> {
     const backOff = observer.firstPod(failedPull, waiting('ImagePullBackOff'))
     if (!errPull || !backOff) throw new Error(`no pull error seen on ${failedPull}: ${pull.err.message}`)
     const kubelet = await kubeletPullEvent(errPull.pod)
+    // The same events read the wait makes before it reports a failure, timed.
+    const eventsStart = now()
+    await deployer.kube.events(created.kind, NS, name)
+    const eventsMs = now() - eventsStart
     const rb1 = await switched(observer, pull.applied, v1rev, pull.t0)
     await sleep(1_000)
     const during = prober.between(pull.t0, now())
@@ -405,6 +431,8 @@ async function trial(i: number): Promise<Trial> {
         fromBackOff: pull.logged - backOff.t,
         errToBackOff: backOff.t - errPull.t,
         kubeletLag: kubelet === undefined ? undefined : errPull.t - kubelet,
+        eventsMs,
+        states: observer.states(failedPull, pull.t0),
       },
       crash: {
         fromExit: crash.logged - firstExit.t,
@@ -507,6 +535,7 @@ console.log(`
    unpullable image, from the first ErrImagePull:      ${stats(pick((t) => t.pull.fromErrImagePull))}
      … from the first ImagePullBackOff:                ${stats(pick((t) => t.pull.fromBackOff))}
      ErrImagePull → ImagePullBackOff (kubelet):        ${stats(pick((t) => t.pull.errToBackOff))}
+     the events read before the failure is reported:   ${stats(pick((t) => t.pull.eventsMs))}
      status seen by the watch after the kubelet's event firstTimestamp (1 s resolution): ${stats(pick((t) => t.pull.kubeletLag))}
    crash loop, from the container's first exit:        ${stats(pick((t) => t.crash.fromExit))}
      … from the first CrashLoopBackOff:                ${stats(pick((t) => t.crash.fromCrashLoop))}
