@@ -18,11 +18,20 @@ import {
   servingKindOf,
 } from './kube.js'
 import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
-import { servingStatus, type KubeObject } from './readiness.js'
+import { isInferenceService, servingStatus, tagUrl, type KubeObject } from './readiness.js'
 import { diffObject, type ObjectDiff } from './diff.js'
-import { applyManifest, withTraffic, type Applied, type RolloutDeps } from './rollout.js'
+import {
+  applyManifest,
+  rolledOutRevision,
+  stableRevision,
+  withTraffic,
+  type Applied,
+  type RolloutDeps,
+  type TrafficOptions,
+} from './rollout.js'
 import { awaitRollout, watchCandidate, type Ready, type RolloutWaitOptions } from './rollout-watch.js'
-import { rollBack } from './rollback.js'
+import { rollBack, trafficSwitched } from './rollback.js'
+import { verdict } from './rollout-watch.js'
 import { waitFor } from './wait.js'
 
 export type { Applied } from './rollout.js'
@@ -38,6 +47,8 @@ export interface ApplyOptions {
   readonly tag?: string
   /** Knative's progress deadline for the new revision (see withProgressDeadline). */
   readonly progressDeadlineS?: number
+  /** Stage the new revision at 0 % when a parked revision would take its traffic (see parkedRevision). */
+  readonly stage?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -267,6 +278,54 @@ export class ServingCluster {
       await watching
       await client.close()
     }
+  }
+
+  /**
+   * After a staged rollout (Applied.final) is verified: applies the traffic asked for and waits
+   * until the status routes it and the route is ready. Until then the verified revision had 0 %.
+   */
+  async shiftTraffic(
+    deployed: Deployment,
+    manifest: KubeObject,
+    options: ApplyOptions & { timeoutMs: number },
+  ): Promise<Deployment> {
+    const final: TrafficOptions = deployed.applied.final ?? {}
+    const revision = deployed.revision
+    if (!revision) throw new DeployError(`${describe(deployed.applied)} reports no ready revision to send traffic to`)
+    const applied = await applyManifest(this.deps, manifest, { ...options, ...final })
+    const staged = applied.previous!
+    // As withTraffic routes it: a tag alone keeps the revision at 0 %.
+    const percent = final.trafficPercent ?? (final.tag ? 0 : 100)
+    const stable = isInferenceService(staged) ? rolledOutRevision(staged) : stableRevision(staged)
+    const targets =
+      percent >= 100 || !stable
+        ? [{ revision, percent: 100 }]
+        : [
+            { revision, percent },
+            { revision: stable, percent: 100 - percent },
+          ]
+    this.log.info(
+      `${describe(applied)}: moving traffic to ${targets.map((t) => `${t.revision} ${t.percent}%`).join(', ')}`,
+    )
+    const generation = applied.object.metadata?.generation ?? 0
+    const result = await waitFor(
+      {
+        list: (signal) => this.kube.list(applied.kind, applied.namespace, applied.name, signal),
+        watch: (rv, onEvent, signal) =>
+          this.kube.watch(applied.kind, applied.namespace, applied.name, rv, onEvent, signal),
+      },
+      (o) => verdict(trafficSwitched(o, targets, generation)),
+      { ...options, clock: this.clock, log: this.log, what: `traffic of ${describe(applied)}` },
+    )
+    const serving = servingStatus(result.object!)
+    return deployment(applied, {
+      url: serving.url,
+      smokeUrl: (applied.tag && tagUrl(serving, applied.tag)) || serving.url,
+      revision,
+      previousRevision: deployed.previousRevision,
+      traffic: serving.traffic,
+      waitedMs: deployed.waitedMs + result.elapsedMs,
+    })
   }
 
   /** Objects of the target's kind in a namespace matching a label selector. */

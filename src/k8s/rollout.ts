@@ -55,25 +55,47 @@ export interface Applied {
   readonly created: boolean
   /** False when the apply changed nothing (same generation). */
   readonly changed: boolean
+  /** The tag whose URL reaches the new revision alone (candidateTag), if any. */
   readonly tag: string | undefined
+  /**
+   * Set when the new revision was staged at 0 % (see parkedRevision): the traffic asked for, to
+   * apply once the new revision is verified.
+   */
+  readonly final?: TrafficOptions
 }
 
 export async function applyManifest(
   deps: RolloutDeps,
   manifest: KubeObject,
-  options: TrafficOptions & { takeOver?: boolean; dryRun?: boolean; signal?: AbortSignal } = {},
+  options: TrafficOptions & {
+    takeOver?: boolean
+    dryRun?: boolean
+    /** Stage the new revision at 0 % when a parked revision would take its traffic (a deploy that waits). */
+    stage?: boolean
+    signal?: AbortSignal
+  } = {},
 ): Promise<Applied> {
   const kind = servingKindOf(manifest)
   const { namespace, name } = manifest.metadata as { namespace: string; name: string }
   const before = await deps.kube.get(kind, namespace, name, options.signal)
-  let desired = withTraffic(manifest, options, before)
+  const standardMode =
+    isInferenceService(manifest) && (await kserveMode(deps, before, manifest, options.signal)) === 'Standard'
+  if (standardMode && options.trafficPercent !== undefined) {
+    throw new DeployError(
+      `${describe({ kind, namespace, name })} runs in KServe's Standard (RawDeployment) mode, which has no canary: traffic-percent needs the Knative mode`,
+    )
+  }
+  // "The latest revision" is the latest *ready* one: while a parked revision holds that place, it
+  // would take the new revision's traffic until the new one is ready. So stage the new one at 0 %.
+  const parked = options.stage && !standardMode && before ? parkedRevision(before) : undefined
+  if (parked)
+    deps.log.info(
+      `revision ${parked} is the latest ready one but serves nothing: the new revision is staged at 0 % and gets its traffic once verified`,
+    )
+  const traffic: TrafficOptions = parked ? { trafficPercent: 0, tag: options.tag } : options
+  let desired = withTraffic(manifest, traffic, before)
   let standard: Expectation['standard']
-  if (isInferenceService(desired) && (await kserveMode(deps, before, desired, options.signal)) === 'Standard') {
-    if (options.trafficPercent !== undefined) {
-      throw new DeployError(
-        `${describe({ kind, namespace, name })} runs in KServe's Standard (RawDeployment) mode, which has no canary: traffic-percent needs the Knative mode`,
-      )
-    }
+  if (standardMode) {
     standard = await deploymentGeneration(deps, namespace, name, options.signal)
   } else if (options.progressDeadlineS !== undefined) {
     desired = withProgressDeadline(desired, options.progressDeadlineS)
@@ -94,9 +116,21 @@ export async function applyManifest(
     previous,
     created: !previous,
     changed,
-    tag: candidateTag(manifest, options),
+    tag: candidateTag(manifest, traffic),
     expectation: expectationFor(previous, object, standard),
+    ...(parked ? { final: { trafficPercent: options.trafficPercent, tag: options.tag } } : {}),
   }
+}
+
+/**
+ * The latest ready revision when it takes no traffic, else undefined. A failed update rolled back
+ * by a traffic switch leaves one (it was Ready, then failed its smoke test or crashed), and so
+ * does a candidate staged behind a tag at 0 %.
+ */
+export function parkedRevision(previous: KubeObject): string | undefined {
+  const { revision, traffic } = servingStatus(previous)
+  if (!revision || traffic.length === 0) return undefined
+  return traffic.some((t) => t.revision === revision && (t.percent ?? 0) > 0) ? undefined : revision
 }
 
 /**

@@ -12,10 +12,13 @@ export const apply: Stage = async ({ inputs, services, signal, state }) => {
     trafficPercent: inputs.flow.trafficPercent,
     tag: inputs.flow.tag,
     progressDeadlineS: progressDeadlineS(inputs.flow),
+    // Staging needs the wait and smoke test that verify the revision before it gets traffic.
+    stage: inputs.flow.wait,
     signal,
   })
   state.applied = applied
   state.budget = budget
   const verb = applied.created ? 'created' : applied.changed ? 'updated' : 'unchanged (same spec)'
-  return { decision: `${verb}, generation ${applied.expectation.generation}` }
+  const staged = applied.final ? ', new revision staged at 0 % until verified' : ''
+  return { decision: `${verb}, generation ${applied.expectation.generation}${staged}` }
 }

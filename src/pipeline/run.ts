@@ -18,6 +18,7 @@ import { prepareSmokeTest } from './prepare-smoke-test.js'
 import { showPlan } from './show-plan.js'
 import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from './report-github.js'
 import { resolveModel } from './resolve-model.js'
+import { shiftTraffic } from './shift-traffic.js'
 import { smokeTest } from './smoke-test.js'
 import { waitReady } from './wait-ready.js'
 
@@ -43,6 +44,7 @@ export const PLAN: Record<Action, readonly [string, Stage][]> = {
     ['confirm preview', confirmPreviewOpen],
     ['wait for ready', waitReady],
     ['smoke test', smokeTest],
+    ['shift traffic', shiftTraffic],
     ['promote', promote],
     ['report to GitHub', reportToGitHub],
   ],

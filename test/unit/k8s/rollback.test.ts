@@ -4,7 +4,7 @@ import { podFailure } from '../../../src/k8s/pods.js'
 import type { KubeObject, Readiness } from '../../../src/k8s/readiness.js'
 import { planRollback, servingNow, trafficSwitched } from '../../../src/k8s/rollback.js'
 import { tolerateTransient } from '../../../src/k8s/rollout-watch.js'
-import { candidateTag, withProgressDeadline, type Applied } from '../../../src/k8s/rollout.js'
+import { candidateTag, parkedRevision, withProgressDeadline, type Applied } from '../../../src/k8s/rollout.js'
 import { KNATIVE_SERVICE, INFERENCE_SERVICE } from '../../../src/k8s/kube.js'
 import { Budget, rollbackReserveMs } from '../../../src/util/clock.js'
 
@@ -288,5 +288,39 @@ describe('one deadline for the rollout', () => {
     ['nothing asked', { kind: 'Service' }, {}, undefined],
   ])('the smoke test reaches the candidate through: %s', (_t, manifest, options, tag) => {
     expect(candidateTag(manifest, options)).toBe(tag)
+  })
+})
+
+describe('parkedRevision: a latest ready revision that serves nothing', () => {
+  test.each<[string, Record<string, unknown>, string | undefined]>([
+    ['serving everything: not parked', servedBy('wine-00002'), undefined],
+    [
+      'rolled back from by a traffic switch: parked (the next deploy stages its revision at 0 %)',
+      servedBy('wine-00002', { traffic: [{ revisionName: 'wine-00001', latestRevision: false, percent: 100 }] }),
+      'wine-00002',
+    ],
+    [
+      'a candidate staged behind a tag at 0 %: parked',
+      servedBy('wine-00002', {
+        traffic: [
+          { revisionName: 'wine-00002', latestRevision: true, percent: 0, tag: 'next' },
+          { revisionName: 'wine-00001', latestRevision: false, percent: 100 },
+        ],
+      }),
+      'wine-00002',
+    ],
+    [
+      'a split: not parked',
+      servedBy('wine-00002', {
+        traffic: [
+          { revisionName: 'wine-00002', latestRevision: true, percent: 10 },
+          { revisionName: 'wine-00001', latestRevision: false, percent: 90 },
+        ],
+      }),
+      undefined,
+    ],
+    ['no traffic reported: not judged', { latestReadyRevisionName: 'wine-00001' }, undefined],
+  ])('%s', (_t, status, parked) => {
+    expect(parkedRevision(ksvc(status))).toBe(parked)
   })
 })
