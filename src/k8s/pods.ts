@@ -1,9 +1,10 @@
 // Pod states that decide a rollout before its controller does: KServe Standard mode reports
-// only Deployment availability, and Knative reads a revision's pods only at its progress deadline.
+// only Deployment availability, and Knative reads a waiting revision's pods (a pull error, a
+// container that cannot be created) only at its progress deadline. (A container that exits is
+// another matter: Knative marks the revision failed at its first exit.)
 import type { KubeObject } from './readiness.js'
 
-// Container states after which the pod will not come up without a change. ErrImagePull alone is
-// left out: the kubelet retries it once before backing off, and a registry blip would fail a deploy.
+// Container states after which the pod will not come up without a change.
 const POD_FAILURES = new Set([
   'ImagePullBackOff',
   'InvalidImageName',
@@ -12,6 +13,11 @@ const POD_FAILURES = new Set([
   'CreateContainerError',
   'CrashLoopBackOff',
 ])
+
+// ErrImagePull is the kubelet's first try, retried after a back-off (ImagePullBackOff, up to 10 s
+// later): a registry blip must not fail a deploy. But when the registry has answered that the
+// image does not exist or may not be pulled, the retry will say the same: fail at once.
+const FINAL_PULL_ERROR = /code = NotFound|not found|pull access denied|unauthorized|authorization failed|denied:/i
 
 // A container restarted this often and found terminated again is in a crash loop, even in the
 // moment between two back-offs when its state says `terminated`, not `waiting: CrashLoopBackOff`.
@@ -36,7 +42,8 @@ const exited = (t: Terminated) =>
 /** Why one container will not come up without a change, or undefined. */
 function containerFailure(c: ContainerStatus): { reason: string; detail: string } | undefined {
   const reason = c.state?.waiting?.reason
-  if (reason && POD_FAILURES.has(reason)) {
+  const final = reason === 'ErrImagePull' && FINAL_PULL_ERROR.test(c.state?.waiting?.message ?? '')
+  if (reason && (POD_FAILURES.has(reason) || final)) {
     const last = c.lastState?.terminated
     const detail = reason === 'CrashLoopBackOff' && last ? exited(last) : (c.state?.waiting?.message ?? '')
     return { reason, detail }

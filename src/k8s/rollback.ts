@@ -257,7 +257,8 @@ export async function rollBack(
     )
   } catch (err) {
     if (err instanceof RolloutError) throw err
-    if (err instanceof KubeApiError && err.status === 409 && /uid/i.test(err.message)) {
+    const deleted = err instanceof WaitError && GONE.has(err.reason)
+    if (deleted || (err instanceof KubeApiError && err.status === 409 && /uid/i.test(err.message))) {
       return gone('was deleted during the rollback')
     }
     const after = await deps.kube.get(applied.kind, applied.namespace, applied.name).catch(() => current)

@@ -177,15 +177,16 @@ describe('Knative Service running the serving image', () => {
       expect(answers.every((s) => s === 200)).toBe(true)
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.outcome).toBe('rolled-back')
-      // Knative itself would report the pull error only at the revision's progress deadline.
+      // Knative itself would report the pull error only at the revision's progress deadline; the
+      // registry's "not found" is final, so the first ErrImagePull decides.
       expect(err.message).toMatch(
         new RegExp(
-          `failed: ImagePullBackOff: revision ${failed} cannot start: pod ${failed}-deployment-\\S+ container mlserver: Back-off pulling image "${missing}".*; ` +
+          `failed: (ErrImagePull|ImagePullBackOff): revision ${failed} cannot start: pod ${failed}-deployment-\\S+ container mlserver: .*"${missing}".*not found.*; ` +
             `rolled back: traffic switched back to ${serving} 100% \\(model wine-classifier version 1\\); revision ${serving} serves; the failed revision ${failed} is left unrouted`,
         ),
       )
       expect(err.found).toEqual({ serving: { url: oldUrl, revision: serving }, failedRevision: failed })
-      expect(err.evidence.join('\n')).toMatch(/pod ImagePullBackOff: /)
+      expect(err.evidence.join('\n')).toMatch(/pod (ErrImagePull|ImagePullBackOff): /)
       // A traffic switch: no new revision was cut, the failed one holds no traffic.
       const now = await deployer.kube.get(KNATIVE_SERVICE, NS, name)
       const status = now?.status as { latestCreatedRevisionName: string; traffic: unknown[] }

@@ -142,7 +142,7 @@ describe('KServe Knative mode, custom container', () => {
       expect(err.outcome).toBe('rolled-back')
       expect(err.message).toMatch(
         new RegExp(
-          `failed: ImagePullBackOff: revision ${failed} cannot start: pod ${failed}-deployment-\\S+ container kserve-container: Back-off pulling image .*; ` +
+          `failed: (ErrImagePull|ImagePullBackOff): revision ${failed} cannot start: pod ${failed}-deployment-\\S+ container kserve-container: .*not found.*; ` +
             `rolled back: canaryTrafficPercent 0: revision ${good} \\(model wine-classifier version 2\\) takes all traffic; revision ${good} serves; the failed revision ${failed} is left unrouted`,
         ),
       )

@@ -202,7 +202,7 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
         'custom container, update to an unpullable image',
       )
       expect(err.message).toMatch(
-        /failed: ImagePullBackOff: pod .* container kserve-container: .*rolled back: the previous spec applied again \(model wine-classifier version 1\)/,
+        /failed: (ErrImagePull|ImagePullBackOff): pod .* container kserve-container: .*rolled back: the previous spec applied again \(model wine-classifier version 1\)/,
       )
       await expectPods(name, first.revision)
       await answersLike(first, v1)

@@ -324,3 +324,25 @@ describe('parkedRevision: a latest ready revision that serves nothing', () => {
     expect(parkedRevision(ksvc(status))).toBe(parked)
   })
 })
+
+describe('pull errors', () => {
+  const pod = (reason: string, message: string) => ({
+    metadata: { name: 'p' },
+    status: { containerStatuses: [{ name: 'c', state: { waiting: { reason, message } } }] },
+  })
+  test.each<[string, string, string | undefined]>([
+    ['a first pull error is retried (a registry blip)', 'failed to pull image "r/w@sha256:1": i/o timeout', undefined],
+    [
+      'the registry says the image does not exist: final at once (containerd, as the rig words it)',
+      'rpc error: code = NotFound desc = failed to pull and unpack image "r/w@sha256:0": failed to resolve image: r/w@sha256:0: not found',
+      'ErrImagePull',
+    ],
+    [
+      'the registry refuses the credentials: final at once',
+      'failed to pull and unpack image "r/w": failed to resolve image: pull access denied, repository does not exist or may require authorization: authorization failed: no basic auth credentials',
+      'ErrImagePull',
+    ],
+  ])('%s', (_t, message, reason) => {
+    expect(podFailure([pod('ErrImagePull', message)])?.reason).toBe(reason)
+  })
+})
