@@ -50,6 +50,8 @@ export interface RunState {
   failureRestated?: string
   /** The preview's PR turned out closed: the deploy refused or removed what it applied. */
   previewClosed?: boolean
+  /** The deploy was verified and serves; only setting the MLflow alias failed. */
+  promotionFailed?: boolean
 }
 
 export interface StageContext {

@@ -26,6 +26,7 @@ export const promote: Stage = async ({ inputs, services, signal, state, report }
       if (value) await client.setModelVersionTag(name, version, `${DEPLOYED_TAG_PREFIX}.${key}`, value, signal)
     }
   } catch (err) {
+    state.promotionFailed = true
     throw new DeployError(
       `the deployment stands, but alias "${alias}" was not set on ${name} v${version}: ${errorMessage(err)}`,
     )

@@ -80,6 +80,9 @@ export const reportRemovalToGitHub: Stage = (ctx) =>
  * preview's PR is closed by now: the delete run owns them then (preview-guard, step 3).
  */
 export const reportFailureToGitHub: Stage = async (ctx) => {
+  // Verified and serving, only the alias was refused: GitHub hears that it is live (the step
+  // still fails, saying the alias was not set), not "failed to deploy".
+  if (ctx.state.promotionFailed) return reportToGitHub(ctx)
   const closed = await closedAfterFailure(ctx)
   if (closed) return { decision: `${closed}: comment and status left to the delete` }
   return reportFailure(ctx)

@@ -195,7 +195,10 @@ describe('KServe Knative mode, custom container', () => {
       const m = manifest('kserve-container', name, { image: await modelImage('1'), version: '5' })
       const c = (m.spec as { predictor: { containers: Record<string, unknown>[] } }).predictor.containers[0]!
       c['command'] = ['/bin/sh', '-c', 'echo "model exploded" >&2; exit 3']
-      const applied = await deployer.apply(m)
+      // As the action applies: the revision a rollback left parked (latest ready, serving nothing)
+      // must not take the traffic while the new one starts, so the new one is staged at 0 %.
+      const applied = await deployer.apply(m, { stage: true })
+      expect(applied.final).toEqual({ trafficPercent: undefined, tag: undefined })
       const { err, answers, ms } = await whileServing(
         `http://${name}-predictor.${NS}.${rigEnv('KNATIVE_DOMAIN')}`,
         () => deployer.waitReady(applied, { timeoutMs: TIMEOUT }),

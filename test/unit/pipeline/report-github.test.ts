@@ -164,3 +164,19 @@ test('a PR that cannot be read (403): the failure is reported, with a warning', 
   expect(fake.comments.get(7)?.[0]?.body).toContain('failed to deploy')
   expect(ctx.log.lines.join('\n')).toMatch(/warning: cannot check that pull request #7 is still open: .*403/)
 })
+
+test('a refused promotion after a verified deploy: GitHub hears it is live, not "failed to deploy"', async () => {
+  const ctx = context({ 'github-token': 'ghs_t' })
+  ctx.state.promotionFailed = true
+  ctx.state.failure = 'promote: the deployment stands, but alias "production" was not set on wine v1: 403'
+  expect((await reportFailureToGitHub(ctx)).decision).toMatch(/^comment \d+ created; deployment \d+ success/)
+  expect(
+    fake.comments
+      .get(7)!
+      .map((c) => c.body)
+      .join('\n'),
+  ).not.toContain('failed to deploy')
+  expect(fake.deployments.map((d) => d.statuses)).toEqual([
+    [{ state: 'success', environment_url: 'http://wine-pr-7.example' }],
+  ])
+})
