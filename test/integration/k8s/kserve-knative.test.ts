@@ -208,7 +208,8 @@ describe('KServe Knative mode, custom container', () => {
       expect(err.outcome).toBe('rolled-back')
       expect(err.message).toMatch(
         new RegExp(
-          `failed: CrashLoopBackOff: revision ${name}-predictor-\\d{5} cannot start: pod \\S+ container kserve-container: exited with code 3: model exploded.*; rolled back: canaryTrafficPercent 0: revision ${good}`,
+          // Knative's RevisionFailed ("Container failed with: …") or the pods' CrashLoopBackOff, whichever is read first.
+          `failed: (RevisionFailed|CrashLoopBackOff): .*model exploded[\\s\\S]*; rolled back: canaryTrafficPercent 0: revision ${good} takes all traffic`,
         ),
       )
       expect(err.found.serving?.revision).toBe(good)
