@@ -178,9 +178,28 @@ async function waitWatched<T>(
     diagnose: async (s) => [
       ...describeConditions(s && watched.objectOf(s)).map((c) => `condition ${c}`),
       ...watched.evidence(s),
-      ...(await deps.kube.events(target.kind, target.namespace, target.name, options.signal)).map((e) => `event ${e}`),
+      ...(await recentEvents(deps, target, options.signal)),
     ],
   })
+}
+
+/**
+ * The object's events, for a failure message, read for at most 1.5 s: the read lists the whole
+ * namespace (thousands of events in a busy one took 4 s on the rig), and the rollback waits for it.
+ */
+async function recentEvents(
+  deps: RolloutDeps,
+  target: { kind: ServingKind; namespace: string; name: string },
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const bounded = AbortSignal.any([AbortSignal.timeout(1_500), ...(signal ? [signal] : [])])
+  try {
+    const events = await deps.kube.events(target.kind, target.namespace, target.name, bounded)
+    return events.map((e) => `event ${e}`)
+  } catch (err) {
+    if (signal?.aborted) throw err
+    return [bounded.aborted ? '(events not read within 1.5 s)' : `(events not read: ${errorMessage(err)})`]
+  }
 }
 
 /** A rollout's readiness as a wait verdict. */
