@@ -300,7 +300,8 @@ function manifest(name: string, image: string, version: string, crash = false): 
   return m
 }
 
-const apply = (m: KubeObject) => deployer.apply(m, { progressDeadlineS: DEADLINE_S })
+// As the action applies: with its progress deadline, and staging after a parked revision.
+const apply = (m: KubeObject) => deployer.apply(m, { progressDeadlineS: DEADLINE_S, stage: true })
 const WAIT = { timeoutMs: 300_000, rollbackMs: () => 60_000 }
 
 async function failingUpdate(m: KubeObject) {
@@ -322,10 +323,11 @@ interface Trial {
   readyUpdate: number
   pull: {
     fromErrImagePull: number
-    fromBackOff: number
-    errToBackOff: number
+    /** Undefined when the action failed (and rolled back) before the kubelet backed off. */
+    fromBackOff?: number
+    errToBackOff?: number
     kubeletLag?: number
-    verdictFromBackOff: number
+    verdictFromErrImagePull: number
     eventsMs: number
     /** The serving container's waiting reasons as the observer saw them change, ms after the apply. */
     states: string
@@ -390,7 +392,8 @@ async function trial(i: number): Promise<Trial> {
     const failedPull = pull.err.found.failedRevision!
     const errPull = observer.firstPod(failedPull, waiting('ErrImagePull'))
     const backOff = observer.firstPod(failedPull, waiting('ImagePullBackOff'))
-    if (!errPull || !backOff) throw new Error(`no pull error seen on ${failedPull}: ${pull.err.message}`)
+    // The action may fail (and roll back) on the first ErrImagePull, before any back-off.
+    if (!errPull) throw new Error(`no pull error seen on ${failedPull}: ${pull.err.message}`)
     const kubelet = await kubeletPullEvent(errPull.pod)
     // The wait reads the events right after its verdict, before it reports the failure.
     const verdict = eventReads.find((r) => r.start >= pull.t0)!
@@ -438,10 +441,10 @@ async function trial(i: number): Promise<Trial> {
       readyUpdate,
       pull: {
         fromErrImagePull: pull.logged - errPull.t,
-        fromBackOff: pull.logged - backOff.t,
-        errToBackOff: backOff.t - errPull.t,
+        fromBackOff: backOff ? pull.logged - backOff.t : undefined,
+        errToBackOff: backOff ? backOff.t - errPull.t : undefined,
         kubeletLag: kubelet === undefined ? undefined : errPull.t - kubelet,
-        verdictFromBackOff: verdict.start - backOff.t,
+        verdictFromErrImagePull: verdict.start - errPull.t,
         eventsMs: verdict.end - verdict.start,
         states: observer.states(failedPull, pull.t0),
       },
@@ -546,7 +549,7 @@ console.log(`
    unpullable image, from the first ErrImagePull:      ${stats(pick((t) => t.pull.fromErrImagePull))}
      … from the first ImagePullBackOff:                ${stats(pick((t) => t.pull.fromBackOff))}
      ErrImagePull → ImagePullBackOff (kubelet):        ${stats(pick((t) => t.pull.errToBackOff))}
-     … from the first ImagePullBackOff to the wait's verdict: ${stats(pick((t) => t.pull.verdictFromBackOff))}
+     … from the first ErrImagePull to the wait's verdict: ${stats(pick((t) => t.pull.verdictFromErrImagePull))}
      the events read between the verdict and the log:  ${stats(pick((t) => t.pull.eventsMs))}
      status seen by the watch after the kubelet's event firstTimestamp (1 s resolution): ${stats(pick((t) => t.pull.kubeletLag))}
    crash loop, from the container's first exit:        ${stats(pick((t) => t.crash.fromExit))}
