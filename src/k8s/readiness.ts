@@ -183,8 +183,13 @@ export function candidateFailure(snapshot: RevisionSnapshot, expect: Expectation
     return { state: 'failed', reason: failure.reason, message: `revision ${revision} ${cannot}: ${failure.message}` }
   }
   const verdict = readiness(snapshot.service, expect)
-  return verdict.state === 'failed' ? verdict : undefined
+  if (verdict.state !== 'failed') return undefined
+  // Knative may say it before the pods are read: RevisionFailed with the scheduler's own words.
+  return SCHEDULER_REFUSED.test(verdict.message) ? { ...verdict, reason: 'Unschedulable' } : verdict
 }
+
+/** kube-scheduler's wording for a pod no node can take ("0/3 nodes are available: …"). */
+const SCHEDULER_REFUSED = /\b\d+\/\d+ nodes are available\b/
 
 // Reasons after which KServe will not become ready without a change: Knative's revision failures
 // propagated to PredictorReady, pod states copied after the progress deadline, and the model
@@ -325,9 +330,14 @@ export function describeCondition(c: Condition | undefined, type: string): strin
 }
 
 function failedFrom(obj: KubeObject, ready: Condition, others: string[]): Readiness {
-  // Ready's message may be empty when a sub-condition carries the detail.
-  const detail = [ready, ...others.map((t) => condition(obj, t))].find((c) => c?.status === 'False' && c.message)
-  return { state: 'failed', reason: ready.reason ?? detail?.reason ?? 'Failed', message: detail?.message ?? '' }
+  // The first failing sub-condition says why best: on a first deploy Ready may say only
+  // "RevisionMissing: … does not have any ready Revision" while ConfigurationsReady names the cause.
+  const detail = [...others.map((t) => condition(obj, t)), ready].find((c) => c?.status === 'False' && c.message)
+  return {
+    state: 'failed',
+    reason: detail?.reason ?? ready.reason ?? 'Failed',
+    message: detail?.message ?? '',
+  }
 }
 
 function trafficOf(value: unknown): TrafficTarget[] {

@@ -272,7 +272,8 @@ describe('failures, each with a clear message', () => {
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.message).toMatch(
         new RegExp(
-          `failed: Unschedulable: revision ${name}-00001 cannot be scheduled: pod ${name}-00001-deployment-\\S+: 0/1 nodes are available: 1 Insufficient cpu.* \\(for longer than the wait-window, 5\\.0 s\\)`,
+          // The pods' PodScheduled, or Knative's RevisionFailed in the scheduler's words: whichever is read first.
+          `failed: Unschedulable: .*${name}-00001.*0/1 nodes are available: 1 Insufficient cpu.* \\(for longer than the wait-window, 5\\.0 s\\)`,
         ),
       )
       expect(log.lines.some((l) => /Unschedulable, tolerated for the wait-window \(5\.0 s\)/.test(l))).toBe(true)

@@ -346,3 +346,23 @@ describe('pull errors', () => {
     expect(podFailure([pod('ErrImagePull', message)])?.reason).toBe(reason)
   })
 })
+
+test("Knative's RevisionFailed in the scheduler's words is Unschedulable, so the wait-window applies", async () => {
+  const { candidateFailure } = await import('../../../src/k8s/readiness.js')
+  const service = ksvc({
+    observedGeneration: 3,
+    latestCreatedRevisionName: 'wine-00003',
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'RevisionFailed',
+        message: 'Revision "wine-00003" failed with message: 0/1 nodes are available: 1 Insufficient cpu.',
+      },
+    ],
+  })
+  expect(candidateFailure({ service, pods: [] }, { generation: 3, newRevision: true })).toMatchObject({
+    state: 'failed',
+    reason: 'Unschedulable',
+  })
+})
