@@ -18,7 +18,7 @@ import {
   servingKindOf,
 } from './kube.js'
 import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
-import { isInferenceService, servingStatus, tagUrl, type KubeObject } from './readiness.js'
+import { isInferenceService, servingStatus, type KubeObject } from './readiness.js'
 import { diffObject, type ObjectDiff } from './diff.js'
 import {
   applyManifest,
@@ -29,9 +29,15 @@ import {
   type RolloutDeps,
   type TrafficOptions,
 } from './rollout.js'
-import { awaitRollout, watchCandidate, type Ready, type RolloutWaitOptions } from './rollout-watch.js'
-import { rollBack, trafficSwitched } from './rollback.js'
-import { verdict } from './rollout-watch.js'
+import {
+  awaitRollout,
+  candidateUrl,
+  objectStream,
+  watchCandidate,
+  type Ready,
+  type RolloutWaitOptions,
+} from './rollout-watch.js'
+import { formatTargets, rollBack, waitForTraffic } from './rollback.js'
 import { waitFor } from './wait.js'
 
 export type { Applied } from './rollout.js'
@@ -304,27 +310,19 @@ export class ServingCluster {
             { revision, percent },
             { revision: stable, percent: 100 - percent },
           ]
-    this.log.info(
-      `${describe(applied)}: moving traffic to ${targets.map((t) => `${t.revision} ${t.percent}%`).join(', ')}`,
-    )
+    this.log.info(`${describe(applied)}: moving traffic to ${formatTargets(targets)}`)
     const generation = applied.object.metadata?.generation ?? 0
-    const result = await waitFor(
-      {
-        list: (signal) => this.kube.list(applied.kind, applied.namespace, applied.name, signal),
-        watch: (rv, onEvent, signal) =>
-          this.kube.watch(applied.kind, applied.namespace, applied.name, rv, onEvent, signal),
-      },
-      (o) => verdict(trafficSwitched(o, targets, generation)),
-      { ...options, clock: this.clock, log: this.log, what: `traffic of ${describe(applied)}` },
-    )
-    const serving = servingStatus(result.object!)
+    const { serving, elapsedMs } = await waitForTraffic(this.deps, applied, targets, generation, {
+      ...options,
+      what: `traffic of ${describe(applied)}`,
+    })
     return deployment(applied, {
       url: serving.url,
-      smokeUrl: (applied.tag && tagUrl(serving, applied.tag)) || serving.url,
+      smokeUrl: candidateUrl(this.deps, applied, serving),
       revision,
       previousRevision: deployed.previousRevision,
       traffic: serving.traffic,
-      waitedMs: deployed.waitedMs + result.elapsedMs,
+      waitedMs: deployed.waitedMs + elapsedMs,
     })
   }
 
@@ -352,10 +350,7 @@ export class ServingCluster {
     }
     // Finalizers (KServe has one) keep the object a while: wait until it is really gone.
     const result = await waitFor(
-      {
-        list: (signal) => this.kube.list(kind, namespace, name, signal),
-        watch: (rv, onEvent, signal) => this.kube.watch(kind, namespace, name, rv, onEvent, signal),
-      },
+      objectStream(this.kube, { kind, namespace, name }),
       // Gone means the deleted uid is gone: a same-named successor does not keep the wait going.
       (o) =>
         o && o.metadata?.uid === outcome.deleted

@@ -2,7 +2,7 @@
 // Knative and KServe's Knative mode switch traffic back to revisions that are still there and
 // Ready; KServe Standard mode, which has no revisions, gets its previous spec again.
 import { errorMessage, DeployError } from '../util/errors.js'
-import { FIELD_MANAGER, KubeApiError, describe } from './kube.js'
+import { FIELD_MANAGER, KubeApiError, describe, type ServingKind } from './kube.js'
 import { appliedFields, projectFields } from './managed-fields.js'
 import {
   awaitedRevision,
@@ -17,7 +17,7 @@ import {
 } from './readiness.js'
 import { isPlainObject } from '../util/yaml.js'
 import { deploymentGeneration, expectationFor, rolledOutRevision, type Applied, type RolloutDeps } from './rollout.js'
-import { verdict, waitObject } from './rollout-watch.js'
+import { objectStream, verdict, waitObject } from './rollout-watch.js'
 import { WaitError, waitFor } from './wait.js'
 
 export type RolloutOutcome = 'rolled-back' | 'left-for-inspection' | 'rollback-failed' | 'not-rolled-back' | 'gone'
@@ -113,7 +113,7 @@ export function planRollback(applied: Applied, current: KubeObject): RollbackPla
   }
 }
 
-const formatTargets = (targets: readonly TrafficTarget[]) =>
+export const formatTargets = (targets: readonly TrafficTarget[]) =>
   targets.map((t) => `${t.revision} ${t.percent ?? 0}%`).join(', ')
 
 const topRevision = (traffic: readonly TrafficTarget[]) =>
@@ -161,6 +161,22 @@ export function trafficSwitched(
     }
   }
   return { state: 'ready', serving }
+}
+
+/** Waits until the object's status routes `targets` and its route is ready (trafficSwitched). */
+export async function waitForTraffic(
+  deps: RolloutDeps,
+  target: { kind: ServingKind; namespace: string; name: string },
+  targets: readonly TrafficTarget[],
+  generation: number,
+  options: { timeoutMs: number; signal?: AbortSignal; what: string },
+): Promise<{ serving: ServingStatus; elapsedMs: number }> {
+  const result = await waitFor(
+    objectStream(deps.kube, target),
+    (o) => verdict(trafficSwitched(o, targets, generation)),
+    { ...options, clock: deps.clock, log: deps.log },
+  )
+  return { serving: servingStatus(result.object!), elapsedMs: result.elapsedMs }
 }
 
 /** The revision carrying most of the traffic now, and the URL: what serves. */
@@ -234,16 +250,7 @@ export async function rollBack(
     let serving: ServingStatus
     if (plan.kind === 'traffic') {
       const generation = restored.metadata?.generation ?? 0
-      const result = await waitFor(
-        {
-          list: (signal) => deps.kube.list(applied.kind, applied.namespace, applied.name, signal),
-          watch: (rv, onEvent, signal) =>
-            deps.kube.watch(applied.kind, applied.namespace, applied.name, rv, onEvent, signal),
-        },
-        (o) => verdict(trafficSwitched(o, plan.targets, generation)),
-        { ...options, what, clock: deps.clock, log: deps.log },
-      )
-      serving = servingStatus(result.object!)
+      serving = (await waitForTraffic(deps, applied, plan.targets, generation, { ...options, what })).serving
     } else {
       const expect = expectationFor(failed, restored, standard || undefined)
       serving = (await waitObject(deps, { ...applied, object: restored }, expect, { ...options, what })).serving

@@ -90,7 +90,7 @@ export async function awaitRollout(deps: RolloutDeps, applied: Applied, options:
 }
 
 /** The URL that reaches this rollout's revision alone: its tag's, else the service's. */
-function candidateUrl(deps: RolloutDeps, applied: Applied, serving: ServingStatus): string | undefined {
+export function candidateUrl(deps: RolloutDeps, applied: Applied, serving: ServingStatus): string | undefined {
   if (!applied.tag) return serving.url
   const url = tagUrl(serving, applied.tag)
   if (!url) {
@@ -199,6 +199,15 @@ async function recentEvents(
   } catch (err) {
     if (signal?.aborted) throw err
     return [bounded.aborted ? '(events not read within 1.5 s)' : `(events not read: ${errorMessage(err)})`]
+  }
+}
+
+/** One object's stream: list, then watch from the list's resourceVersion. */
+export function objectStream(kube: Kube, target: { kind: ServingKind; namespace: string; name: string }): ObjectStream {
+  const { kind, namespace, name } = target
+  return {
+    list: (signal) => kube.list(kind, namespace, name, signal),
+    watch: (rv, onEvent, signal) => kube.watch(kind, namespace, name, rv, onEvent, signal),
   }
 }
 

@@ -1,6 +1,6 @@
 import { need, type Stage } from './context.js'
 import { smokeModel } from './prepare-smoke-test.js'
-import { reportRollout } from './wait-ready.js'
+import { reportRollout, rolloutWait } from './wait-ready.js'
 
 /** A real V2 inference on the new revision's own URL; a failure after an update rolls back. */
 export const smokeTest: Stage = async ({ inputs, services, signal, state, report, log }) => {
@@ -16,11 +16,8 @@ export const smokeTest: Stage = async ({ inputs, services, signal, state, report
   const result = await services
     .cluster()
     .smokeTest(deployment, smokeModel(inputs, state), {
-      timeoutMs: budget.forwardMs(),
-      rollbackMs: () => budget.rollbackMs(),
-      waitWindowMs: inputs.flow.waitWindowMs,
+      ...rolloutWait(budget, inputs.flow, signal),
       ingress: { host: inputs.flow.ingressHost, address: inputs.flow.ingressAddress },
-      signal,
     })
     .catch((err: unknown) => reportRollout(report, err))
   state.smoke = result

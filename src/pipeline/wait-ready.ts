@@ -1,4 +1,6 @@
-import { RolloutError } from '../k8s/index.js'
+import { RolloutError, type RolloutWaitOptions } from '../k8s/index.js'
+import type { Inputs } from '../inputs.js'
+import type { Budget } from '../util/clock.js'
 import { servingStatus, type TrafficTarget } from '../k8s/readiness.js'
 import type { Report } from '../report/report.js'
 import { need, type Stage } from './context.js'
@@ -10,12 +12,7 @@ export const waitReady: Stage = async ({ inputs, services, signal, report, state
   const budget = need(state.budget, 'the rollout budget')
   const deployment = await services
     .cluster()
-    .waitReady(applied, {
-      timeoutMs: budget.forwardMs(),
-      rollbackMs: () => budget.rollbackMs(),
-      waitWindowMs: inputs.flow.waitWindowMs,
-      signal,
-    })
+    .waitReady(applied, rolloutWait(budget, inputs.flow, signal))
     .catch((err: unknown) => reportRollout(report, err))
   state.deployment = deployment
   // The tag URL when the user asked for a tag; a tag the action added for the smoke test is its own.
@@ -27,6 +24,16 @@ export const waitReady: Stage = async ({ inputs, services, signal, report, state
   }
   return {
     decision: `ready after ${(deployment.waitedMs / 1000).toFixed(1)} s: revision ${deployment.revision ?? '?'} at ${deployment.url ?? '(no URL)'}`,
+  }
+}
+
+/** The wait's share of the run's one deadline, the rollback's, and the wait-window. */
+export function rolloutWait(budget: Budget, flow: Inputs['flow'], signal: AbortSignal): RolloutWaitOptions {
+  return {
+    timeoutMs: budget.forwardMs(),
+    rollbackMs: () => budget.rollbackMs(),
+    waitWindowMs: flow.waitWindowMs,
+    signal,
   }
 }
 

@@ -157,6 +157,10 @@ test("a preview beside its base service: the preview's smoke test reaches the pr
 test('a 10 % split smoke-tests the candidate through a tag the action adds, never the stable revision', async () => {
   const run = await deploy('1', { 'traffic-percent': '10', 'smoke-test-input': JSON.stringify(probeRequest()) })
   expectSuccess(run)
+  // Right after a rollback the rolled-back revision is still the latest ready one: the new revision
+  // is staged at 0 %, verified, then given its 10 % (the shift-traffic stage).
+  expect(run.stdout).toContain('new revision staged at 0 % until verified')
+  expect(run.stdout).toMatch(/shift traffic: traffic: \S+ 10% \(tag candidate\), \S+ 90%/)
   const candidateUrl = `http://candidate-${name}.${NS}.${rigEnv('KNATIVE_DOMAIN')}`
   expect(run.stdout).toContain(`smoke test: POST ${candidateUrl}/v2/models/${name}/infer`)
   // The prediction the smoke test got is v1's (the candidate), not v2's (the 90 %).
