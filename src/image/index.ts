@@ -1,9 +1,10 @@
 // The image stages for the pipeline: plan (identity → tag → registry check → hit or build) and
 // build (context → buildx → pushed digest). The plan reads only small registry documents; the
 // model is downloaded only when the plan says build.
-import { cp, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import type { ImageInputs, Runtime } from '../inputs.js'
 import { DeployError } from '../util/errors.js'
+import { linkTree } from '../util/fs.js'
 import type { Logger } from '../util/logger.js'
 import { Buildx } from './buildx.js'
 import { createBuildContext, KSERVE_VERSION, writeBuildFiles } from './context.js'
@@ -166,7 +167,7 @@ export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<Imag
 export interface BuildRequest {
   readonly image: ImageInputs
   readonly plan: ImagePlan
-  /** The downloaded model directory (the one holding MLmodel). Copied into the build context. */
+  /** The downloaded model directory (the one holding MLmodel). Linked into the build context. */
   readonly modelDir: string
   /** RUN steps' network; `host` where the daemon runs without a bridge network (this rig). */
   readonly network?: string
@@ -188,7 +189,8 @@ export async function buildImage(deps: ImageDeps, req: BuildRequest): Promise<Bu
   const { plan, image } = req
   const context = await createBuildContext(req.workDir)
   try {
-    await cp(req.modelDir, context.modelDir, { recursive: true })
+    // Hard links: the model's bytes stay where the download or the model cache put them.
+    await linkTree(req.modelDir, context.modelDir)
     await writeBuildFiles(context, plan.identity.input.model.requirements, image.runtime)
     const model = plan.identity.input.model
     const result = await deps.buildx.build({
