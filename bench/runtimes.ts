@@ -55,10 +55,20 @@ async function build(
   })
   const image = imageInputs({ runtime, repository: o.repo, buildArgs: o.args ?? {} })
   const t0 = performance.now()
+  const phases: Record<string, number> = {}
+  let mark = t0
+  const phase = (name: string) => {
+    const now = performance.now()
+    phases[name] = Math.round(now - mark)
+    mark = now
+  }
   const details = await mlflow.inspect(await mlflow.resolve(parseModelUri(`models:/${MODEL}/${version}`) as ModelRef))
+  phase('resolve+inspect')
   const plan = await planImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
+  phase('plan')
   const work = mkdtempSync(join(tmpdir(), 'bench-runtime-'))
   const downloaded = await mlflow.download(details, { workDir: work })
+  phase('download')
   const log = new MemoryLogger()
   const built = await buildImage(deps(log), {
     image,
@@ -67,16 +77,72 @@ async function build(
     network: 'host',
     noCache: o.noCache,
   })
+  phase('build+push')
   const seconds = (performance.now() - t0) / 1000
+  if (process.env.VERBOSE)
+    console.log(
+      `${runtime} v${version}${o.noCache ? ' cold' : ''} ${JSON.stringify(o.args ?? {})}: ${seconds.toFixed(1)} s ${JSON.stringify(phases)} ms\n${stepTimes(log.lines)}`,
+    )
   rmSync(work, { recursive: true, force: true })
   await http.close()
   return {
     seconds,
+    phases,
     ref: plan.ref,
     image: built.image,
     example: details.smallFiles['input_example.json'],
     installSeconds: stepSeconds(log.lines, /install\.sh -r/),
   }
+}
+
+/** Every BuildKit step that took time: `  12.3 s  [2/7] RUN …` (VERBOSE=1). */
+function stepTimes(lines: readonly string[]): string {
+  const plain = lines.map((l) => l.replace(/^(debug|info): /, ''))
+  const names = new Map<string, string>()
+  for (const l of plain) {
+    const m = /^#(\d+) (\[.*|exporting.*|pushing.*|writing.*|naming.*)$/.exec(l)
+    if (m && !names.has(m[1]!)) names.set(m[1]!, m[2]!.slice(0, 100))
+  }
+  const out: string[] = []
+  for (const l of plain) {
+    const m = /^#(\d+) DONE (\d+\.\d+)s/.exec(l)
+    if (m && Number(m[2]) >= 0.05) out.push(`  ${m[2]!.padStart(6)} s  ${names.get(m[1]!) ?? `#${m[1]}`}`)
+    // uv's own account of its phases, and pip's last word.
+    const u =
+      /^#\d+ (\d+\.\d+) ((Resolved|Prepared|Installed|Uninstalled|Bytecode compiled|Successfully installed) .{0,80})/.exec(
+        l,
+      )
+    if (u) out.push(`          at ${u[1]} s: ${u[2]}`)
+  }
+  return out.join('\n')
+}
+
+/**
+ * A new version of the fixture model: version 2's files plus a file of random bytes, logged to a
+ * new run and registered (MLflow's own client, outside the timed part). Returns its version.
+ */
+function newModelVersion(): string {
+  const script = `
+import os, sys, tempfile, mlflow
+from mlflow import MlflowClient
+mlflow.set_tracking_uri(sys.argv[1])
+name = sys.argv[2]
+src = mlflow.artifacts.download_artifacts(f"models:/{name}/2")
+with open(os.path.join(src, "retrained.bin"), "wb") as f:
+    f.write(os.urandom(1 << 20))
+mlflow.set_experiment("bench-rebuild")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(src, "model")
+v = MlflowClient().create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+print(v.version)
+`
+  return execFileSync(rigEnv('MLFLOW_PYTHON'), ['-c', script, rigEnv('MLFLOW_URI'), MODEL], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .toString()
+    .trim()
+    .split('\n')
+    .at(-1)!
 }
 
 /** How long BuildKit says the step whose command matches `re` took (its `#N DONE 12.3s` line). */
@@ -145,8 +211,28 @@ async function latency(url: string, body: string, rows: number) {
 const size = (ref: string) => Number(docker(['image', 'inspect', '-f', '{{.Size}}', ref])) / 1e6
 const rows: string[] = []
 const containers: string[] = []
-// `uv-pip` as the second argument: only the installer comparison.
-const RUNTIMES: Runtime[] = process.argv[3] === 'uv-pip' ? [] : ['kserve', 'mlserver']
+// `uv-pip` as the second argument: only the installer comparison; `rebuild`: only rebuild trials.
+const MODE = process.argv[3]
+const RUNTIMES: Runtime[] = MODE === 'uv-pip' || MODE === 'rebuild' ? [] : ['kserve', 'mlserver']
+if (MODE === 'rebuild') {
+  // Per runtime and trial: the image of version 2 is in the repository (warm layer cache); then a
+  // new model version, with the same requirements and new model bytes (so its model layer is new
+  // to BuildKit and to the registry, as a retrained model's is), is timed from resolve to pushed.
+  const trials = Number(process.env.TRIALS ?? 5)
+  for (const runtime of ['kserve', 'mlserver'] as const) {
+    const times: number[] = []
+    const repo = `${rigEnv('REGISTRY')}/bench-rebuild-${runtime}-${RUN}`
+    await build(runtime, '2', { noCache: false, repo })
+    for (let i = 0; i < trials; i++) {
+      const version = newModelVersion()
+      times.push((await build(runtime, version, { noCache: false, repo })).seconds)
+    }
+    console.log(
+      `${runtime} rebuild: median ${pct(times, 0.5).toFixed(2)} s, max ${Math.max(...times).toFixed(2)} s (${times.map((t) => t.toFixed(2)).join(', ')})`,
+    )
+  }
+  process.exit(0)
+}
 try {
   for (const runtime of RUNTIMES) {
     const repo = `${rigEnv('REGISTRY')}/bench-${runtime}-${RUN}`

@@ -143,8 +143,9 @@ FROM \${BASE_IMAGE}
 # 0. The runtime, only when the base lacks it (a plain Python base such as python:3.11-slim):
 #    kserve and MLflow's pyfunc loader (mlflow-skinny: no tracking server, UI or database).
 ${INSTALL_SETUP}
+#    Checked by the installed distributions, not by importing them (importing kserve takes seconds).
 RUN set -e; \\
-    if ! python -c 'import kserve, mlflow.pyfunc' 2>/dev/null; then \\
+    if ! python -c 'import importlib.metadata as m, importlib.util as u; m.version("kserve"); assert u.find_spec("mlflow")' 2>/dev/null; then \\
       if [ "$INSTALLER" = auto ]; then INSTALLER=uv; fi; \\
       INSTALLER=$INSTALLER sh ${INSTALL} "kserve==${KSERVE_VERSION}" "mlflow-skinny==${MLFLOW_SKINNY_VERSION}"; \\
     fi
