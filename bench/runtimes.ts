@@ -43,7 +43,7 @@ const pct = (xs: number[], p: number) =>
 async function build(
   runtime: Runtime,
   version: string,
-  o: { noCache: boolean; args?: Record<string, string>; repo: string },
+  o: { noCache: boolean; args?: Record<string, string>; repo: string; model?: string },
 ) {
   const http = new UndiciTransport()
   const mlflow = createMlflow(mlflowInputs({ trackingUri: rigEnv('MLFLOW_URI') }), {
@@ -62,7 +62,9 @@ async function build(
     phases[name] = Math.round(now - mark)
     mark = now
   }
-  const details = await mlflow.inspect(await mlflow.resolve(parseModelUri(`models:/${MODEL}/${version}`) as ModelRef))
+  const details = await mlflow.inspect(
+    await mlflow.resolve(parseModelUri(`models:/${o.model ?? MODEL}/${version}`) as ModelRef),
+  )
   phase('resolve+inspect')
   const plan = await planImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
   phase('plan')
@@ -117,26 +119,32 @@ function stepTimes(lines: readonly string[]): string {
   return out.join('\n')
 }
 
+/** Where the rebuild trials register their versions: never the fixture model the tests read. */
+const BENCH_MODEL = `${MODEL}-bench-rebuild`
+
 /**
- * A new version of the fixture model: version 2's files plus a file of random bytes, logged to a
- * new run and registered (MLflow's own client, outside the timed part). Returns its version.
+ * A new version of BENCH_MODEL: the fixture's version 2 files plus a file of random bytes, logged
+ * to a new run and registered (MLflow's own client, outside the timed part). Returns its version.
  */
 function newModelVersion(): string {
   const script = `
 import os, sys, tempfile, mlflow
 from mlflow import MlflowClient
 mlflow.set_tracking_uri(sys.argv[1])
-name = sys.argv[2]
+name, bench = sys.argv[2], sys.argv[3]
 src = mlflow.artifacts.download_artifacts(f"models:/{name}/2")
 with open(os.path.join(src, "retrained.bin"), "wb") as f:
     f.write(os.urandom(1 << 20))
 mlflow.set_experiment("bench-rebuild")
 with mlflow.start_run() as run:
     mlflow.log_artifacts(src, "model")
-v = MlflowClient().create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+client = MlflowClient()
+if not client.search_registered_models(f"name='{bench}'"):
+    client.create_registered_model(bench)
+v = client.create_model_version(bench, f"runs:/{run.info.run_id}/model", run.info.run_id)
 print(v.version)
 `
-  return execFileSync(rigEnv('MLFLOW_PYTHON'), ['-c', script, rigEnv('MLFLOW_URI'), MODEL], {
+  return execFileSync(rigEnv('MLFLOW_PYTHON'), ['-c', script, rigEnv('MLFLOW_URI'), MODEL, BENCH_MODEL], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
     .toString()
@@ -225,7 +233,7 @@ if (MODE === 'rebuild') {
     await build(runtime, '2', { noCache: false, repo })
     for (let i = 0; i < trials; i++) {
       const version = newModelVersion()
-      times.push((await build(runtime, version, { noCache: false, repo })).seconds)
+      times.push((await build(runtime, version, { noCache: false, repo, model: BENCH_MODEL })).seconds)
     }
     console.log(
       `${runtime} rebuild: median ${pct(times, 0.5).toFixed(2)} s, max ${Math.max(...times).toFixed(2)} s (${times.map((t) => t.toFixed(2)).join(', ')})`,
