@@ -31,7 +31,7 @@ const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-be
 const NO_CLIENT = 'no client named'
 
 /** The grant's own parameters beyond grant_type and client authentication. */
-export function grantParameters(grant: Grant, p: GrantParams): URLSearchParams {
+function grantParameters(grant: Grant, p: GrantParams): URLSearchParams {
   const form = new URLSearchParams()
   if (grant === 'token-exchange') {
     form.set('subject_token', p.githubToken ?? '')
