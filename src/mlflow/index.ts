@@ -36,7 +36,6 @@ export type { Mlmodel, Signature, InputExample, PythonEnv, ColumnSpec, TensorSpe
 export { MlflowClient } from './client.js'
 export { MlflowError } from './errors.js'
 export type { AuthProvider } from './auth.js'
-export { fetchGithubIdToken } from './auth.js'
 
 export interface MlflowDeps {
   /** `core.getIDToken` in the action. */

@@ -3,8 +3,9 @@
 import { mlflowInputs } from '../../support/fixtures.js'
 import { execFile } from 'node:child_process'
 import type { MlflowInputs } from '../../../src/inputs.js'
-import { createMlflow, fetchGithubIdToken, type Mlflow } from '../../../src/mlflow/index.js'
-import { UndiciTransport } from '../../../src/util/http.js'
+import { firstLine } from '../../../src/mlflow/errors.js'
+import { createMlflow, type Mlflow } from '../../../src/mlflow/index.js'
+import { UndiciTransport, type HttpTransport } from '../../../src/util/http.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
 
@@ -56,6 +57,31 @@ export function build(i: MlflowInputs, env: Record<string, string> = githubEnv()
     },
   })
   return { mlflow, masked, log, idTokenAudiences, close: () => http.close() }
+}
+
+/**
+ * Fetches a GitHub Actions ID token the way @actions/core's getIDToken does (GET the request URL
+ * plus `&audience=`, bearer the request token, answer `{value}`).
+ */
+async function fetchGithubIdToken(
+  http: HttpTransport,
+  env: Readonly<Record<string, string | undefined>>,
+  audience: string | undefined,
+): Promise<string> {
+  const url = env.ACTIONS_ID_TOKEN_REQUEST_URL
+  const requestToken = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN
+  if (!url || !requestToken) throw new Error('Unable to get ACTIONS_ID_TOKEN_REQUEST_URL env variable')
+  const full = audience ? `${url}&audience=${encodeURIComponent(audience)}` : url
+  const res = await http.request({
+    method: 'GET',
+    url: full,
+    headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' },
+  })
+  const text = await res.text()
+  const value = res.status === 200 ? (JSON.parse(text) as { value?: unknown }).value : undefined
+  if (typeof value !== 'string')
+    throw new Error(`ID token request failed with HTTP ${res.status}: ${firstLine(res.headers['content-type'], text)}`)
+  return value
 }
 
 /** Runs a Python snippet in the rig's MLflow venv; stdout's last line parsed as JSON. */

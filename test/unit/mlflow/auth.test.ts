@@ -1,18 +1,10 @@
 import { mlflowInputs, oidcInputs } from '../../support/fixtures.js'
 import {} from '../../support/fixtures.js'
-import {
-  TokenAuth,
-  createAuth,
-  discover,
-  discoveryUrls,
-  needsRefresh,
-  tokenErrorHint,
-  tokenExpiry,
-  tokenRequest,
-  type AuthDeps,
-} from '../../../src/mlflow/auth.js'
+import { Readable } from 'node:stream'
+import { TokenAuth, createAuth, needsRefresh, tokenExpiry, type AuthDeps } from '../../../src/mlflow/auth.js'
+import { OidcIssuer, tokenErrorHint, type Grant, type GrantParams } from '../../../src/mlflow/oauth.js'
 import type { MlflowInputs } from '../../../src/inputs.js'
-import { UndiciTransport } from '../../../src/util/http.js'
+import { UndiciTransport, type HttpRequest, type HttpResponse, type HttpTransport } from '../../../src/util/http.js'
 import { FAST_RETRY, fakeServer, json } from './fake-server.js'
 
 const jwt = (claims: object) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`
@@ -61,10 +53,92 @@ describe('token lifetime', () => {
   })
 })
 
+/** A transport that records each request and answers JSON from `answer`. */
+function recording(answer: (req: HttpRequest) => [number, unknown]): HttpTransport & { sent: HttpRequest[] } {
+  const sent: HttpRequest[] = []
+  return {
+    sent,
+    request: async (req): Promise<HttpResponse> => {
+      sent.push(req)
+      const [status, value] = answer(req)
+      const text = JSON.stringify(value)
+      return {
+        status,
+        headers: { 'content-type': 'application/json' },
+        body: Readable.from([text]),
+        text: async () => text,
+        discard: async () => undefined,
+      }
+    },
+  }
+}
+
+/** An HTTPS IdP behind a recording transport: its metadata (plus `metadata`) and a token answer. */
+function recordingIdp(metadata: object = {}, answer: object = { access_token: 'AT', token_type: 'Bearer' }) {
+  const issuer = 'https://idp.example'
+  const http = recording((req) =>
+    req.url.includes('/.well-known/')
+      ? [200, { issuer, token_endpoint: `${issuer}/token`, ...metadata }]
+      : [200, answer],
+  )
+  return { http, idp: new OidcIssuer(http, issuer) }
+}
+
+/** The token request as sent on the wire, to an IdP offering `authMethods` for client authentication. */
+async function tokenRequest(
+  grant: Grant,
+  p: GrantParams & { authMethods?: string[] },
+): Promise<{ body: string; headers: Record<string, string> }> {
+  const { http, idp } = recordingIdp({ token_endpoint_auth_methods_supported: p.authMethods })
+  await idp.token(grant, p)
+  const sent = http.sent.at(-1)!
+  return { body: sent.body ?? '', headers: { ...sent.headers } }
+}
+
+// What the library's checks add, and the one parameter mix the rig's IdP relies on.
+describe('token requests through oauth4webapi', () => {
+  test('a token exchange naming no client sends no client authentication (the IdP serves its public client)', async () => {
+    const r = await tokenRequest('token-exchange', { githubToken: 'GH' })
+    expect(new URLSearchParams(r.body).has('client_id')).toBe(false)
+    expect(r.headers.authorization).toBeUndefined()
+  })
+
+  test('a confidential client exchanging a token authenticates with its secret', async () => {
+    const r = await tokenRequest('token-exchange', { githubToken: 'GH', clientId: 'c', clientSecret: 's' })
+    expect(r.headers.authorization).toBe(`Basic ${Buffer.from('c:s').toString('base64')}`)
+  })
+
+  test('an answer without token_type is no usable token (RFC 6749 §5.1)', async () => {
+    const { idp } = recordingIdp({}, { access_token: 'AT' })
+    await expect(idp.token('client-credentials', { clientId: 'c', clientSecret: 's' })).rejects.toThrow(
+      /^token endpoint https:\/\/idp.example\/token answered the client-credentials request with no usable token: .*token_type.*; check oidc-issuer/,
+    )
+  })
+
+  test('an HTTPS issuer naming a plain-HTTP token endpoint: no credentials sent', async () => {
+    const { http, idp } = recordingIdp({ token_endpoint: 'http://idp.example/token' })
+    await expect(idp.token('client-credentials', { clientId: 'c', clientSecret: 's' })).rejects.toThrow(
+      'refused to send a request to the OIDC token endpoint http://idp.example/token: only requests to HTTPS are allowed; check oidc-issuer',
+    )
+    expect(http.sent.map((r) => r.url)).toEqual(['https://idp.example/.well-known/openid-configuration'])
+  })
+
+  test('expires_in as a string is read as seconds, and discovery is fetched once', async () => {
+    const { http, idp } = recordingIdp({}, { access_token: 'AT', token_type: 'bearer', expires_in: '120' })
+    expect((await idp.token('client-credentials', { clientId: 'c', clientSecret: 's' })).expires_in).toBe(120)
+    await idp.token('client-credentials', { clientId: 'c', clientSecret: 's' })
+    expect(http.sent.map((r) => r.url.replace('https://idp.example', ''))).toEqual([
+      '/.well-known/openid-configuration',
+      '/token',
+      '/token',
+    ])
+  })
+})
+
 describe('tokenRequest', () => {
   const form = (body: string) => Object.fromEntries(new URLSearchParams(body))
-  test('client credentials: secret in a Basic header, each part form-encoded', () => {
-    const r = tokenRequest('client-credentials', {
+  test('client credentials: secret in a Basic header, each part form-encoded', async () => {
+    const r = await tokenRequest('client-credentials', {
       clientId: 'a b',
       clientSecret: 's:é',
       scope: 'mlflow',
@@ -78,8 +152,8 @@ describe('tokenRequest', () => {
     })
     expect(Buffer.from(r.headers.authorization!.slice(6), 'base64').toString()).toBe('a+b:s%3A%C3%A9')
   })
-  test('client credentials: post when the IdP offers only client_secret_post', () => {
-    const r = tokenRequest('client-credentials', {
+  test('client credentials: post when the IdP offers only client_secret_post', async () => {
+    const r = await tokenRequest('client-credentials', {
       clientId: 'a',
       clientSecret: 's',
       authMethods: ['client_secret_post', 'private_key_jwt'],
@@ -87,16 +161,18 @@ describe('tokenRequest', () => {
     expect(form(r.body)).toEqual({ grant_type: 'client_credentials', client_id: 'a', client_secret: 's' })
     expect(r.headers.authorization).toBeUndefined()
   })
-  test('an audience that is not a URI is not sent as resource', () => {
+  test('an audience that is not a URI is not sent as resource', async () => {
     expect(
-      form(tokenRequest('client-credentials', { clientId: 'a', clientSecret: 's', audience: 'mlflow-api' }).body),
+      form(
+        (await tokenRequest('client-credentials', { clientId: 'a', clientSecret: 's', audience: 'mlflow-api' })).body,
+      ),
     ).toEqual({
       grant_type: 'client_credentials',
       audience: 'mlflow-api',
     })
   })
-  test('token exchange (RFC 8693), public client', () => {
-    expect(form(tokenRequest('token-exchange', { githubToken: 'GH', clientId: 'fed' }).body)).toEqual({
+  test('token exchange (RFC 8693), public client', async () => {
+    expect(form((await tokenRequest('token-exchange', { githubToken: 'GH', clientId: 'fed' })).body)).toEqual({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       subject_token: 'GH',
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
@@ -104,8 +180,10 @@ describe('tokenRequest', () => {
       client_id: 'fed',
     })
   })
-  test('client assertion (RFC 7523 §2.2)', () => {
-    expect(form(tokenRequest('client-assertion', { githubToken: 'GH', clientId: 'fed', scope: 's' }).body)).toEqual({
+  test('client assertion (RFC 7523 §2.2)', async () => {
+    expect(
+      form((await tokenRequest('client-assertion', { githubToken: 'GH', clientId: 'fed', scope: 's' })).body),
+    ).toEqual({
       grant_type: 'client_credentials',
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: 'GH',
@@ -138,7 +216,11 @@ test.each([
       'https://idp.example/.well-known/oauth-authorization-server',
     ],
   ],
-])('discoveryUrls(%s)', (issuer, expected) => expect(discoveryUrls(issuer)).toEqual(expected))
+])('discovery URLs for %s', async (issuer, expected) => {
+  const http = recording(() => [404, { error: 'not found' }])
+  await new OidcIssuer(http, issuer).discover().catch(() => undefined)
+  expect(http.sent.map((r) => r.url)).toEqual(expected)
+})
 
 // --- providers against a loopback IdP ---------------------------------------------------------------
 
@@ -289,6 +371,7 @@ describe('providers', () => {
         return json(res, 200, { issuer: idp.url, token_endpoint: `${idp.url}/token` })
       json(res, 200, {
         access_token: 'EXCHANGED',
+        token_type: 'Bearer',
         issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
         expires_in: 60,
       })
@@ -325,12 +408,17 @@ describe('discovery checks the issuer the document names', () => {
 
   test('the same issuer: accepted', async () => {
     await serve({ '/t1/.well-known/openid-configuration': (b) => ({ issuer: `${b}/t1`, token_endpoint: `${b}/tok` }) })
-    expect((await discover(http, `${idp.url}/t1`)).tokenEndpoint).toBe(`${idp.url}/tok`)
+    expect((await new OidcIssuer(http, `${idp.url}/t1`).discover()).token_endpoint).toBe(`${idp.url}/tok`)
   })
 
   test('a trailing slash (Auth0 names https://tenant/; the input parser drops the slash): accepted', async () => {
     await serve({ '/.well-known/openid-configuration': (b) => ({ issuer: `${b}/`, token_endpoint: `${b}/tok` }) })
-    expect((await discover(http, idp.url)).tokenEndpoint).toBe(`${idp.url}/tok`)
+    expect((await new OidcIssuer(http, idp.url).discover()).token_endpoint).toBe(`${idp.url}/tok`)
+  })
+
+  test('a trailing slash after a path (the input parser drops it): accepted', async () => {
+    await serve({ '/t1/.well-known/openid-configuration': (b) => ({ issuer: `${b}/t1/`, token_endpoint: `${b}/tok` }) })
+    expect((await new OidcIssuer(http, `${idp.url}/t1`).discover()).token_endpoint).toBe(`${idp.url}/tok`)
   })
 
   test.each([
@@ -339,21 +427,23 @@ describe('discovery checks the issuer the document names', () => {
     ['a different case', (b: string) => `${b}/T1`],
   ])('%s: refused, naming both and the input', async (_case, named) => {
     await serve({ '/t1/.well-known/openid-configuration': (b) => ({ issuer: named(b), token_endpoint: `${b}/tok` }) })
-    await expect(discover(http, `${idp.url}/t1`)).rejects.toThrow(
+    await expect(new OidcIssuer(http, `${idp.url}/t1`).discover()).rejects.toThrow(
       `the OIDC discovery document ${idp.url}/t1/.well-known/openid-configuration names issuer "${named(idp.url)}", not "${idp.url}/t1" as configured in oidc-issuer (or MLFLOW_TRACKING_OIDC_ISSUER)`,
     )
   })
 
   test('no issuer in the document: refused', async () => {
     await serve({ '/.well-known/openid-configuration': (b) => ({ token_endpoint: `${b}/tok` }) })
-    await expect(discover(http, idp.url)).rejects.toThrow(/names no issuer, not "http:\/\/127.0.0.1:\d+" as configured/)
+    await expect(new OidcIssuer(http, idp.url).discover()).rejects.toThrow(
+      /names no issuer, not "http:\/\/127.0.0.1:\d+" as configured/,
+    )
   })
 
   test('RFC 8414 metadata (inserted after the host) is checked the same way', async () => {
     await serve({
       '/.well-known/oauth-authorization-server/t1': (b) => ({ issuer: `${b}/other`, token_endpoint: `${b}/tok` }),
     })
-    await expect(discover(http, `${idp.url}/t1`)).rejects.toThrow(
+    await expect(new OidcIssuer(http, `${idp.url}/t1`).discover()).rejects.toThrow(
       `the OIDC discovery document ${idp.url}/.well-known/oauth-authorization-server/t1 names issuer "${idp.url}/other"`,
     )
   })
