@@ -135,7 +135,7 @@ name, bench = sys.argv[2], sys.argv[3]
 src = mlflow.artifacts.download_artifacts(f"models:/{name}/2")
 with open(os.path.join(src, "retrained.bin"), "wb") as f:
     f.write(os.urandom(1 << 20))
-mlflow.set_experiment("bench-rebuild")
+mlflow.set_experiment(bench)
 with mlflow.start_run() as run:
     mlflow.log_artifacts(src, "model")
 client = MlflowClient()
