@@ -39,6 +39,7 @@ export class V2Error extends DeployError {
 interface Answer {
   status: number
   body: string
+  retryAfter?: string
 }
 
 /** A successful call: its answer, its latency and how many attempts it took. */
@@ -123,12 +124,14 @@ export class V2Client {
     const attempt = async (n: number): Promise<Attempt<Call>> => {
       const sent = this.clock.now()
       let status: number | undefined
+      let retryAfter: string | undefined
       let last: string
       try {
         const answer = await this.once(method, path, body, options.signal)
         const latencyMs = this.clock.now() - sent
         if (answer.status >= 200 && answer.status < 300) return { done: { answer, latencyMs, attempts: n } }
         status = answer.status
+        retryAfter = answer.retryAfter
         last = `HTTP ${answer.status}${answer.body ? `: ${errorText(answer.body)}` : ''}`
         if (!retryable(answer.status)) throw new V2Error(`${this.where(path)} answered ${last}`, answer.status)
       } catch (err) {
@@ -138,6 +141,7 @@ export class V2Client {
       }
       return {
         retry: last,
+        retryAfter,
         giveUp: () => {
           throw new V2Error(
             `${this.where(path)} did not succeed within ${Math.round(options.budgetMs / 1000)} s (${n} attempts); last answer: ${last}`,
@@ -164,7 +168,7 @@ export class V2Client {
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.options.hostHeader) headers['host'] = this.options.hostHeader
     const res = await this.http.request({ method, url: this.base + path, headers, body, signal })
-    return { status: res.status, body: await res.text() }
+    return { status: res.status, body: await res.text(), retryAfter: res.headers['retry-after'] }
   }
 
   private where(path: string): string {
