@@ -1,8 +1,9 @@
 // A small client for the few GitHub REST endpoints the action uses: issue comments (the sticky
 // PR comment), pull requests (is the PR still open?) and deployments with their statuses.
 // The token goes in the Authorization header only; errors carry the path and GitHub's message.
-import type { HttpTransport } from '../util/http.js'
-import { errorMessage } from '../util/errors.js'
+import { DeployError, errorMessage } from '../util/errors.js'
+import { HttpConnectionError, type HttpTransport } from '../util/http.js'
+import { TRUST_VIA_NODE, connectionFailureMessage } from '../util/net-errors.js'
 
 export interface IssueComment {
   readonly id: number
@@ -147,19 +148,25 @@ export class GitHubClient {
     body: unknown,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    const res = await this.options.transport.request({
-      method,
-      url: this.base + path,
-      headers: {
-        accept: 'application/vnd.github+json',
-        authorization: `Bearer ${this.options.token}`,
-        'x-github-api-version': '2022-11-28',
-        'user-agent': 'mlflow-k8s-deploy',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    })
+    const res = await this.options.transport
+      .request({
+        method,
+        url: this.base + path,
+        headers: {
+          accept: 'application/vnd.github+json',
+          authorization: `Bearer ${this.options.token}`,
+          'x-github-api-version': '2022-11-28',
+          'user-agent': 'mlflow-k8s-deploy',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof HttpConnectionError)) throw err
+        const server = `GitHub at ${this.options.apiUrl}`
+        throw new DeployError(connectionFailureMessage(err, { what: server, trust: TRUST_VIA_NODE }))
+      })
     const text = await res.text()
     let json: unknown
     try {

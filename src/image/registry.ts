@@ -5,6 +5,8 @@
 // an answer (a cache miss); no access, no connection and a web page instead of a registry are
 // errors that say which.
 import { DeployError } from '../util/errors.js'
+import { connectionError } from '../util/http.js'
+import { TRUST_VIA_NODE, connectionFailureMessage } from '../util/net-errors.js'
 import type { Logger } from '../util/logger.js'
 import type { CredentialSource, RegistryCredential } from './docker-config.js'
 import { sha256Hex } from './identity.js'
@@ -215,13 +217,17 @@ export class RegistryClient {
     try {
       return await this.options.http.request({ method, url, headers: hdrs, signal: this.options.signal })
     } catch (err) {
-      this.options.signal?.throwIfAborted()
-      const e = err as { code?: string; cause?: { code?: string }; message?: string }
-      const code = e.cause?.code ?? e.code ?? ''
-      throw new DeployError(
-        `cannot reach registry ${ref.registry} (${new URL(url).origin}): ${code ? `${code} ` : ''}${e.message ?? String(err)}`,
-      )
+      throw this.unreachable(`registry ${ref.registry}`, url, err)
     }
+  }
+
+  /** A request that got no answer, worded by util/net-errors.ts; the abort reason as it is. */
+  private unreachable(server: string, url: string, err: unknown): unknown {
+    if (this.options.signal?.aborted) return this.options.signal.reason
+    const failure = connectionError(url, err)
+    return new DeployError(
+      connectionFailureMessage(failure, { what: `${server} (${new URL(url).origin})`, trust: TRUST_VIA_NODE }),
+    )
   }
 
   /**
@@ -325,10 +331,7 @@ export class RegistryClient {
     try {
       return await this.options.http.request({ ...req, url, idempotent: true, signal: this.options.signal })
     } catch (err) {
-      this.options.signal?.throwIfAborted()
-      throw new DeployError(
-        `cannot reach the token service of registry ${ref.registry} (${new URL(url).origin}): ${(err as Error).message}`,
-      )
+      throw this.unreachable(`the token service of registry ${ref.registry}`, url, err)
     }
   }
 

@@ -2,10 +2,11 @@
 // Serving stacks answer 404 (no route yet), 503 or 400 (MLServer: model not ready) for a moment
 // after the controller says Ready (kserve#1658), so each call retries with backoff within a
 // bounded time before judging. `ingress-host` is sent as Host when the URL is an ingress IP.
-import { Agent, request, type Dispatcher } from 'undici'
 import { systemClock, type Clock } from '../util/clock.js'
-import { DeployError, errorMessage } from '../util/errors.js'
+import { DeployError } from '../util/errors.js'
+import { HttpConnectionError, UndiciTransport, type HttpTransport } from '../util/http.js'
 import type { Logger } from '../util/logger.js'
+import { NO_RETRY, retrying, type Attempt } from '../util/retry.js'
 import type { V2Request, V2Response } from './request.js'
 
 export interface V2ClientOptions {
@@ -14,8 +15,9 @@ export interface V2ClientOptions {
   readonly hostHeader?: string
   readonly log: Logger
   readonly clock?: Clock
-  readonly dispatcher?: Dispatcher
-  /** One request's time limit. */
+  /** A transport without retries of its own: each call here retries by its own rules. */
+  readonly http?: HttpTransport
+  /** One request's time limit (for the transport made when none is given). */
   readonly requestTimeoutMs?: number
 }
 
@@ -37,18 +39,34 @@ export class V2Error extends DeployError {
 interface Answer {
   status: number
   body: string
+  retryAfter?: string
+}
+
+/** A successful call: its answer, its latency and how many attempts it took. */
+interface Call {
+  answer: Answer
+  latencyMs: number
+  attempts: number
 }
 
 export class V2Client {
   private readonly clock: Clock
-  private readonly dispatcher: Dispatcher
+  private readonly http: HttpTransport
+  /** The transport made here (none given), closed by close(). */
+  private readonly ownTransport?: UndiciTransport
   private readonly base: string
 
   constructor(private readonly options: V2ClientOptions) {
     this.clock = options.clock ?? systemClock
     const timeout = options.requestTimeoutMs ?? 30_000
-    this.dispatcher =
-      options.dispatcher ?? new Agent({ connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout })
+    if (options.http) this.http = options.http
+    else
+      this.http = this.ownTransport = new UndiciTransport({
+        retry: NO_RETRY,
+        connectTimeoutMs: timeout,
+        headersTimeoutMs: timeout,
+        bodyTimeoutMs: timeout,
+      })
     this.base = options.baseUrl.replace(/\/+$/, '')
   }
 
@@ -88,53 +106,69 @@ export class V2Client {
   }
 
   async close(): Promise<void> {
-    if (!this.options.dispatcher) await this.dispatcher.close()
+    await this.ownTransport?.close()
   }
 
+  /**
+   * One call, retried while the answer is transient (`retryable` statuses, no connection yet)
+   * within the budget; the backoff is util/retry.ts's, bounded by time alone.
+   */
   private async call(
     method: 'GET' | 'POST',
     path: string,
     body: string | undefined,
     options: CallOptions,
     retryable: (status: number) => boolean,
-  ): Promise<{ answer: Answer; latencyMs: number; attempts: number }> {
-    const started = this.clock.now()
-    let last: string
-    for (let attempt = 1; ; attempt++) {
-      options.signal?.throwIfAborted()
+  ): Promise<Call> {
+    const policy = { retries: Infinity, baseDelayMs: 100, maxDelayMs: 2_000, budgetMs: options.budgetMs }
+    const attempt = async (n: number): Promise<Attempt<Call>> => {
       const sent = this.clock.now()
       let status: number | undefined
+      let retryAfter: string | undefined
+      let last: string
       try {
         const answer = await this.once(method, path, body, options.signal)
         const latencyMs = this.clock.now() - sent
-        if (answer.status >= 200 && answer.status < 300) return { answer, latencyMs, attempts: attempt }
+        if (answer.status >= 200 && answer.status < 300) return { done: { answer, latencyMs, attempts: n } }
         status = answer.status
+        retryAfter = answer.retryAfter
         last = `HTTP ${answer.status}${answer.body ? `: ${errorText(answer.body)}` : ''}`
         if (!retryable(answer.status)) throw new V2Error(`${this.where(path)} answered ${last}`, answer.status)
       } catch (err) {
-        if (err instanceof V2Error) throw err
-        options.signal?.throwIfAborted()
-        last = connectionText(err)
+        // The route or the DNS name may not exist yet: no answer is retried like a 404.
+        if (!(err instanceof HttpConnectionError)) throw err
+        last = `${err.code} (${err.message.replace(/^.*?: /, '')})`
       }
-      const elapsed = this.clock.now() - started
-      const delay = Math.min(2_000, 100 * 2 ** (attempt - 1))
-      if (elapsed + delay > options.budgetMs) {
-        throw new V2Error(
-          `${this.where(path)} did not succeed within ${Math.round(options.budgetMs / 1000)} s (${attempt} attempts); last answer: ${last}`,
-          status,
-        )
+      return {
+        retry: last,
+        retryAfter,
+        giveUp: () => {
+          throw new V2Error(
+            `${this.where(path)} did not succeed within ${Math.round(options.budgetMs / 1000)} s (${n} attempts); last answer: ${last}`,
+            status,
+          )
+        },
       }
-      this.options.log.debug(`${method} ${path}: ${last}; retrying in ${delay} ms`)
-      await this.clock.sleep(delay, options.signal)
     }
+    return retrying(policy, attempt, {
+      signal: options.signal,
+      sleep: (ms, signal) => this.clock.sleep(ms, signal),
+      now: () => this.clock.now(),
+      onRetry: (why, _n, delay) => this.options.log.debug(`${method} ${path}: ${why}; retrying in ${delay} ms`),
+    })
   }
 
-  private async once(method: string, path: string, body: string | undefined, signal?: AbortSignal): Promise<Answer> {
+  private async once(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<Answer> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.options.hostHeader) headers['host'] = this.options.hostHeader
-    const res = await request(this.base + path, { method, headers, body, signal, dispatcher: this.dispatcher })
-    return { status: res.statusCode, body: await res.body.text() }
+    const res = await this.http.request({ method, url: this.base + path, headers, body, signal })
+    return { status: res.status, body: await res.text(), retryAfter: res.headers['retry-after'] }
   }
 
   private where(path: string): string {
@@ -157,10 +191,4 @@ function errorText(body: string): string {
     // not JSON
   }
   return body.slice(0, 300).trim()
-}
-
-function connectionText(err: unknown): string {
-  const e = err as { code?: string; cause?: { code?: string } }
-  const code = e?.cause?.code ?? e?.code
-  return code ? `${code} (${errorMessage(err)})` : errorMessage(err)
 }

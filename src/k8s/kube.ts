@@ -8,6 +8,7 @@
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node'
 import { request, type Dispatcher } from 'undici'
 import { DeployError } from '../util/errors.js'
+import { classifyConnectionFailure, errorCode } from '../util/net-errors.js'
 import type { Logger } from '../util/logger.js'
 import { isPlainObject } from '../util/yaml.js'
 import { MANAGED_BY } from './render.js'
@@ -128,28 +129,18 @@ export class KubeApiError extends DeployError {
   }
 }
 
-const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'EPROTO',
-])
-
 /** Words a connection failure; never includes credentials (only the server URL and a code). */
 export function unreachable(server: string, err: unknown): KubeUnreachableError {
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
-  const code = e?.cause?.code ?? e?.code ?? 'UNKNOWN'
-  if (TLS_CODES.has(code)) {
+  const e = err as { message?: string; cause?: { message?: string } }
+  const code = errorCode(err) ?? 'UNKNOWN'
+  const detail = e?.cause?.message ?? e?.message ?? String(err)
+  const kind = classifyConnectionFailure(code, detail, server.startsWith('https:'))
+  if (kind === 'certificate' || kind === 'not-tls') {
     return new KubeUnreachableError(
       code,
       `TLS with the Kubernetes API server ${server} failed (${code}): check the cluster's certificate-authority in the kubeconfig`,
     )
   }
-  const detail = e?.cause?.message ?? e?.message ?? String(err)
   return new KubeUnreachableError(code, `the Kubernetes API server ${server} is unreachable (${code}: ${detail})`)
 }
 

@@ -6,6 +6,7 @@ import { TimeoutError, deadline, type Clock } from '../util/clock.js'
 import { DeployError, errorMessage } from '../util/errors.js'
 import { formatDuration } from '../util/duration.js'
 import type { Logger } from '../util/logger.js'
+import { backoffDelay } from '../util/retry.js'
 import type { KubeObject } from './readiness.js'
 import { KubeApiError, KubeUnreachableError, type ListResult, type WatchEventType } from './kube.js'
 
@@ -78,6 +79,10 @@ export class WaitError extends DeployError {
 }
 
 const GONE = 410
+
+// Between watch reconnects after a transient failure (the count resets on every event); the
+// deadline, not a number of attempts, bounds the wait.
+const WATCH_BACKOFF = { baseDelayMs: 500, maxDelayMs: 5_000 }
 
 export async function waitFor<T = KubeObject>(
   stream: ObjectStream<T>,
@@ -157,7 +162,7 @@ export async function waitFor<T = KubeObject>(
         // Permanent answers (RBAC, not installed) end the wait; a dropped connection is retried.
         if (!isTransient(err)) throw err
         failures++
-        const backoff = Math.min(5_000, 250 * 2 ** failures)
+        const backoff = backoffDelay(WATCH_BACKOFF, failures)
         log.debug(`${options.what}: watch failed (${errorMessage(err)}), retrying in ${backoff} ms`)
         await clock.sleep(backoff, signal)
       }

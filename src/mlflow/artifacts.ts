@@ -6,8 +6,8 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { systemClock } from '../util/clock.js'
-import { DEFAULT_RETRY, HttpConnectionError, retryDelay, type RetryPolicy } from '../util/http.js'
+import { errorCode } from '../util/net-errors.js'
+import { DEFAULT_RETRY, retrying, type RetryPolicy } from '../util/retry.js'
 import type { Logger } from '../util/logger.js'
 import type { MlflowClient } from './client.js'
 import { MlflowError } from './errors.js'
@@ -181,37 +181,46 @@ async function downloadFile(
   artifactUri: string,
   opts: DownloadOptions,
 ): Promise<void> {
-  const policy = opts.retry ?? DEFAULT_RETRY
-  const now = opts.now ?? Date.now
-  const started = now()
   await mkdir(dirname(local), { recursive: true })
-  for (let attempt = 1; ; attempt++) {
-    let problem: string
-    try {
-      const res = await client.openArtifact(base, remote, opts.signal)
-      await pipeline(res.body, createWriteStream(local), { signal: opts.signal })
-      const got = (await stat(local)).size
-      if (got === file.size) return
-      problem = `got ${got} bytes, listed ${file.size}`
-    } catch (err) {
-      opts.signal?.throwIfAborted()
-      if (err instanceof MlflowError && err.status === 404) {
-        throw new MlflowError(
-          `${file.path} vanished from ${artifactUri} during the download (listed, then HTTP 404): the model's artifacts were deleted or replaced; run again`,
-          404,
-        )
+  // The transport retries a request that got no answer; this retries what it cannot see: a body
+  // cut off midway, or one that ends short of the listed size.
+  await retrying<void>(
+    opts.retry ?? DEFAULT_RETRY,
+    async (attempt) => {
+      let problem: string
+      try {
+        const res = await client.openArtifact(base, remote, opts.signal)
+        await pipeline(res.body, createWriteStream(local), { signal: opts.signal })
+        const got = (await stat(local)).size
+        if (got === file.size) return { done: undefined }
+        problem = `got ${got} bytes, listed ${file.size}`
+      } catch (err) {
+        opts.signal?.throwIfAborted()
+        if (err instanceof MlflowError && err.status === 404) {
+          throw new MlflowError(
+            `${file.path} vanished from ${artifactUri} during the download (listed, then HTTP 404): the model's artifacts were deleted or replaced; run again`,
+            404,
+          )
+        }
+        if (err instanceof MlflowError) throw err
+        problem = errorCode(err) ?? (err as Error).message
       }
-      if (err instanceof MlflowError) throw err
-      problem =
-        err instanceof HttpConnectionError ? err.code : ((err as { code?: string }).code ?? (err as Error).message)
-    }
-    const delay = retryDelay(policy, attempt, now() - started, undefined)
-    if (delay === undefined) {
-      throw new MlflowError(`downloading ${file.path} from ${artifactUri} failed after ${attempt} attempts: ${problem}`)
-    }
-    opts.log?.debug(`${file.path}: ${problem}; retrying in ${delay} ms`)
-    await (opts.sleep ?? systemClock.sleep)(delay, opts.signal)
-  }
+      return {
+        retry: `${file.path}: ${problem}`,
+        giveUp: () => {
+          throw new MlflowError(
+            `downloading ${file.path} from ${artifactUri} failed after ${attempt} attempts: ${problem}`,
+          )
+        },
+      }
+    },
+    {
+      signal: opts.signal,
+      sleep: opts.sleep,
+      now: opts.now,
+      onRetry: (why, _attempt, delay) => opts.log?.debug(`${why}; retrying in ${delay} ms`),
+    },
+  )
 }
 
 /**

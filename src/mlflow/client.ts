@@ -81,6 +81,25 @@ export function filterLiteral(value: string): string {
   return value.includes("'") ? `"${value}"` : `'${value}'`
 }
 
+/** One page of a paged MLflow answer: its items under `K`, and the token of the next page. */
+type Page<K extends string, T> = { [key in K]?: T[] } & { next_page_token?: string }
+
+/** Every item of a paged MLflow list, following next_page_token until `limit` items. */
+async function pages<K extends string, T>(
+  key: K,
+  limit: number,
+  page: (pageToken: string | undefined, room: number) => Promise<Page<K, T>>,
+): Promise<T[]> {
+  const out: T[] = []
+  let pageToken: string | undefined
+  do {
+    const r = await page(pageToken, limit - out.length)
+    out.push(...(r[key] ?? []))
+    pageToken = r.next_page_token || undefined
+  } while (pageToken && out.length < limit)
+  return out
+}
+
 export interface MlflowClientOptions {
   readonly trackingUri: string
   /** Where the registry lives when it is not the tracking server. */
@@ -88,6 +107,16 @@ export interface MlflowClientOptions {
   readonly http: HttpTransport
   readonly auth: AuthProvider
   readonly log: Logger
+}
+
+/** One request to an MLflow server at `base`; `urlInput` is the input that holds its URL. */
+interface MlflowRequest {
+  readonly method: HttpMethod
+  readonly base: string
+  readonly url: string
+  readonly body?: string
+  readonly urlInput: string
+  readonly signal?: AbortSignal
 }
 
 export class MlflowClient {
@@ -106,13 +135,9 @@ export class MlflowClient {
   // --- registry ---------------------------------------------------------------------------------
 
   async getRegisteredModel(name: string, signal?: AbortSignal): Promise<RegisteredModel> {
-    const r = await this.registry<{ registered_model: RegisteredModel }>(
-      'GET',
-      '/api/2.0/mlflow/registered-models/get',
-      { name },
-      signal,
-    )
-    return r.registered_model
+    const path = '/api/2.0/mlflow/registered-models/get'
+    return (await this.rest<{ registered_model: RegisteredModel }>('registry', 'GET', path, { name }, signal))
+      .registered_model
   }
 
   async searchRegisteredModels(
@@ -120,43 +145,29 @@ export class MlflowClient {
     maxResults: number,
     signal?: AbortSignal,
   ): Promise<RegisteredModel[]> {
-    const r = await this.registry<{ registered_models?: RegisteredModel[] }>(
-      'GET',
-      '/api/2.0/mlflow/registered-models/search',
-      { filter, max_results: maxResults },
-      signal,
-    )
+    const path = '/api/2.0/mlflow/registered-models/search'
+    const query = { filter, max_results: maxResults }
+    const r = await this.rest<{ registered_models?: RegisteredModel[] }>('registry', 'GET', path, query, signal)
     return r.registered_models ?? []
   }
 
   async getModelVersion(name: string, version: string, signal?: AbortSignal): Promise<ModelVersion> {
-    const r = await this.registry<{ model_version: ModelVersion }>(
-      'GET',
-      '/api/2.0/mlflow/model-versions/get',
-      { name, version },
-      signal,
-    )
-    return r.model_version
+    const path = '/api/2.0/mlflow/model-versions/get'
+    return (await this.rest<{ model_version: ModelVersion }>('registry', 'GET', path, { name, version }, signal))
+      .model_version
   }
 
   async getModelVersionByAlias(name: string, alias: string, signal?: AbortSignal): Promise<ModelVersion> {
-    const r = await this.registry<{ model_version: ModelVersion }>(
-      'GET',
-      '/api/2.0/mlflow/registered-models/alias',
-      { name, alias },
-      signal,
-    )
-    return r.model_version
+    const path = '/api/2.0/mlflow/registered-models/alias'
+    return (await this.rest<{ model_version: ModelVersion }>('registry', 'GET', path, { name, alias }, signal))
+      .model_version
   }
 
   /** Highest version per stage; all stages when `stages` is empty. */
   async getLatestVersions(name: string, stages: readonly string[] = [], signal?: AbortSignal): Promise<ModelVersion[]> {
-    const r = await this.registry<{ model_versions?: ModelVersion[] }>(
-      'GET',
-      '/api/2.0/mlflow/registered-models/get-latest-versions',
-      { name, stages: stages.length ? stages : undefined },
-      signal,
-    )
+    const path = '/api/2.0/mlflow/registered-models/get-latest-versions'
+    const query = { name, stages: stages.length ? stages : undefined }
+    const r = await this.rest<{ model_versions?: ModelVersion[] }>('registry', 'GET', path, query, signal)
     return r.model_versions ?? []
   }
 
@@ -166,34 +177,20 @@ export class MlflowClient {
     opts: { orderBy?: readonly string[]; limit?: number } = {},
     signal?: AbortSignal,
   ): Promise<ModelVersion[]> {
-    const limit = opts.limit ?? 1000
-    const out: ModelVersion[] = []
-    let pageToken: string | undefined
-    do {
-      const r = await this.registry<{ model_versions?: ModelVersion[]; next_page_token?: string }>(
-        'GET',
-        '/api/2.0/mlflow/model-versions/search',
-        { filter, max_results: Math.min(limit - out.length, 1000), order_by: opts.orderBy, page_token: pageToken },
-        signal,
-      )
-      out.push(...(r.model_versions ?? []))
-      pageToken = r.next_page_token || undefined
-    } while (pageToken && out.length < limit)
-    return out
+    const path = '/api/2.0/mlflow/model-versions/search'
+    return pages('model_versions', opts.limit ?? 1000, (page_token, room) => {
+      const query = { filter, max_results: Math.min(room, 1000), order_by: opts.orderBy, page_token }
+      return this.rest<Page<'model_versions', ModelVersion>>('registry', 'GET', path, query, signal)
+    })
   }
 
   async getDownloadUri(name: string, version: string, signal?: AbortSignal): Promise<string> {
-    const r = await this.registry<{ artifact_uri: string }>(
-      'GET',
-      '/api/2.0/mlflow/model-versions/get-download-uri',
-      { name, version },
-      signal,
-    )
-    return r.artifact_uri
+    const path = '/api/2.0/mlflow/model-versions/get-download-uri'
+    return (await this.rest<{ artifact_uri: string }>('registry', 'GET', path, { name, version }, signal)).artifact_uri
   }
 
   async setAlias(name: string, alias: string, version: string, signal?: AbortSignal): Promise<void> {
-    await this.registry('POST', '/api/2.0/mlflow/registered-models/alias', { name, alias, version }, signal)
+    await this.rest('registry', 'POST', '/api/2.0/mlflow/registered-models/alias', { name, alias, version }, signal)
   }
 
   async setModelVersionTag(
@@ -203,41 +200,26 @@ export class MlflowClient {
     value: string,
     signal?: AbortSignal,
   ): Promise<void> {
-    await this.registry('POST', '/api/2.0/mlflow/model-versions/set-tag', { name, version, key, value }, signal)
+    await this.rest('registry', 'POST', '/api/2.0/mlflow/model-versions/set-tag', { name, version, key, value }, signal)
   }
 
   // --- tracking ---------------------------------------------------------------------------------
 
   async getRun(runId: string, signal?: AbortSignal): Promise<Run> {
-    const r = await this.tracking<{ run: Run }>('GET', '/api/2.0/mlflow/runs/get', { run_id: runId }, signal)
-    return r.run
+    return (await this.rest<{ run: Run }>('tracking', 'GET', '/api/2.0/mlflow/runs/get', { run_id: runId }, signal)).run
   }
 
   async getLoggedModel(modelId: string, signal?: AbortSignal): Promise<LoggedModel> {
-    const r = await this.tracking<{ model: LoggedModel }>(
-      'GET',
-      `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`,
-      {},
-      signal,
-    )
-    return r.model
+    const path = `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`
+    return (await this.rest<{ model: LoggedModel }>('tracking', 'GET', path, {}, signal)).model
   }
 
   /** A run's artifacts directly under `path` (any artifact store the server can read). */
   async listRunArtifacts(runId: string, path: string, signal?: AbortSignal): Promise<ArtifactEntry[]> {
-    const out: ArtifactEntry[] = []
-    let pageToken: string | undefined
-    do {
-      const r = await this.tracking<{ files?: ArtifactEntry[]; next_page_token?: string }>(
-        'GET',
-        '/api/2.0/mlflow/artifacts/list',
-        { run_id: runId, path: path || undefined, page_token: pageToken },
-        signal,
-      )
-      out.push(...(r.files ?? []))
-      pageToken = r.next_page_token || undefined
-    } while (pageToken)
-    return out
+    return pages('files', Infinity, (page_token) => {
+      const query = { run_id: runId, path: path || undefined, page_token }
+      return this.rest<Page<'files', ArtifactEntry>>('tracking', 'GET', '/api/2.0/mlflow/artifacts/list', query, signal)
+    })
   }
 
   async searchLoggedModels(
@@ -245,19 +227,16 @@ export class MlflowClient {
     filter: string,
     signal?: AbortSignal,
   ): Promise<LoggedModel[]> {
-    const out: LoggedModel[] = []
-    let pageToken: string | undefined
-    do {
-      const r = await this.tracking<{ models?: LoggedModel[]; next_page_token?: string }>(
+    return pages('models', 10_000, (page_token) => {
+      const body = { experiment_ids: experimentIds, filter, page_token }
+      return this.rest<Page<'models', LoggedModel>>(
+        'tracking',
         'POST',
         '/api/2.0/mlflow/logged-models/search',
-        { experiment_ids: experimentIds, filter, page_token: pageToken },
+        body,
         signal,
       )
-      out.push(...(r.models ?? []))
-      pageToken = r.next_page_token || undefined
-    } while (pageToken && out.length < 10_000)
-    return out
+    })
   }
 
   // --- proxied artifacts (mlflow-artifacts:) ------------------------------------------------------
@@ -265,88 +244,54 @@ export class MlflowClient {
   /** One directory of the server's artifact store; paths in the answer are basenames. */
   async listArtifacts(base: string, path: string, signal?: AbortSignal): Promise<ArtifactEntry[]> {
     const url = apiUrl(base, '/api/2.0/mlflow-artifacts/artifacts', { path })
-    const r = await this.call<{ files?: ArtifactEntry[] }>(
-      'GET',
-      url,
-      undefined,
-      `MLflow at ${base}`,
-      'tracking-uri',
-      signal,
+    return (
+      (await this.call<{ files?: ArtifactEntry[] }>({ method: 'GET', base, url, urlInput: 'tracking-uri', signal }))
+        .files ?? []
     )
-    return r.files ?? []
   }
 
   /** Opens one artifact file; a 2xx response whose body the caller streams. */
   async openArtifact(base: string, path: string, signal?: AbortSignal): Promise<HttpResponse & { body: Readable }> {
     const url = `${base.replace(/\/+$/, '')}/api/2.0/mlflow-artifacts/artifacts/${encodePath(path)}`
-    return this.send('GET', url, undefined, `MLflow at ${base}`, 'tracking-uri', signal)
+    return this.send({ method: 'GET', base, url, urlInput: 'tracking-uri', signal })
   }
 
   // --- plumbing ---------------------------------------------------------------------------------
 
-  private registry<T>(
-    method: HttpMethod,
-    path: string,
-    params: Query | Record<string, unknown>,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    const input = this.registryUri === this.trackingUri ? 'tracking-uri' : 'registry-uri'
-    return this.rest<T>(this.registryUri, method, path, params, input, signal)
-  }
-
-  private tracking<T>(
-    method: HttpMethod,
-    path: string,
-    params: Query | Record<string, unknown>,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    return this.rest<T>(this.trackingUri, method, path, params, 'tracking-uri', signal)
-  }
-
+  /** A REST call to the registry or the tracking server (MLflow's REST API, /api/2.0/mlflow). */
   private rest<T>(
-    base: string,
+    server: 'registry' | 'tracking',
     method: HttpMethod,
     path: string,
     params: Query | Record<string, unknown>,
-    urlInput: string,
     signal?: AbortSignal,
   ): Promise<T> {
+    const base = server === 'registry' ? this.registryUri : this.trackingUri
+    const urlInput = base === this.trackingUri ? 'tracking-uri' : 'registry-uri'
     // GET takes query parameters; other methods a JSON body (MLflow's REST convention).
     const url = method === 'GET' ? apiUrl(base, path, params as Query) : apiUrl(base, path)
     const body = method === 'GET' ? undefined : JSON.stringify(params)
-    return this.call<T>(method, url, body, `MLflow at ${base}`, urlInput, signal)
+    return this.call<T>({ method, base, url, body, urlInput, signal })
   }
 
-  private async call<T>(
-    method: HttpMethod,
-    url: string,
-    body: string | undefined,
-    server: string,
-    urlInput: string,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    const res = await this.send(method, url, body, server, urlInput, signal)
+  private async call<T>(req: MlflowRequest): Promise<T> {
+    const res = await this.send(req)
     const text = await res.text()
     try {
       return JSON.parse(text) as T
     } catch {
+      const { method, base, url, urlInput } = req
       throw new MlflowError(
-        `${server} answered ${method} ${new URL(url).pathname} with ${res.headers['content-type'] ?? 'no content type'} instead of MLflow JSON; is ${urlInput} the MLflow server?`,
+        `MLflow at ${base} answered ${method} ${new URL(url).pathname} with ${res.headers['content-type'] ?? 'no content type'} instead of MLflow JSON; is ${urlInput} the MLflow server?`,
         res.status,
       )
     }
   }
 
   /** Sends with credentials; returns a 2xx response or throws the mapped error. */
-  private async send(
-    method: HttpMethod,
-    url: string,
-    body: string | undefined,
-    server: string,
-    urlInput: string,
-    signal?: AbortSignal,
-  ): Promise<HttpResponse> {
+  private async send({ method, base, url, body, urlInput, signal }: MlflowRequest): Promise<HttpResponse> {
     const { auth, http, log } = this.options
+    const server = `MLflow at ${base}`
     for (let attempt = 1; ; attempt++) {
       const authorization = await auth.authorization(signal)
       const headers: Record<string, string> = { accept: 'application/json' }

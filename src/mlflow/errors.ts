@@ -1,7 +1,8 @@
 // Turning what a server (or the network) did into one line that says what to fix. Pure functions,
 // tested from tables; the clients only pick the right one.
 import { DeployError } from '../util/errors.js'
-import { HttpConnectionError, redact } from '../util/http.js'
+import { type HttpConnectionError, redact } from '../util/http.js'
+import { connectionFailureMessage } from '../util/net-errors.js'
 
 /** An MLflow (or identity provider) failure; `status`/`code` are kept for callers that branch. */
 export class MlflowError extends DeployError {
@@ -14,47 +15,17 @@ export class MlflowError extends DeployError {
   }
 }
 
-const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-])
-
 /**
  * One line for a request that got no HTTP answer. `what` names the server ("MLflow at
  * http://x"), `urlInput` the input that holds its URL.
  */
 export function connectionMessage(err: HttpConnectionError, what: string, urlInput: string): string {
-  const { code } = err
-  const https = err.url.startsWith('https:')
-  if (code === 'ECONNREFUSED')
-    return `cannot reach ${what}: connection refused (is the server up, is the port right?); check ${urlInput}`
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach ${what}: host not found; check ${urlInput}`
-  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
-    return `cannot reach ${what}: no route to host; check ${urlInput}`
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT')
-    return `cannot reach ${what}: connection timed out (firewall, or a private address?); check ${urlInput}`
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
-    return `${what} accepted the connection but did not answer in time; is ${urlInput} the MLflow server?`
-  if (
-    https &&
-    (code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
-      code === 'EPROTO' ||
-      /wrong version number|packet length too long/i.test(err.message))
-  )
-    return `${what} does not speak TLS (it answered plain HTTP to an https:// URL): use http:// in ${urlInput}`
-  if (TLS_CODES.has(code) || /certificate/i.test(err.message))
-    return `TLS verification of ${what} failed (${code}: ${err.message.replace(/^.*?: /, '')}): give its CA with mlflow-ca-cert, or set mlflow-insecure-tls: true (not recommended)`
-  if (!https && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'HPE_INVALID_CONSTANT'))
-    return `${what} closed the connection without an HTTP answer (${code}); if it serves TLS, use https:// in ${urlInput}`
-  return `request to ${what} failed: ${code} (${err.message.replace(/^.*?: /, '')})`
+  return connectionFailureMessage(err, {
+    what,
+    urlInput,
+    expected: 'the MLflow server',
+    trust: 'give its CA with mlflow-ca-cert, or set mlflow-insecure-tls: true (not recommended)',
+  })
 }
 
 // Servers label plain text as text/html (MLflow's basic-auth 401 does): trust the content.

@@ -1,11 +1,21 @@
-// A small HTTP transport over undici: one dispatcher (custom CA, explicit insecure TLS, proxies
-// from the environment), bounded timeouts, cancellation, and retries with exponential backoff for
-// transient failures of idempotent requests. Bodies are streams; callers decide how to read them.
-import { systemClock } from './clock.js'
+// The one HTTP transport of the action's clients (MLflow, registries, GitHub, the inference
+// endpoint), over undici: one dispatcher (custom CA, explicit insecure TLS, proxies from the
+// environment), bounded timeouts, cancellation, and util/retry.ts's policy for transient failures
+// of idempotent requests. Bodies are streams; callers decide how to read them.
 import { readFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici'
+import { errorCode } from './net-errors.js'
+import {
+  DEFAULT_RETRY,
+  NO_RETRY,
+  isIdempotent,
+  isRetryableCode,
+  isRetryableStatus,
+  retrying,
+  type RetryPolicy,
+} from './retry.js'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -49,74 +59,6 @@ export class HttpConnectionError extends Error {
   }
 }
 
-export interface RetryPolicy {
-  /** Retries after the first attempt. */
-  readonly retries: number
-  readonly baseDelayMs: number
-  readonly maxDelayMs: number
-  /** Give up retrying once this much time has passed since the first attempt. */
-  readonly budgetMs: number
-}
-
-// MLflow's Python client retries 5 times with backoff factor 2; a deploy has a timeout of its own,
-// so the budget is bounded in time too.
-export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 10_000, budgetMs: 60_000 }
-
-const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504])
-
-// Connection-level failures worth repeating: the peer dropped a connection that was working.
-// Refused connections, unknown hosts and TLS failures are configuration errors: failing fast
-// with a clear message beats a minute of backoff.
-const RETRY_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-])
-
-export function isRetryableStatus(status: number): boolean {
-  return RETRY_STATUSES.has(status)
-}
-
-export function isRetryableError(err: unknown): boolean {
-  return err instanceof HttpConnectionError && RETRY_CODES.has(err.code)
-}
-
-export function isIdempotent(req: Pick<HttpRequest, 'method' | 'idempotent'>): boolean {
-  return req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(req.method)
-}
-
-/**
- * Delay before retry number `attempt` (1-based): exponential with full jitter, at least what a
- * Retry-After header asks for (capped), or undefined when the policy says stop.
- */
-export function retryDelay(
-  policy: RetryPolicy,
-  attempt: number,
-  elapsedMs: number,
-  retryAfter: string | undefined,
-  random: () => number = Math.random,
-): number | undefined {
-  if (attempt > policy.retries) return undefined
-  const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
-  let delay = backoff / 2 + (random() * backoff) / 2
-  const asked = parseRetryAfter(retryAfter)
-  if (asked !== undefined) delay = Math.max(delay, Math.min(asked, policy.maxDelayMs))
-  if (elapsedMs + delay > policy.budgetMs) return undefined
-  return Math.round(delay)
-}
-
-function parseRetryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
-  const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
-}
-
 export interface TransportOptions {
   /** PEM file of CAs to trust in addition to the system ones. */
   readonly caCertPath?: string
@@ -138,8 +80,6 @@ export interface TransportOptions {
 export class UndiciTransport implements HttpTransport {
   private readonly dispatcher: Dispatcher
   private readonly retry: RetryPolicy
-  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
-  private readonly now: () => number
 
   constructor(private readonly options: TransportOptions = {}) {
     // An extra CA must not drop the system ones (a proxy or a public endpoint may still need them).
@@ -165,36 +105,40 @@ export class UndiciTransport implements HttpTransport {
         })
       : new Agent(common)
     this.retry = options.retry ?? DEFAULT_RETRY
-    this.sleep = options.sleep ?? systemClock.sleep
-    this.now = options.now ?? Date.now
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const started = this.now()
-    const retryable = isIdempotent(req)
-    for (let attempt = 1; ; attempt++) {
-      let retryAfter: string | undefined
-      let what: string
-      try {
-        const res = await this.once(req)
-        if (!retryable || !isRetryableStatus(res.status)) return res
-        retryAfter = res.headers['retry-after']
-        const delay = retryDelay(this.retry, attempt, this.now() - started, retryAfter)
-        if (delay === undefined) return res
-        await res.discard()
-        what = `HTTP ${res.status}`
-        this.options.onRetry?.(`${req.method} ${redact(req.url)}: ${what}`, attempt, delay)
-        await this.sleep(delay, req.signal)
-      } catch (err) {
-        req.signal?.throwIfAborted()
-        if (!retryable || !isRetryableError(err)) throw err
-        const delay = retryDelay(this.retry, attempt, this.now() - started, undefined)
-        if (delay === undefined) throw err
-        what = (err as HttpConnectionError).code
-        this.options.onRetry?.(`${req.method} ${redact(req.url)}: ${what}`, attempt, delay)
-        await this.sleep(delay, req.signal)
-      }
-    }
+    const label = `${req.method} ${redact(req.url)}`
+    return retrying<HttpResponse>(
+      isIdempotent(req) ? this.retry : NO_RETRY,
+      async () => {
+        let res: HttpResponse
+        try {
+          res = await this.once(req)
+        } catch (err) {
+          if (!(err instanceof HttpConnectionError) || !isRetryableCode(err.code)) throw err
+          return {
+            retry: err.code,
+            giveUp: () => {
+              throw err
+            },
+          }
+        }
+        if (!isRetryableStatus(res.status)) return { done: res }
+        return {
+          retry: `HTTP ${res.status}`,
+          retryAfter: res.headers['retry-after'],
+          giveUp: () => res,
+          release: () => res.discard(),
+        }
+      },
+      {
+        signal: req.signal,
+        sleep: this.options.sleep,
+        now: this.options.now,
+        onRetry: (why, attempt, delay) => this.options.onRetry?.(`${label}: ${why}`, attempt, delay),
+      },
+    )
   }
 
   private async once(req: HttpRequest): Promise<HttpResponse> {
@@ -240,11 +184,8 @@ export class UndiciTransport implements HttpTransport {
 /** Wraps whatever undici or the socket threw into an HttpConnectionError with a stable code. */
 export function connectionError(url: string, err: unknown): HttpConnectionError {
   if (err instanceof HttpConnectionError) return err
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
-  // undici wraps socket errors ("other side closed") and keeps the system error as `cause`.
-  const code = e?.cause?.code && e.code === 'UND_ERR_SOCKET' ? e.cause.code : (e?.code ?? e?.cause?.code ?? 'UNKNOWN')
-  const message = e?.message ?? String(err)
-  return new HttpConnectionError(url, code, `${redact(url)}: ${message}`, err)
+  const message = (err as { message?: string } | undefined)?.message ?? String(err)
+  return new HttpConnectionError(url, errorCode(err) ?? 'UNKNOWN', `${redact(url)}: ${message}`, err)
 }
 
 /** The URL without credentials or query string, for messages. */

@@ -56,3 +56,17 @@ describe('against a local fake', () => {
     expect(String(err)).not.toContain('ghs_secret')
   })
 })
+
+test('no answer from GitHub is worded once, by util/net-errors, and never shows the token', async () => {
+  const client = new GitHubClient({
+    apiUrl: 'http://127.0.0.1:9',
+    repository: 'acme/wine',
+    token: 'ghs_secret',
+    transport: new UndiciTransport({ retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 1 } }),
+  })
+  const err = (await client.pullRequestState(7).catch((e: unknown) => e)) as Error
+  expect(isPermissionDenied(err)).toBe(false)
+  expect(err.message).toBe(
+    'cannot reach GitHub at http://127.0.0.1:9: ECONNREFUSED, connection refused (is the server up, is the port right?)',
+  )
+})

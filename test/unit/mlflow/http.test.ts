@@ -1,10 +1,5 @@
-import {
-  isIdempotent,
-  isRetryableStatus,
-  retryDelay,
-  UndiciTransport,
-  HttpConnectionError,
-} from '../../../src/util/http.js'
+import { UndiciTransport, HttpConnectionError } from '../../../src/util/http.js'
+import { isIdempotent, isRetryableStatus, retryDelay } from '../../../src/util/retry.js'
 import { FAST_RETRY, fakeServer, json } from './fake-server.js'
 
 const policy = { retries: 3, baseDelayMs: 100, maxDelayMs: 1000, budgetMs: 5000 }
