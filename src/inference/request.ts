@@ -1,7 +1,8 @@
 // The V2 (Open Inference Protocol) request a smoke test sends, built from what the model carries:
 // its input example, else its signature (one synthesised row), else the user's smoke-test-input;
 // and the check that the answer has the outputs the signature promises. Pure functions over the
-// parsed MLmodel. Mapping: MLServer's MLflow runtime (protocols.md 5.6, 5.8).
+// parsed MLmodel. The signature → V2 mapping is MLServer's MLflow runtime's (SeldonIO/MLServer,
+// runtimes/mlflow/mlserver_mlflow/metadata.py), which the kserve image's server follows too.
 import type { ColumnSpec, Signature, TensorSpec } from '../mlflow/mlmodel.js'
 
 /** One column or tensor of the model's signature, as src/mlflow/mlmodel.ts parses it. */

@@ -1,5 +1,6 @@
 // Is the rollout we just applied done, still going, or failed? Pure decisions over the status the
-// Knative and KServe controllers write (protocols.md 3.5 and 4.6). The two differ on purpose:
+// Knative and KServe controllers write (Knative's Serving API specification, "Service" status and
+// conditions; KServe's InferenceService status in kserve/pkg/apis/serving/v1beta1). The two differ on purpose:
 // - Knative: status.observedGeneration is the Service's own; before it reaches the generation we
 //   applied, every condition describes the old spec (an old Ready=True must not count).
 // - KServe: status.observedGeneration is the child Knative Service's, not the isvc's, so it cannot
