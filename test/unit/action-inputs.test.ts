@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
+import { load } from 'js-yaml'
 // @ts-expect-error: a plain .mjs script without types
 import { SOURCE, TARGET, readInputs, render } from '../../scripts/gen-action-metadata.mjs'
 import { ACTION_INPUTS } from '../../src/generated/action-inputs.js'
+import { DEFAULT_BASE_IMAGES } from '../../src/inputs.js'
 
 const read = readInputs as (actionYml: string) => Record<string, { default?: string; env?: string }>
 const inputs = (body: string) => read(`inputs:\n${body}`)
@@ -41,4 +43,12 @@ describe('what the generator takes from action.yml', () => {
     ['two fallbacks', '  a:\n    description: Falls back to A_VAR. Falls back to B_VAR.', /"a" names 2 fallbacks/],
     ['a name that is not lower-case kebab-case', '  Model_URI:\n    description: x', /"Model_URI": use lower-case/],
   ])('rejects %s', (_case, yml, message) => expect(() => inputs(yml)).toThrow(message))
+})
+
+// base-image's default depends on runtime, so action.yml can only state it in words.
+test("base-image's description names each runtime's default base", () => {
+  const { inputs } = load(readFileSync(SOURCE as string, 'utf8')) as { inputs: Record<string, { description: string }> }
+  for (const [runtime, base] of Object.entries(DEFAULT_BASE_IMAGES)) {
+    expect(inputs['base-image']?.description).toContain(`${base} for ${runtime}`)
+  }
 })
