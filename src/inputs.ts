@@ -1,6 +1,7 @@
 // Every input of action.yml, read once into a typed, frozen object. Nothing else reads inputs.
-// Env fallbacks follow MLflow's own variables and mlflow-oidc-client's; secrets are masked the
-// moment they are read, before any validation can echo them.
+// Names, defaults and env fallbacks (MLflow's own variables and mlflow-oidc-client's) come from
+// action.yml through src/generated/action-inputs.ts; secrets are masked the moment they are read,
+// before any validation can echo them.
 import { existsSync, readFileSync } from 'node:fs'
 import { InputError, errorMessage } from './util/errors.js'
 import { parseDuration } from './util/duration.js'
@@ -8,6 +9,7 @@ import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 import { parseIngressAddress } from './inference/route.js'
+import { ACTION_INPUTS, type ActionInput, type DefaultedInput, type InputName } from './generated/action-inputs.js'
 
 export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
 export type BuildPolicy = 'auto' | 'always' | 'never'
@@ -140,15 +142,15 @@ export interface InputSource {
 export function parseInputs(source: InputSource): Inputs {
   const read = reader(source)
 
-  const action = read.oneOf('action', ['deploy', 'plan', 'delete', 'render', 'cleanup'], 'deploy')
+  const action = read.oneOf('action', ['deploy', 'plan', 'delete', 'render', 'cleanup'])
   const modelUri = read.text('model-uri')
   if (!modelUri && action !== 'cleanup') throw new InputError('model-uri', `required; use ${MODEL_URI_FORMS}`)
   const ref = modelUri ? parseModelUri(modelUri) : undefined
   if (typeof ref === 'string') throw new InputError('model-uri', ref)
 
   const mlflow = parseMlflow(read, action)
-  const target = read.oneOf('target', ['knative', 'kserve'], 'knative')
-  const serving = read.oneOf('serving', ['image', 'mlflow-runtime'], 'image')
+  const target = read.oneOf('target', ['knative', 'kserve'])
+  const serving = read.oneOf('serving', ['image', 'mlflow-runtime'])
   const image = parseImage(read, action, serving)
   const preview = parsePreview(read, action)
   const cluster = parseCluster(read, action, target, serving, ref, preview)
@@ -160,13 +162,9 @@ export function parseInputs(source: InputSource): Inputs {
 }
 
 function parsePreview(read: Reader, action: Action): PreviewInputs {
-  const enabled = read.bool('preview', false)
-  const ttl = read.text('preview-ttl')
-  const ttlMs = ttl ? read.duration('preview-ttl', ttl, 365 * 24 * 3_600_000) : undefined
-  const olderThan = read.text('cleanup-older-than')
-  const cleanupOlderThanMs = olderThan
-    ? read.duration('cleanup-older-than', olderThan, 365 * 24 * 3_600_000)
-    : undefined
+  const enabled = read.bool('preview')
+  const ttlMs = read.duration('preview-ttl', 365 * 24 * 3_600_000)
+  const cleanupOlderThanMs = read.duration('cleanup-older-than', 365 * 24 * 3_600_000)
   if (cleanupOlderThanMs !== undefined && action !== 'cleanup') {
     throw new InputError('cleanup-older-than', 'only applies to action: cleanup')
   }
@@ -188,7 +186,7 @@ function parsePreview(read: Reader, action: Action): PreviewInputs {
 
 function parseGithub(read: Reader, preview: PreviewInputs): GithubInputs {
   const token = read.secret('github-token')
-  const comment = read.bool('comment', true)
+  const comment = read.bool('comment')
   const given = read.text('environment')
   if (given && !/^[^\s'"`;,]{1,255}$/.test(given))
     throw new InputError('environment', `"${given}" is not a valid environment name`)
@@ -197,19 +195,19 @@ function parseGithub(read: Reader, preview: PreviewInputs): GithubInputs {
 }
 
 function parseMlflow(read: Reader, action: Action): MlflowInputs {
-  const trackingUri = read.url('tracking-uri', 'MLFLOW_TRACKING_URI')
+  const trackingUri = read.url('tracking-uri')
   if (!trackingUri && (action === 'deploy' || action === 'plan' || action === 'render')) {
     throw new InputError(
       'tracking-uri',
-      'required: the URL of your MLflow tracking server (or set MLFLOW_TRACKING_URI)',
+      `required: the URL of your MLflow tracking server (or set ${ACTION_INPUTS['tracking-uri'].env})`,
     )
   }
-  const registryUri = read.url('registry-uri', 'MLFLOW_REGISTRY_URI')
-  const token = read.secret('mlflow-token', 'MLFLOW_TRACKING_TOKEN')
-  const username = read.optional('mlflow-username', 'MLFLOW_TRACKING_USERNAME')
-  const password = read.secret('mlflow-password', 'MLFLOW_TRACKING_PASSWORD')
-  const caCertPath = read.file('mlflow-ca-cert', 'MLFLOW_TRACKING_SERVER_CERT_PATH')
-  const insecureTls = read.bool('mlflow-insecure-tls', false, 'MLFLOW_TRACKING_INSECURE_TLS')
+  const registryUri = read.url('registry-uri')
+  const token = read.secret('mlflow-token')
+  const username = read.optional('mlflow-username')
+  const password = read.secret('mlflow-password')
+  const caCertPath = read.file('mlflow-ca-cert')
+  const insecureTls = read.bool('mlflow-insecure-tls')
 
   if (username && !password) throw new InputError('mlflow-password', 'required with mlflow-username')
   if (password && !username) throw new InputError('mlflow-username', 'required with mlflow-password')
@@ -236,12 +234,12 @@ function parseMlflow(read: Reader, action: Action): MlflowInputs {
 }
 
 function parseOidc(read: Reader): OidcInputs | undefined {
-  const issuer = read.url('oidc-issuer', 'MLFLOW_TRACKING_OIDC_ISSUER')
-  const clientId = read.optional('oidc-client-id', 'MLFLOW_TRACKING_OIDC_CLIENT_ID')
-  const clientSecret = read.secret('oidc-client-secret', 'MLFLOW_TRACKING_OIDC_CLIENT_SECRET')
-  const scope = read.optional('oidc-scope', 'MLFLOW_TRACKING_OIDC_SCOPE')
-  const audience = read.optional('oidc-audience', 'MLFLOW_TRACKING_OIDC_AUDIENCE')
-  const githubToken = read.oneOf('oidc-github-token', ['none', 'bearer', 'token-exchange', 'client-assertion'], 'none')
+  const issuer = read.url('oidc-issuer')
+  const clientId = read.optional('oidc-client-id')
+  const clientSecret = read.secret('oidc-client-secret')
+  const scope = read.optional('oidc-scope')
+  const audience = read.optional('oidc-audience')
+  const githubToken = read.oneOf('oidc-github-token', ['none', 'bearer', 'token-exchange', 'client-assertion'])
   const githubAudience = read.optional('oidc-github-audience')
 
   if (githubToken === 'none' && !issuer && !clientId && !clientSecret) {
@@ -262,9 +260,12 @@ function parseOidc(read: Reader): OidcInputs | undefined {
       )
     }
   } else {
-    if (!issuer) throw new InputError('oidc-issuer', 'required for OIDC (or set MLFLOW_TRACKING_OIDC_ISSUER)')
+    if (!issuer) throw new InputError('oidc-issuer', `required for OIDC (or set ${ACTION_INPUTS['oidc-issuer'].env})`)
     if (!clientId && githubToken !== 'token-exchange') {
-      throw new InputError('oidc-client-id', 'required with oidc-issuer (or set MLFLOW_TRACKING_OIDC_CLIENT_ID)')
+      throw new InputError(
+        'oidc-client-id',
+        `required with oidc-issuer (or set ${ACTION_INPUTS['oidc-client-id'].env})`,
+      )
     }
     if (githubToken === 'none' && !clientSecret) {
       throw new InputError(
@@ -301,9 +302,9 @@ export const DEFAULT_BASE_IMAGES: Readonly<Record<Runtime, string>> = {
 function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs {
   const repository = read.text('image-repository')
   const tag = read.text('image-tag')
-  const runtime = read.oneOf('runtime', ['kserve', 'mlserver'], 'kserve')
+  const runtime = read.oneOf('runtime', ['kserve', 'mlserver'])
   const baseImage = read.text('base-image') || DEFAULT_BASE_IMAGES[runtime]
-  const build = read.oneOf('build', ['auto', 'always', 'never'], 'auto')
+  const build = read.oneOf('build', ['auto', 'always', 'never'])
 
   if (repository && !REPOSITORY.test(repository)) {
     const hint =
@@ -355,7 +356,9 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       'required to build or find the serving image, e.g. ghcr.io/acme/wine (or use serving: mlflow-runtime with target: kserve)',
     )
   }
-  if (serving === 'mlflow-runtime' && read.text('runtime')) {
+  // On GitHub the runner passes runtime's default whenever the workflow omits it, so only a
+  // runtime other than the default can be told apart from "not given".
+  if (serving === 'mlflow-runtime' && runtime !== ACTION_INPUTS.runtime.default) {
     throw new InputError('runtime', 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
   }
   return {
@@ -403,12 +406,12 @@ function parseCluster(
       `required when model-uri is ${ref.kind === 'run' ? 'a runs:/ URI' : 'a logged-model id'}: there is no registered model name to derive it from`,
     )
   }
-  const namespace = read.text('namespace') || 'default'
+  const namespace = read.text('namespace')
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
     throw new InputError('namespace', `"${namespace}" is not a valid namespace (a DNS-1123 label)`)
   }
   const kubeContext = read.text('kube-context') || undefined
-  const takeOver = read.bool('take-over', false)
+  const takeOver = read.bool('take-over')
   const kubeconfig = read.kubeconfig('kubeconfig')
   const templatePath = read.file('template')
   const env = read.envVars('env')
@@ -484,11 +487,11 @@ function parsePodIdentity(read: Reader, action: Action): Pick<ClusterInputs, 'im
 }
 
 function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef | undefined): FlowInputs {
-  const wait = read.bool('wait', true)
-  const timeoutMs = read.duration('timeout', '10m')
+  const wait = read.bool('wait')
+  const timeoutMs = read.duration('timeout')
   // Longer than what is left of timeout, it simply never ends the wait: the timeout does.
-  const waitWindowMs = read.duration('wait-window', '30s')
-  const smokeTest = read.bool('smoke-test', true)
+  const waitWindowMs = read.duration('wait-window')
+  const smokeTest = read.bool('smoke-test')
   const smokeTestInput = read.json('smoke-test-input')
   if (smokeTestInput && !Array.isArray(smokeTestInput['inputs'])) {
     throw new InputError(
@@ -567,38 +570,53 @@ function parseFlow(read: Reader, action: Action, target: Target, ref: ModelRef |
 type Reader = ReturnType<typeof reader>
 
 function reader(source: InputSource) {
-  /** The input's value, else the env fallback's, trimmed; '' when neither is set. */
-  const raw = (name: string, envName?: string): string => {
-    const value = source.get(name).trim()
-    if (value) return value
-    return envName ? (source.env[envName] ?? '').trim() : ''
+  /**
+   * The input's value, else its env fallback's, else its default, trimmed; '' when none is set.
+   * Names, defaults and fallbacks are action.yml's (src/generated/action-inputs.ts): the runner
+   * passes defaults as INPUT_<NAME> itself, the CLI and tests do not, and both get the same.
+   */
+  const text = (name: InputName): string => {
+    const meta: ActionInput = ACTION_INPUTS[name]
+    const value = source.get(name).trim() || (meta.env ? (source.env[meta.env] ?? '').trim() : '')
+    return value || (meta.default ?? '')
   }
-  const text = (name: string, envName?: string): string => raw(name, envName)
+
+  function duration(name: DefaultedInput, maxMs?: number): number
+  function duration(name: InputName, maxMs?: number): number | undefined
+  function duration(name: InputName, maxMs = 6 * 3_600_000): number | undefined {
+    const value = text(name)
+    if (!value) return undefined
+    const ms = parseDuration(name, value)
+    if (ms <= 0 || ms > maxMs) {
+      throw new InputError(name, `must be between 1s and ${Math.round(maxMs / 3_600_000)}h, got "${value}"`)
+    }
+    return ms
+  }
 
   return {
     text,
     /** An optional text input: undefined when unset, so `??` defaults apply downstream. */
-    optional: (name: string, envName?: string): string | undefined => raw(name, envName) || undefined,
-    secret(name: string, envName?: string): string | undefined {
-      const value = raw(name, envName)
+    optional: (name: InputName): string | undefined => text(name) || undefined,
+    secret(name: InputName): string | undefined {
+      const value = text(name)
       if (value) source.mask(value)
       return value || undefined
     },
-    oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    oneOf<T extends string>(name: DefaultedInput, allowed: readonly T[]): T {
       const value = text(name)
-      if (!value) return fallback
       const match = allowed.find((a) => a === value.toLowerCase())
       if (!match) throw new InputError(name, `must be ${orList(allowed)}, got "${value}"`)
       return match
     },
-    bool(name: string, fallback: boolean, envName?: string): boolean {
-      const value = text(name, envName)
-      if (!value) return fallback
+    /** Unset is false (mlflow-insecure-tls, the one flag without a default, has an env fallback). */
+    bool(name: InputName): boolean {
+      const value = text(name)
+      if (!value) return false
       if (/^(true|1)$/i.test(value)) return true
       if (/^(false|0)$/i.test(value)) return false
       throw new InputError(name, `must be true or false, got "${value}"`)
     },
-    int(name: string, min: number, max: number): number | undefined {
+    int(name: InputName, min: number, max: number): number | undefined {
       const value = text(name)
       if (!value) return undefined
       if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
@@ -606,13 +624,7 @@ function reader(source: InputSource) {
       }
       return Number(value)
     },
-    duration(name: string, fallback: string, maxMs = 6 * 3_600_000): number {
-      const ms = parseDuration(name, text(name) || fallback)
-      if (ms <= 0 || ms > maxMs) {
-        throw new InputError(name, `must be between 1s and ${Math.round(maxMs / 3_600_000)}h, got "${text(name)}"`)
-      }
-      return ms
-    },
+    duration,
     /** The pull request's number from the event payload (pull_request, pull_request_target). */
     eventPrNumber(): number | undefined {
       const path = source.env['GITHUB_EVENT_PATH']
@@ -628,8 +640,8 @@ function reader(source: InputSource) {
         return undefined
       }
     },
-    url(name: string, envName?: string): string | undefined {
-      const value = text(name, envName)
+    url(name: InputName): string | undefined {
+      const value = text(name)
       if (!value) return undefined
       let url: URL
       try {
@@ -652,25 +664,25 @@ function reader(source: InputSource) {
       }
       return value.replace(/\/+$/, '')
     },
-    file(name: string, envName?: string): string | undefined {
-      const value = text(name, envName)
+    file(name: InputName): string | undefined {
+      const value = text(name)
       if (!value) return undefined
       if (!existsSync(value)) throw new InputError(name, `file "${value}" does not exist`)
       return value
     },
-    list(name: string): string[] {
+    list(name: InputName): string[] {
       return text(name)
         .split(/[,\n]/)
         .map((s) => s.trim())
         .filter(Boolean)
     },
-    lines(name: string): string[] {
+    lines(name: InputName): string[] {
       return text(name)
         .split('\n')
         .map((s) => s.trim())
         .filter(Boolean)
     },
-    json(name: string): Record<string, unknown> | undefined {
+    json(name: InputName): Record<string, unknown> | undefined {
       const value = text(name)
       if (!value) return undefined
       let parsed: unknown
@@ -683,7 +695,7 @@ function reader(source: InputSource) {
       return parsed
     },
     /** A YAML map of strings (numbers and booleans become strings, as Kubernetes needs). */
-    stringMap(name: string, opts: { keyValueLines?: boolean } = {}): Record<string, string> {
+    stringMap(name: InputName, opts: { keyValueLines?: boolean } = {}): Record<string, string> {
       const value = text(name)
       if (!value) return {}
       if (opts.keyValueLines && /^[^\s:=]+=/.test(value)) {
@@ -703,7 +715,7 @@ function reader(source: InputSource) {
       if (!isPlainObject(parsed)) throw new InputError(name, 'must be a YAML map, e.g. "key: value" on each line')
       return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, scalar(name, k, v)]))
     },
-    envVars(name: string): EnvVar[] {
+    envVars(name: InputName): EnvVar[] {
       const value = text(name)
       if (!value) return []
       const parsed = parseYaml(name, value)
@@ -724,7 +736,7 @@ function reader(source: InputSource) {
       }
       return vars
     },
-    resources(name: string): Resources | undefined {
+    resources(name: InputName): Resources | undefined {
       const value = text(name)
       if (!value) return undefined
       const parsed = parseYaml(name, value)
@@ -753,8 +765,8 @@ function reader(source: InputSource) {
       }
       return out as Resources
     },
-    kubeconfig(name: string): ClusterInputs['kubeconfig'] {
-      const value = source.get(name).trim()
+    kubeconfig(name: InputName): ClusterInputs['kubeconfig'] {
+      const value = text(name)
       if (!value) return undefined
       if (value.includes('\n') || /^\s*(apiVersion|kind|clusters)\s*:/.test(value)) {
         maskKubeconfig(value, source.mask)

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
+import { ACTION_INPUTS, type ActionInput } from '../../src/generated/action-inputs.js'
 import { parseDuration } from '../../src/util/duration.js'
 
 const DIST = join(import.meta.dirname, '../../dist/index.js')
@@ -64,6 +65,10 @@ export async function runDist(
     GITHUB_STEP_SUMMARY: summaryFile,
     RUNNER_TEMP: dir,
     ...env,
+  }
+  // As the runner does, an input the workflow omits gets action.yml's default.
+  for (const [k, meta] of Object.entries<ActionInput>(ACTION_INPUTS)) {
+    if (meta.default !== undefined && !(k in inputs)) fullEnv[`INPUT_${k.toUpperCase()}`] = meta.default
   }
   for (const [k, v] of Object.entries(inputs)) fullEnv[`INPUT_${k.toUpperCase()}`] = v
   const started = performance.now()

@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { load } from 'js-yaml'
 import { parseInputs, type Inputs } from '../../src/inputs.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -721,5 +722,55 @@ describe('image-pull-secrets and service-account', () => {
       expect(err.message).not.toContain('s3cret')
       expect(err.message).not.toContain('dXNlcjpzM2NyZXQ=')
     }
+  })
+})
+
+// The runner passes every action.yml default as INPUT_<NAME> when the workflow omits the input;
+// the CLI and these tests pass nothing. Both must parse to the same inputs.
+describe("the runner's defaults change nothing", () => {
+  const action = load(readFileSync(join(import.meta.dirname, '../../action.yml'), 'utf8')) as {
+    inputs: Record<string, { default?: unknown }>
+  }
+  /** What the runner passes for `inputs`: each omitted input with a literal default gets it. */
+  const asRunner = (inputs: Record<string, string>) => {
+    const filled = { ...inputs }
+    for (const [name, input] of Object.entries(action.inputs)) {
+      const value = input.default === undefined ? '' : String(input.default)
+      // `${{ github.token }}` is evaluated by the runner into a token no test has.
+      if (!(name in filled) && value && !value.includes('${{')) filled[name] = value
+    }
+    return filled
+  }
+
+  test.each<[string, Record<string, string>, Record<string, string>]>([
+    ['a plain deploy', BASE, {}],
+    ['MLflow runtime on KServe', { ...BASE, serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' }, {}],
+    ['mlserver runtime', { ...BASE, runtime: 'mlserver' }, {}],
+    ['a preview', { ...BASE, preview: 'true', 'pr-number': '7', 'preview-ttl': '72h' }, {}],
+    ['cleanup', { action: 'cleanup', 'cleanup-older-than': '168h' }, {}],
+    ['render without wait or smoke test', { ...BASE, action: 'render', wait: 'false', 'smoke-test': 'false' }, {}],
+    [
+      'OIDC client credentials',
+      {
+        ...BASE,
+        'oidc-issuer': 'https://idp.example.com',
+        'oidc-client-id': 'deployer',
+        'oidc-client-secret': 'sec',
+      },
+      {},
+    ],
+    [
+      'env fallbacks',
+      { 'model-uri': BASE['model-uri'], 'image-repository': BASE['image-repository'] },
+      { MLFLOW_TRACKING_URI: 'http://127.0.0.1:5000', MLFLOW_TRACKING_INSECURE_TLS: 'true' },
+    ],
+  ])('%s', (_case, inputs, env) => {
+    expect(parse(asRunner(inputs), env).result).toEqual(parse(inputs, env).result)
+  })
+
+  test('every input of action.yml is read, and only those', () => {
+    const asked = new Set<string>()
+    parseInputs({ get: (n) => (asked.add(n), (BASE as Record<string, string>)[n] ?? ''), env: {}, mask: () => {} })
+    expect([...asked].sort()).toEqual(Object.keys(action.inputs).sort())
   })
 })
