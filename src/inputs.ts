@@ -9,6 +9,7 @@ import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 import { parseIngressAddress } from './inference/route.js'
+import { chooseModelCache, type ModelCacheMode } from './github/model-cache.js'
 import { ACTION_INPUTS, type ActionInput, type DefaultedInput, type InputName } from './generated/action-inputs.js'
 
 export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
@@ -125,6 +126,8 @@ export interface Inputs {
   readonly flow: FlowInputs
   readonly preview: PreviewInputs
   readonly github: GithubInputs
+  /** Where a downloaded model is kept for later builds (see chooseModelCache). */
+  readonly modelCache: ModelCacheMode
 }
 
 /** Where raw values come from: action inputs (core.getInput) or, for the CLI, flags. */
@@ -156,9 +159,14 @@ export function parseInputs(source: InputSource): Inputs {
   const cluster = parseCluster(read, action, target, serving, ref, preview)
   const flow = parseFlow(read, action, target, ref)
   const github = parseGithub(read, preview)
+  const modelCache = read.oneOf('model-cache', ['auto', 'github', 'runner', 'off'])
+  if (action === 'deploy') {
+    const choice = chooseModelCache(modelCache, source.env)
+    if ('problem' in choice) throw new InputError('model-cache', choice.problem)
+  }
 
   const model = ref && modelUri ? { uri: modelUri.trim(), ref } : undefined
-  return deepFreeze({ action, model, mlflow, image, cluster, flow, preview, github })
+  return deepFreeze({ action, model, mlflow, image, cluster, flow, preview, github, modelCache })
 }
 
 function parsePreview(read: Reader, action: Action): PreviewInputs {

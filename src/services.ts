@@ -8,6 +8,7 @@ import { createImageDeps, type ImageDeps } from './image/index.js'
 import { GitHubClient } from './github/client.js'
 import { ServingCluster } from './k8s/index.js'
 import { createMlflow, DirectoryCache, ToolCache, type Mlflow, type ModelCache } from './mlflow/index.js'
+import { chooseModelCache, GitHubModelCache } from './github/model-cache.js'
 import type { Services } from './pipeline/context.js'
 import { UndiciTransport } from './util/http.js'
 import type { Logger } from './util/logger.js'
@@ -28,12 +29,7 @@ export function createServices(inputs: Inputs, deps: ServiceDeps): Services {
   let cluster: ServingCluster | undefined
   let github: GitHubClient | undefined
   const workDir = mkdtempSync(join(env['RUNNER_TEMP'] || tmpdir(), 'mlflow-k8s-deploy-'))
-  // On a runner the tool cache keeps a model version across jobs (self-hosted: across runs).
-  const cache: ModelCache | undefined = env['RUNNER_TOOL_CACHE']
-    ? new ToolCache()
-    : env['MLFLOW_K8S_DEPLOY_CACHE']
-      ? new DirectoryCache(env['MLFLOW_K8S_DEPLOY_CACHE'])
-      : undefined
+  const cache = createModelCache(inputs, env, log)
 
   return {
     workDir,
@@ -64,5 +60,33 @@ export function createServices(inputs: Inputs, deps: ServiceDeps): Services {
         log,
         { env },
       )),
+  }
+}
+
+/** The model cache `model-cache` and the runner call for (see chooseModelCache). */
+function createModelCache(
+  inputs: Inputs,
+  env: Readonly<Record<string, string | undefined>>,
+  log: Logger,
+): ModelCache | undefined {
+  const choice = chooseModelCache(inputs.modelCache, env)
+  if ('problem' in choice) return undefined // refused by parseInputs for the actions that download
+  switch (choice.kind) {
+    case 'github':
+      return new GitHubModelCache({
+        // Loaded on first use: most runs hit the image cache and never download a model.
+        api: {
+          restoreCache: async (paths, key) => (await import('@actions/cache')).restoreCache(paths, key),
+          saveCache: async (paths, key) => (await import('@actions/cache')).saveCache(paths, key),
+        },
+        root: join(env['RUNNER_TEMP'] || tmpdir(), 'mlflow-k8s-deploy-models'),
+        log,
+      })
+    case 'runner':
+      return new ToolCache()
+    case 'directory':
+      return new DirectoryCache(env['MLFLOW_K8S_DEPLOY_CACHE']!)
+    case 'off':
+      return undefined
   }
 }

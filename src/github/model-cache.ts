@@ -112,14 +112,14 @@ export function chooseModelCache(
         ? { kind: 'github' }
         : {
             problem:
-              "model-cache is 'github' but GitHub's cache service is not available to this step (no ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL): it only exists inside GitHub Actions; use 'auto' to cache where possible",
+              "`github` needs GitHub's cache service, which this step cannot reach (no ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL): it exists only inside GitHub Actions; use `auto` to cache where possible",
           }
     case 'runner':
       return runner
         ? { kind: 'runner' }
         : {
             problem:
-              "model-cache is 'runner' but there is no runner tool cache (RUNNER_TOOL_CACHE, RUNNER_TEMP): use 'auto' or 'off'",
+              '`runner` needs a runner tool cache (RUNNER_TOOL_CACHE and RUNNER_TEMP), which this step has not: use `auto` or `off`',
           }
     case 'auto':
       if (env['MLFLOW_K8S_DEPLOY_CACHE']) return { kind: 'directory' }

@@ -774,3 +774,26 @@ describe("the runner's defaults change nothing", () => {
     expect([...asked].sort()).toEqual(Object.keys(action.inputs).sort())
   })
 })
+
+describe('model-cache', () => {
+  const SERVICE = { ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'https://results.example/' }
+  test.each([
+    [{}, {}, 'auto'],
+    [{ 'model-cache': 'off' }, {}, 'off'],
+    [{ 'model-cache': 'github' }, SERVICE, 'github'],
+  ])('%j with %j: %s', (inputs, env, mode) => expect(ok(inputs, env).modelCache).toBe(mode))
+
+  test('github outside GitHub Actions names the input and the fix', () => {
+    const err = errorOf({ ...BASE, 'model-cache': 'github' })
+    expect(err.input).toBe('model-cache')
+    expect(err.message).toMatch(/`model-cache`: `github` needs GitHub's cache service.*use `auto`/)
+  })
+
+  test('only a deploy downloads, so only a deploy is refused', () => {
+    expect(ok({ 'model-cache': 'runner', action: 'render' }).modelCache).toBe('runner')
+  })
+
+  test('an unknown mode lists the allowed ones', () => {
+    expect(errorOf({ ...BASE, 'model-cache': 'disk' }).message).toMatch(/auto.*github.*runner.*off/)
+  })
+})

@@ -33,8 +33,8 @@ test.each<[string, ModelCacheMode, Record<string, string>, string]>([
 })
 
 test.each<[ModelCacheMode, Record<string, string>, RegExp]>([
-  ['github', TOOLS, /model-cache is 'github'.*only exists inside GitHub Actions/],
-  ['runner', SERVICE, /model-cache is 'runner'.*no runner tool cache/],
+  ['github', TOOLS, /`github` needs GitHub's cache service.*exists only inside GitHub Actions/],
+  ['runner', SERVICE, /`runner` needs a runner tool cache/],
 ])('chooseModelCache: %s without it names the input and the fix', (mode, env, problem) => {
   const choice = chooseModelCache(mode, env)
   expect('problem' in choice && choice.problem).toMatch(problem)
