@@ -1,5 +1,5 @@
-// The V2 (Open Inference Protocol) request a smoke test sends, built from what the model carries:
-// its input example, else its signature (one synthesised row), else the user's smoke-test-input;
+// The V2 (Open Inference Protocol) request a smoke test sends: the user's smoke-test-input, else one
+// built from what the model carries, its input example, else its signature (one synthesised row);
 // and the check that the answer has the outputs the signature promises. Pure functions over the
 // parsed MLmodel. The signature → V2 mapping is MLServer's MLflow runtime's (SeldonIO/MLServer,
 // runtimes/mlflow/mlserver_mlflow/metadata.py), which the kserve image's server follows too.

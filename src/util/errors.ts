@@ -1,5 +1,6 @@
 // Error types that reach the user. Each carries a message that says what to fix (one line, or a
-// first line followed by evidence); main.ts prints only the message (never a stack trace).
+// first line followed by evidence); run-action.ts (the one top-level catch) prints only the message,
+// never a stack trace.
 
 /** A bad input value: names the input and what is allowed. */
 export class InputError extends Error {
