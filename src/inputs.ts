@@ -7,54 +7,23 @@ import { parseDuration } from './util/duration.js'
 import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
+import type { EnvVar, Resources } from './k8s/render.js'
+import type { BuildPolicy, ImageOptions, Runtime } from './image/index.js'
+import type { GithubTokenMode, MlflowOptions, OidcOptions } from './mlflow/index.js'
 import { parseIngressAddress } from './inference/route.js'
 
+// The domain modules own their option types; where an input section is exactly one of them, it
+// is that type (the pipeline hands it on as it is).
+export type { BuildPolicy, GithubTokenMode, Runtime }
 export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
-export type BuildPolicy = 'auto' | 'always' | 'never'
 export type Serving = 'image' | 'mlflow-runtime'
-/** The V2 server in the image: KServe's Python model server (default) or MLServer (end-of-life). */
-export type Runtime = 'kserve' | 'mlserver'
-export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
 
-/** A Kubernetes EnvVar: a plain value or a valueFrom reference (secrets, config maps). */
-export type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> }
-export type Resources = Readonly<Record<'requests' | 'limits', Readonly<Record<string, string>> | undefined>>
-
-export interface MlflowInputs {
-  readonly trackingUri: string | undefined
-  readonly registryUri: string | undefined
-  readonly token: string | undefined
-  readonly username: string | undefined
-  readonly password: string | undefined
-  readonly caCertPath: string | undefined
-  readonly insecureTls: boolean
-  readonly oidc: OidcInputs | undefined
+export interface MlflowInputs extends MlflowOptions {
   /** The server's --artifacts-destination, to map mlflow-artifacts:/ to a real storage location. */
   readonly artifactsDestination?: string
 }
-
-export interface OidcInputs {
-  readonly issuer: string | undefined
-  readonly clientId: string | undefined
-  readonly clientSecret: string | undefined
-  readonly scope: string | undefined
-  readonly audience: string | undefined
-  readonly githubToken: GithubTokenMode
-  readonly githubAudience: string | undefined
-}
-
-export interface ImageInputs {
-  readonly runtime: Runtime
-  readonly repository: string | undefined
-  readonly tag: string | undefined
-  readonly baseImage: string
-  readonly build: BuildPolicy
-  readonly platforms: readonly string[]
-  readonly buildArgs: Readonly<Record<string, string>>
-  readonly cacheFrom: readonly string[]
-  readonly cacheTo: readonly string[]
-  readonly network?: string
-}
+export type OidcInputs = OidcOptions
+export type ImageInputs = ImageOptions
 
 export interface ClusterInputs {
   readonly target: Target
@@ -607,7 +576,9 @@ function reader(source: InputSource) {
       return Number(value)
     },
     duration(name: string, fallback: string, maxMs = 6 * 3_600_000): number {
-      const ms = parseDuration(name, text(name) || fallback)
+      const value = text(name) || fallback
+      const ms = parseDuration(value)
+      if (ms === undefined) throw new InputError(name, `"${value}" is not a duration; use e.g. 90s, 10m or 1h30m`)
       if (ms <= 0 || ms > maxMs) {
         throw new InputError(name, `must be between 1s and ${Math.round(maxMs / 3_600_000)}h, got "${text(name)}"`)
       }

@@ -2,7 +2,6 @@
 // build (context → buildx → pushed digest). The plan reads only small registry documents; the
 // model is downloaded only when the plan says build.
 import { cp, rm } from 'node:fs/promises'
-import type { ImageInputs, Runtime } from '../inputs.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { Buildx } from './buildx.js'
@@ -16,17 +15,34 @@ import {
   identityLabels,
   sha256Hex,
   TEMPLATE_VERSION,
+  type BuildPolicy,
   type ImageIdentity,
   type LabelExtras,
   type ModelFacts,
+  type Runtime,
 } from './identity.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
 import { formatImageRef, parseImageRef, pinnedRef, withTag, type ImageRef } from './reference.js'
 import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
 
-export { READINESS_PATH } from './context.js'
-export { type ModelFacts, type ArtifactEntry } from './identity.js'
+export type { ModelFacts, ArtifactEntry, BuildPolicy, Runtime } from './identity.js'
+
+/** What the image stages are asked for: the serving image's repository, base, runtime and build. */
+export interface ImageOptions {
+  readonly runtime: Runtime
+  /** registry/repository, without tag or digest. */
+  readonly repository: string | undefined
+  /** A tag of the user's; undefined: one derived from the identity. */
+  readonly tag: string | undefined
+  readonly baseImage: string
+  readonly build: BuildPolicy
+  readonly platforms: readonly string[]
+  readonly buildArgs: Readonly<Record<string, string>>
+  readonly cacheFrom: readonly string[]
+  readonly cacheTo: readonly string[]
+  readonly network?: string
+}
 
 export interface ImageDeps {
   readonly registry: RegistryClient
@@ -77,7 +93,7 @@ export function createImageDeps(o: ImageDepsOptions): ImageDeps {
 }
 
 export interface PlanRequest {
-  readonly image: ImageInputs
+  readonly image: ImageOptions
   readonly model: ModelFacts
   /** This action's version (package.json). */
   readonly generatorVersion: string
@@ -164,7 +180,7 @@ export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<Imag
 }
 
 export interface BuildRequest {
-  readonly image: ImageInputs
+  readonly image: ImageOptions
   readonly plan: ImagePlan
   /** The downloaded model directory (the one holding MLmodel). Copied into the build context. */
   readonly modelDir: string

@@ -2,7 +2,7 @@
 // its input example, else its signature (one synthesised row), else the user's smoke-test-input;
 // and the check that the answer has the outputs the signature promises. Pure functions over the
 // parsed MLmodel. Mapping: MLServer's MLflow runtime (protocols.md 5.6, 5.8).
-import type { ColumnSpec, Signature, TensorSpec } from '../mlflow/mlmodel.js'
+import type { ColumnSpec, Signature, TensorSpec } from '../contract/signature.js'
 
 /** One column or tensor of the model's signature, as src/mlflow/mlmodel.ts parses it. */
 export type SignatureEntry = ColumnSpec | TensorSpec
