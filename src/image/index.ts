@@ -100,8 +100,18 @@ export interface PlanRequest {
   readonly labelExtras?: LabelExtras
 }
 
-export interface ImagePlan {
-  readonly decision: 'hit' | 'build'
+/** A hit names the image to deploy; a build, only the tag to push. */
+export type ImagePlan =
+  | (PlannedImage & {
+      readonly decision: 'hit'
+      /** The digest the tag holds. */
+      readonly digest: string
+      /** What to deploy: repository@digest. */
+      readonly image: string
+    })
+  | (PlannedImage & { readonly decision: 'build'; readonly digest?: undefined; readonly image?: undefined })
+
+interface PlannedImage {
   /** One line for the log and the summary. */
   readonly reason: string
   /** registry/repository[:tag] as pushed, e.g. 127.0.0.1:5001/wine:v2-0123456789abcdef0123. */
@@ -111,9 +121,6 @@ export interface ImagePlan {
   readonly labels: Readonly<Record<string, string>>
   /** The base image as given, and pinned by the digest the identity was computed with. */
   readonly base: { readonly ref: string; readonly digest: string; readonly pinned: string }
-  /** On a hit: the digest and the image to deploy (repository@digest). */
-  readonly digest?: string
-  readonly image?: string
   readonly warning?: string
 }
 
