@@ -7,7 +7,7 @@ import { parseDuration } from './util/duration.js'
 import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
-import type { EnvVar, Resources } from './k8s/render.js'
+import type { EnvVar, Resources, ServingSettings } from './k8s/render.js'
 import type { BuildPolicy, ImageOptions, Runtime } from './image/index.js'
 import type { GithubTokenMode, MlflowOptions, OidcOptions } from './mlflow/index.js'
 import { parseIngressAddress } from './inference/route.js'
@@ -25,7 +25,7 @@ export interface MlflowInputs extends MlflowOptions {
 export type OidcInputs = OidcOptions
 export type ImageInputs = ImageOptions
 
-export interface ClusterInputs {
+export interface ClusterInputs extends ServingSettings {
   readonly target: Target
   readonly serving: Serving
   readonly name: string
@@ -38,12 +38,6 @@ export interface ClusterInputs {
   /** Kubeconfig from the input: its content, or a path. Undefined: KUBECONFIG, then in-cluster. */
   readonly kubeconfig: { readonly content: string } | { readonly path: string } | undefined
   readonly templatePath: string | undefined
-  readonly env: readonly EnvVar[]
-  readonly labels: Readonly<Record<string, string>>
-  readonly annotations: Readonly<Record<string, string>>
-  readonly resources: Resources | undefined
-  readonly minScale: number | undefined
-  readonly maxScale: number | undefined
   /** Secrets (dockerconfigjson) the pods pull the image with; deduplicated, in the order given. */
   readonly imagePullSecrets: readonly string[]
   /** The ServiceAccount the serving pods run as. */

@@ -77,9 +77,13 @@ export interface RenderValues {
   readonly preview?: PreviewMeta
 }
 
-/** What shapes the object besides the values: which of the three shapes, and the pod's settings. */
-export interface RenderOptions {
+/** What shapes the object besides the values: which of the three shapes, and the user's settings. */
+export interface RenderOptions extends ServingSettings {
   readonly shape: Shape
+}
+
+/** What the user sets on the serving object and its pods. */
+export interface ServingSettings {
   /** Container env, after ours (a user's variable of the same name wins). */
   readonly env: readonly EnvVar[]
   readonly labels: Readonly<Record<string, string>>
