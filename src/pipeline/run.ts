@@ -95,6 +95,7 @@ export async function runPipeline(
   report.set('model-name', inputs.model && registeredName(inputs.model.ref))
 
   // The results so far: each stage's own fields, later ones replacing earlier ones of the same name.
+  // StageTable checked at compile time that they hold what each stage takes.
   let results: object = {}
   for (const [title, stage] of stages) {
     ctx.signal.throwIfAborted()
