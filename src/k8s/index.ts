@@ -42,7 +42,7 @@ export type { Ready, RolloutWaitOptions } from './rollout-watch.js'
 export type { ObjectDiff } from './diff.js'
 export { RolloutError } from './rollback.js'
 
-export interface ApplyOptions {
+export interface ServingApplyOptions {
   /** Take over an existing object that this action did not create (label app.kubernetes.io/managed-by). */
   readonly takeOver?: boolean
   readonly trafficPercent?: number
@@ -105,7 +105,7 @@ export class ServingCluster {
   }
 
   /** Server-side apply; reads the previous object first (for the wait and a rollback). */
-  async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<Applied> {
+  async apply(manifest: KubeObject, options: ServingApplyOptions = {}): Promise<Applied> {
     const applied = await applyManifest(this.deps, manifest, options)
     this.log.info(
       `${applied.created ? 'created' : applied.changed ? 'updated' : 'unchanged'} ${describe(applied)} ` +
@@ -121,7 +121,7 @@ export class ServingCluster {
    */
   async plan(
     manifest: KubeObject,
-    options: ApplyOptions & { verbs: readonly string[]; references?: readonly PodReference[] },
+    options: ServingApplyOptions & { verbs: readonly string[]; references?: readonly PodReference[] },
   ): Promise<ClusterPlan> {
     const kind = servingKindOf(manifest)
     const { namespace, name } = manifest.metadata as { namespace: string; name: string }
@@ -209,7 +209,7 @@ export class ServingCluster {
 
   async applyAndWait(
     manifest: KubeObject,
-    options: ApplyOptions & { wait: boolean; timeoutMs: number },
+    options: ServingApplyOptions & { wait: boolean; timeoutMs: number },
   ): Promise<Deployment> {
     const applied = await this.apply(manifest, options)
     if (options.wait) return this.waitReady(applied, options)
@@ -267,7 +267,7 @@ export class ServingCluster {
   async shiftTraffic(
     deployed: Deployment,
     manifest: KubeObject,
-    options: ApplyOptions & { timeoutMs: number },
+    options: ServingApplyOptions & { timeoutMs: number },
   ): Promise<Deployment> {
     const final: TrafficOptions = deployed.applied.final ?? {}
     const revision = deployed.revision
