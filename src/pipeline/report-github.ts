@@ -5,17 +5,16 @@ import { failedBody, liveBody, removedBody } from '../github/comment.js'
 import { bestEffort, deactivateEnvironment, reportDeployment, writeComment } from '../github/surfaces.js'
 import type { SmokeResult } from '../inference/smoke.js'
 import type { Deployment } from '../k8s/index.js'
-import { EXPIRES_ANNOTATION } from '../k8s/render.js'
+import { EXPIRES_ANNOTATION, type Manifest } from '../k8s/render.js'
+import type { ModelDetails } from '../mlflow/index.js'
 import type { StageContext, StageOutcome } from './context.js'
 import type { PinnedImage } from './plan-image.js'
 import { closedAfterFailure, pullRequestOpen } from './preview-guard.js'
-import type { RenderedManifest } from './render-manifest.js'
-import type { ResolvedModelResult } from './resolve-model.js'
 
 /** What the GitHub surfaces say of a deploy: whatever the stages that ran found. */
-export interface DeployFacts extends Partial<
-  Pick<ResolvedModelResult, 'details'> & Pick<RenderedManifest, 'manifest'>
-> {
+export interface DeployFacts {
+  readonly details?: ModelDetails
+  readonly manifest?: Manifest
   readonly image?: PinnedImage
   readonly deployment?: Deployment
   readonly smoke?: SmokeResult
