@@ -50,7 +50,7 @@ function manifest(
 
 const smoke = (cluster: ServingCluster, d: Deployment, model: FixtureModel) =>
   smokeTestDeployment(
-    { cluster: cluster, log },
+    { cluster, log },
     d,
     { signature: model.signature, example: model.example },
     { timeoutMs: 60_000, ingress: { address: ingressAddress() } },
