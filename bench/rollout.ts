@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ServingCluster, RolloutError, type Applied } from '../src/k8s/index.js'
+import { smokeTestDeployment } from '../src/pipeline/smoke-test.js'
 import { KubeConfigTransport, type ServingKind } from '../src/k8s/kube.js'
 import { loadKubeconfig } from '../src/k8s/kubeconfig.js'
 import { condition, knativeReadiness, servingStatus, type KubeObject } from '../src/k8s/readiness.js'
@@ -408,18 +409,17 @@ async function trial(i: number): Promise<Trial> {
     const resolved2 = now()
     const readyUpdate = resolved2 - (await until(() => observer.ready(a2, t2)))
     await prober.waitFor('v2', 1, 30_000)
-    const smoke = await deployer
-      .smokeTest(
-        d2,
-        { signature: lying.signature, example: lying.example },
-        { ...WAIT, timeoutMs: 60_000, ingress: { address: ingressAddress() } },
-      )
-      .then(
-        () => {
-          throw new Error('the lying smoke test passed')
-        },
-        (e: unknown) => e,
-      )
+    const smoke = await smokeTestDeployment(
+      { cluster: deployer, log },
+      d2,
+      { signature: lying.signature, example: lying.example },
+      { ...WAIT, timeoutMs: 60_000, ingress: { address: ingressAddress() } },
+    ).then(
+      () => {
+        throw new Error('the lying smoke test passed')
+      },
+      (e: unknown) => e,
+    )
     if (!(smoke instanceof RolloutError) || smoke.outcome !== 'rolled-back') throw smoke
     const failedAt = log.first(/^warning: smoke test of /, t2)!
     await sleep(3_000)

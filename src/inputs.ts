@@ -8,58 +8,27 @@ import { parseDuration } from './util/duration.js'
 import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
+import type { EnvVar, Resources, ServingSettings } from './k8s/render.js'
+import type { BuildPolicy, ImageOptions, Runtime } from './image/index.js'
+import type { GithubTokenMode, MlflowOptions, OidcOptions } from './mlflow/index.js'
 import { parseIngressAddress } from './inference/route.js'
 import { chooseModelCache, type ModelCacheMode } from './github/model-cache.js'
 import { ACTION_INPUTS, type ActionInput, type DefaultedInput, type InputName } from './generated/action-inputs.js'
 
+// The domain modules own their option types; where an input section is exactly one of them, it
+// is that type (the pipeline hands it on as it is).
+export type { BuildPolicy, GithubTokenMode, Runtime }
 export type Action = 'deploy' | 'plan' | 'delete' | 'render' | 'cleanup'
-export type BuildPolicy = 'auto' | 'always' | 'never'
 export type Serving = 'image' | 'mlflow-runtime'
-/** The V2 server in the image: KServe's Python model server (default) or MLServer (end-of-life). */
-export type Runtime = 'kserve' | 'mlserver'
-export type GithubTokenMode = 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
 
-/** A Kubernetes EnvVar: a plain value or a valueFrom reference (secrets, config maps). */
-export type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> }
-export type Resources = Readonly<Record<'requests' | 'limits', Readonly<Record<string, string>> | undefined>>
-
-export interface MlflowInputs {
-  readonly trackingUri: string | undefined
-  readonly registryUri: string | undefined
-  readonly token: string | undefined
-  readonly username: string | undefined
-  readonly password: string | undefined
-  readonly caCertPath: string | undefined
-  readonly insecureTls: boolean
-  readonly oidc: OidcInputs | undefined
+export interface MlflowInputs extends MlflowOptions {
   /** The server's --artifacts-destination, to map mlflow-artifacts:/ to a real storage location. */
   readonly artifactsDestination?: string
 }
+export type OidcInputs = OidcOptions
+export type ImageInputs = ImageOptions
 
-export interface OidcInputs {
-  readonly issuer: string | undefined
-  readonly clientId: string | undefined
-  readonly clientSecret: string | undefined
-  readonly scope: string | undefined
-  readonly audience: string | undefined
-  readonly githubToken: GithubTokenMode
-  readonly githubAudience: string | undefined
-}
-
-export interface ImageInputs {
-  readonly runtime: Runtime
-  readonly repository: string | undefined
-  readonly tag: string | undefined
-  readonly baseImage: string
-  readonly build: BuildPolicy
-  readonly platforms: readonly string[]
-  readonly buildArgs: Readonly<Record<string, string>>
-  readonly cacheFrom: readonly string[]
-  readonly cacheTo: readonly string[]
-  readonly network?: string
-}
-
-export interface ClusterInputs {
+export interface ClusterInputs extends ServingSettings {
   readonly target: Target
   readonly serving: Serving
   readonly name: string
@@ -72,12 +41,6 @@ export interface ClusterInputs {
   /** Kubeconfig from the input: its content, or a path. Undefined: KUBECONFIG, then in-cluster. */
   readonly kubeconfig: { readonly content: string } | { readonly path: string } | undefined
   readonly templatePath: string | undefined
-  readonly env: readonly EnvVar[]
-  readonly labels: Readonly<Record<string, string>>
-  readonly annotations: Readonly<Record<string, string>>
-  readonly resources: Resources | undefined
-  readonly minScale: number | undefined
-  readonly maxScale: number | undefined
   /** Secrets (dockerconfigjson) the pods pull the image with; deduplicated, in the order given. */
   readonly imagePullSecrets: readonly string[]
   /** The ServiceAccount the serving pods run as. */
@@ -594,7 +557,8 @@ function reader(source: InputSource) {
   function duration(name: InputName, maxMs = 6 * 3_600_000): number | undefined {
     const value = text(name)
     if (!value) return undefined
-    const ms = parseDuration(name, value)
+    const ms = parseDuration(value)
+    if (ms === undefined) throw new InputError(name, `"${value}" is not a duration; use e.g. 90s, 10m or 1h30m`)
     if (ms <= 0 || ms > maxMs) {
       throw new InputError(name, `must be between 1s and ${Math.round(maxMs / 3_600_000)}h, got "${value}"`)
     }

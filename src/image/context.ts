@@ -6,15 +6,14 @@
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Runtime } from '../inputs.js'
-import { SERVING_PORT } from '../k8s/render.js'
+import { READINESS_PATH, SERVING_PORT } from '../contract/serving.js'
+import type { Runtime } from './identity.js'
 import { normalizeRequirements } from './identity.js'
 import { MLSERVER_RUNTIME_PY, SERVER_PY } from './python/embedded.js'
 
 /** Where the model lives in the image. */
 export const MODEL_DIR_IN_IMAGE = '/opt/mlflow-model'
-/** Answers 200 once every model is loaded: for readiness probes. */
-export const READINESS_PATH = '/v2/health/ready'
+export { READINESS_PATH } from '../contract/serving.js'
 /** The uid the server runs as (the MLServer images' own non-root user). */
 export const SERVING_UID = 1000
 /** What the kserve template installs on a base that lacks the runtime (e.g. python:3.11-slim). */

@@ -4,7 +4,6 @@
 // Pure: no I/O here.
 import { createHash } from 'node:crypto'
 import { DeployError } from '../util/errors.js'
-import type { BuildPolicy } from '../inputs.js'
 
 /**
  * Bump when the generated Dockerfile or the build recipe changes in a way that changes the image,
@@ -13,6 +12,11 @@ import type { BuildPolicy } from '../inputs.js'
 export const TEMPLATE_VERSION = '2'
 /** Bump when the identity document's shape changes. */
 export const IDENTITY_SCHEMA = 1
+
+/** When to build: on a cache miss (auto), every time (always), or never (fail on a miss). */
+export type BuildPolicy = 'auto' | 'always' | 'never'
+/** The V2 server in the image: KServe's Python model server (default) or MLServer (end-of-life). */
+export type Runtime = 'kserve' | 'mlserver'
 
 export const LABEL_PREFIX = 'mlflow-k8s-deploy'
 export const IDENTITY_LABEL = `${LABEL_PREFIX}.identity`

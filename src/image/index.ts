@@ -2,7 +2,6 @@
 // build (context → buildx → pushed digest). The plan reads only small registry documents; the
 // model is downloaded only when the plan says build.
 import { rm } from 'node:fs/promises'
-import type { ImageInputs, Runtime } from '../inputs.js'
 import { DeployError } from '../util/errors.js'
 import { linkTree } from '../util/fs.js'
 import type { Logger } from '../util/logger.js'
@@ -17,17 +16,34 @@ import {
   identityLabels,
   sha256Hex,
   TEMPLATE_VERSION,
+  type BuildPolicy,
   type ImageIdentity,
   type LabelExtras,
   type ModelFacts,
+  type Runtime,
 } from './identity.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
 import { formatImageRef, parseImageRef, pinnedRef, withTag, type ImageRef } from './reference.js'
 import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
 
-export { READINESS_PATH } from './context.js'
-export { type ModelFacts, type ArtifactEntry } from './identity.js'
+export type { ModelFacts, ArtifactEntry, BuildPolicy, Runtime } from './identity.js'
+
+/** What the image stages are asked for: the serving image's repository, base, runtime and build. */
+export interface ImageOptions {
+  readonly runtime: Runtime
+  /** registry/repository, without tag or digest. */
+  readonly repository: string | undefined
+  /** A tag of the user's; undefined: one derived from the identity. */
+  readonly tag: string | undefined
+  readonly baseImage: string
+  readonly build: BuildPolicy
+  readonly platforms: readonly string[]
+  readonly buildArgs: Readonly<Record<string, string>>
+  readonly cacheFrom: readonly string[]
+  readonly cacheTo: readonly string[]
+  readonly network?: string
+}
 
 export interface ImageDeps {
   readonly registry: RegistryClient
@@ -78,15 +94,25 @@ export function createImageDeps(o: ImageDepsOptions): ImageDeps {
 }
 
 export interface PlanRequest {
-  readonly image: ImageInputs
+  readonly image: ImageOptions
   readonly model: ModelFacts
   /** This action's version (package.json). */
   readonly generatorVersion: string
   readonly labelExtras?: LabelExtras
 }
 
-export interface ImagePlan {
-  readonly decision: 'hit' | 'build'
+/** A hit names the image to deploy; a build, only the tag to push. */
+export type ImagePlan =
+  | (PlannedImage & {
+      readonly decision: 'hit'
+      /** The digest the tag holds. */
+      readonly digest: string
+      /** What to deploy: repository@digest. */
+      readonly image: string
+    })
+  | (PlannedImage & { readonly decision: 'build'; readonly digest?: undefined; readonly image?: undefined })
+
+interface PlannedImage {
   /** One line for the log and the summary. */
   readonly reason: string
   /** registry/repository[:tag] as pushed, e.g. 127.0.0.1:5001/wine:v2-0123456789abcdef0123. */
@@ -96,9 +122,6 @@ export interface ImagePlan {
   readonly labels: Readonly<Record<string, string>>
   /** The base image as given, and pinned by the digest the identity was computed with. */
   readonly base: { readonly ref: string; readonly digest: string; readonly pinned: string }
-  /** On a hit: the digest and the image to deploy (repository@digest). */
-  readonly digest?: string
-  readonly image?: string
   readonly warning?: string
 }
 
@@ -165,7 +188,7 @@ export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<Imag
 }
 
 export interface BuildRequest {
-  readonly image: ImageInputs
+  readonly image: ImageOptions
   readonly plan: ImagePlan
   /** The downloaded model directory (the one holding MLmodel). Linked into the build context. */
   readonly modelDir: string

@@ -3,7 +3,7 @@
 // and the check that the answer has the outputs the signature promises. Pure functions over the
 // parsed MLmodel. The signature → V2 mapping is MLServer's MLflow runtime's (SeldonIO/MLServer,
 // runtimes/mlflow/mlserver_mlflow/metadata.py), which the kserve image's server follows too.
-import type { ColumnSpec, Signature, TensorSpec } from '../mlflow/mlmodel.js'
+import type { ColumnSpec, Signature, TensorSpec } from '../contract/signature.js'
 
 /** One column or tensor of the model's signature, as src/mlflow/mlmodel.ts parses it. */
 export type SignatureEntry = ColumnSpec | TensorSpec

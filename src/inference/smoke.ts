@@ -4,7 +4,7 @@ import type { Clock } from '../util/clock.js'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { buildV2Request, checkV2Response, type InputExampleLike, type RequestSource } from './request.js'
-import type { Signature } from '../mlflow/mlmodel.js'
+import type { Signature } from '../contract/signature.js'
 import type { V2Client } from './v2.js'
 
 export interface SmokeModel {

@@ -1,9 +1,6 @@
-// The cluster and inference side of the pipeline, as one facade returning plain data:
-// apply → wait for the new generation → smoke test, with a rollback when an update fails, and
+// The cluster side of the pipeline, as one facade returning plain data: apply → wait for the new
+// generation → verify it while its rollout is watched, with a rollback when an update fails, and
 // delete. Built once in the composition root from the kubeconfig inputs.
-import { runSmokeTest, type SmokeModel, type SmokeResult } from '../inference/smoke.js'
-import { V2Client } from '../inference/v2.js'
-import { smokeRoute, type IngressOptions } from '../inference/route.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { DeployError, InputError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -43,10 +40,9 @@ import { waitFor } from './wait.js'
 export type { Applied } from './rollout.js'
 export type { Ready, RolloutWaitOptions } from './rollout-watch.js'
 export type { ObjectDiff } from './diff.js'
-export type { SmokeModel, SmokeResult } from '../inference/smoke.js'
 export { RolloutError } from './rollback.js'
 
-export interface ApplyOptions {
+export interface ServingApplyOptions {
   /** Take over an existing object that this action did not create (label app.kubernetes.io/managed-by). */
   readonly takeOver?: boolean
   readonly trafficPercent?: number
@@ -109,7 +105,7 @@ export class ServingCluster {
   }
 
   /** Server-side apply; reads the previous object first (for the wait and a rollback). */
-  async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<Applied> {
+  async apply(manifest: KubeObject, options: ServingApplyOptions = {}): Promise<Applied> {
     const applied = await applyManifest(this.deps, manifest, options)
     this.log.info(
       `${applied.created ? 'created' : applied.changed ? 'updated' : 'unchanged'} ${describe(applied)} ` +
@@ -125,7 +121,7 @@ export class ServingCluster {
    */
   async plan(
     manifest: KubeObject,
-    options: ApplyOptions & { verbs: readonly string[]; references?: readonly PodReference[] },
+    options: ServingApplyOptions & { verbs: readonly string[]; references?: readonly PodReference[] },
   ): Promise<ClusterPlan> {
     const kind = servingKindOf(manifest)
     const { namespace, name } = manifest.metadata as { namespace: string; name: string }
@@ -213,7 +209,7 @@ export class ServingCluster {
 
   async applyAndWait(
     manifest: KubeObject,
-    options: ApplyOptions & { wait: boolean; timeoutMs: number },
+    options: ServingApplyOptions & { wait: boolean; timeoutMs: number },
   ): Promise<Deployment> {
     const applied = await this.apply(manifest, options)
     if (options.wait) return this.waitReady(applied, options)
@@ -229,25 +225,16 @@ export class ServingCluster {
   }
 
   /**
-   * Calls the deployed model over V2 (ready, then infer) and checks its outputs, while watching
-   * the rollout: when its controller or pods report the new revision failed, the smoke test stops
-   * at once. A failure after an update rolls back (RolloutError says so).
+   * Runs `check` against the new revision while watching its rollout: when its controller or pods
+   * report the revision failed, `check`'s signal aborts at once and the watch's finding is the
+   * failure. A failed check after an update rolls back (RolloutError says so); `rollBack: false`
+   * leaves the revision as it is.
    */
-  async smokeTest(
+  async verify<T>(
     deployed: Deployment,
-    model: Omit<SmokeModel, 'name'> & { name?: string },
-    options: RolloutWaitOptions & { ingress?: IngressOptions; rollBack?: boolean },
-  ): Promise<SmokeResult> {
-    // An ingress address reaches the URL users call; without one, KServe Standard's predictor
-    // Service is the address a runner inside the cluster's network reaches.
-    const url = options.ingress?.address ? deployed.smokeUrl : (deployed.directUrl ?? deployed.smokeUrl)
-    if (!url) throw new DeployError(`${describe(deployed.applied)} reports no URL to smoke-test`)
-    if (url === deployed.directUrl) this.log.info(`Standard mode: the smoke test calls the predictor Service at ${url}`)
-    const route = smokeRoute(url, options.ingress)
-    const client = new V2Client({ ...route, log: this.log, clock: this.clock })
-    const name = model.name ?? deployed.name
-    const via = route.baseUrl === url ? '' : ` via ${route.baseUrl}`
-    this.log.info(`smoke test: POST ${url}/v2/models/${name}/infer${via}`)
+    check: (signal: AbortSignal) => Promise<T>,
+    options: RolloutWaitOptions & { rollBack?: boolean },
+  ): Promise<T> {
     const stop = new AbortController()
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
     let failure: { reason: string; message: string } | undefined
@@ -258,19 +245,7 @@ export class ServingCluster {
       },
     )
     try {
-      if (options.timeoutMs < 1_000) {
-        throw new DeployError('no time left for the smoke test within timeout: the wait used it; raise timeout')
-      }
-      const result = await runSmokeTest(
-        client,
-        { ...model, name },
-        { budgetMs: options.timeoutMs, clock: this.clock, log: this.log, signal },
-      )
-      this.log.info(
-        `smoke test passed: ${result.outputs.map((o) => `${o.name} [${o.shape}] ${o.datatype}`).join(', ')} ` +
-          `in ${Math.round(result.latencyMs)} ms (ready after ${Math.round(result.readyMs)} ms): ${JSON.stringify(result.sample).slice(0, 200)}`,
-      )
-      return result
+      return await check(signal)
     } catch (err) {
       if (options.signal?.aborted) throw err
       const cause = failure ? new DeployError(`stopped: ${failure.message}`) : err
@@ -282,7 +257,6 @@ export class ServingCluster {
     } finally {
       stop.abort()
       await watching
-      await client.close()
     }
   }
 
@@ -293,7 +267,7 @@ export class ServingCluster {
   async shiftTraffic(
     deployed: Deployment,
     manifest: KubeObject,
-    options: ApplyOptions & { timeoutMs: number },
+    options: ServingApplyOptions & { timeoutMs: number },
   ): Promise<Deployment> {
     const final: TrafficOptions = deployed.applied.final ?? {}
     const revision = deployed.revision

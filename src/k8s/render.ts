@@ -4,18 +4,16 @@
 import { createHash } from 'node:crypto'
 import { DeployError } from '../util/errors.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
-import type { ClusterInputs, EnvVar, Resources } from '../inputs.js'
+import { MODEL_NAME_VARIABLE, SERVING_PORT, modelReadyPath } from '../contract/serving.js'
 import type { Target } from './naming.js'
 
 export const MANAGED_BY = 'mlflow-k8s-deploy'
 export const ANNOTATION_PREFIX = 'mlflow-k8s-deploy'
-/** The port MLServer listens on inside the serving image (and Knative's default). */
-export const SERVING_PORT = 8080
-/**
- * Readiness is the deployed model's own: the servers answer /v2/health/ready before the model has
- * loaded, and traffic would move to a revision that cannot serve yet.
- */
-const modelReadyPath = (name: string) => `/v2/models/${encodeURIComponent(name)}/ready`
+
+/** A Kubernetes EnvVar: a plain value or a valueFrom reference (secrets, config maps). */
+export type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> }
+/** A container's resource requests and limits (quantities as Kubernetes writes them). */
+export type Resources = Readonly<Record<'requests' | 'limits', Readonly<Record<string, string>> | undefined>>
 
 /** Preview objects: the labels the cleanup sweep selects on, the annotations it reads. */
 export const PREVIEW_LABEL = `${ANNOTATION_PREFIX}/preview`
@@ -79,12 +77,24 @@ export interface RenderValues {
   readonly preview?: PreviewMeta
 }
 
-/** The cluster inputs that shape the object, plus which of the three shapes it is. */
-export interface RenderOptions
-  extends
-    Pick<ClusterInputs, 'env' | 'labels' | 'annotations' | 'resources' | 'minScale' | 'maxScale'>,
-    Partial<Pick<ClusterInputs, 'imagePullSecrets' | 'serviceAccount'>> {
+/** What shapes the object besides the values: which of the three shapes, and the user's settings. */
+export interface RenderOptions extends ServingSettings {
   readonly shape: Shape
+}
+
+/** What the user sets on the serving object and its pods. */
+export interface ServingSettings {
+  /** Container env, after ours (a user's variable of the same name wins). */
+  readonly env: readonly EnvVar[]
+  readonly labels: Readonly<Record<string, string>>
+  readonly annotations: Readonly<Record<string, string>>
+  readonly resources: Resources | undefined
+  readonly minScale: number | undefined
+  readonly maxScale: number | undefined
+  /** Secrets (dockerconfigjson) the pods pull the image with. */
+  readonly imagePullSecrets?: readonly string[]
+  /** The ServiceAccount the serving pods run as. */
+  readonly serviceAccount?: string
 }
 
 export function shapeOf(target: Target, serving: 'image' | 'mlflow-runtime'): Shape {
@@ -219,8 +229,8 @@ function fillContainer(
   if (!values.image) throw new DeployError('no image to deploy: the image stage did not produce one')
   container['image'] = values.image
   container['ports'] ??= ports
-  // MLServer names the model after MLSERVER_MODEL_NAME: the path users call is /v2/models/<name>/infer.
-  mergeEnv(container, [{ name: 'MLSERVER_MODEL_NAME', value: values.name }, ...extraEnv, ...o.env])
+  // The server names the model after this variable: the path users call is /v2/models/<name>/infer.
+  mergeEnv(container, [{ name: MODEL_NAME_VARIABLE, value: values.name }, ...extraEnv, ...o.env])
   container['readinessProbe'] ??= { httpGet: probe }
   if (o.resources) container['resources'] = resourcesObject(o.resources)
 }

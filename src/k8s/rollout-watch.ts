@@ -217,7 +217,7 @@ const podLines = (pods: readonly KubeObject[]) =>
   [podFailure(pods)].filter((f) => f !== undefined).map((f) => `pod ${f.reason}: ${f.message}`)
 
 /** Knative Services and Knative-mode InferenceServices: the object, watched, and its new revision's pods. */
-function watchRevisions(deps: RolloutDeps, target: Target, expect: Expectation): Watched<RevisionSnapshot> {
+function watchRevisions(deps: RolloutDeps, target: WatchedObject, expect: Expectation): Watched<RevisionSnapshot> {
   return {
     stream: revisionStream(deps, target, expect),
     judge: (s) => revisionRolloutReadiness(s, expect),
@@ -227,7 +227,7 @@ function watchRevisions(deps: RolloutDeps, target: Target, expect: Expectation):
 }
 
 /** KServe Standard mode: no revisions and no single object to watch; the isvc, its Deployment and pods, re-read. */
-function watchPredictor(deps: RolloutDeps, target: Target, expect: Expectation): Watched<PredictorSnapshot> {
+function watchPredictor(deps: RolloutDeps, target: WatchedObject, expect: Expectation): Watched<PredictorSnapshot> {
   return {
     stream: pollingStream(
       (signal) => readPredictor(deps.kube, target.namespace, target.name, signal),
@@ -243,11 +243,11 @@ function watchPredictor(deps: RolloutDeps, target: Target, expect: Expectation):
   }
 }
 
-export type Target = { kind: ServingKind; namespace: string; name: string; object?: KubeObject }
+export type WatchedObject = { kind: ServingKind; namespace: string; name: string; object?: KubeObject }
 
 export async function waitObject(
   deps: RolloutDeps,
-  target: Target,
+  target: WatchedObject,
   expect: Expectation,
   options: { timeoutMs: number; waitWindowMs?: number; signal?: AbortSignal; what: string },
 ): Promise<Settled> {
@@ -274,7 +274,7 @@ export async function waitObject(
  */
 export function revisionStream(
   deps: RolloutDeps,
-  target: Target,
+  target: WatchedObject,
   expect: Expectation,
   podsEveryMs = 1_000,
 ): ObjectStream<RevisionSnapshot> {

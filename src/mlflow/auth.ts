@@ -7,26 +7,10 @@ import { errorMessage } from '../util/errors.js'
 import type { HttpTransport } from '../util/http.js'
 import { MlflowError } from './errors.js'
 import { OidcIssuer, type Grant, type GrantParams } from './oauth.js'
+import type { MlflowOptions, OidcOptions } from './options.js'
 
 /** The credentials to send to MLflow; at most one kind is set (the caller validated that). */
-export interface MlflowAuthOptions {
-  readonly token?: string | undefined
-  readonly username?: string | undefined
-  readonly password?: string | undefined
-  readonly oidc?: OidcOptions | undefined
-}
-
-export interface OidcOptions {
-  readonly issuer?: string | undefined
-  readonly clientId?: string | undefined
-  readonly clientSecret?: string | undefined
-  readonly scope?: string | undefined
-  readonly audience?: string | undefined
-  /** How the job's GitHub OIDC token is used: not at all, as is, exchanged, or as client assertion. */
-  readonly githubToken: 'none' | 'bearer' | 'token-exchange' | 'client-assertion'
-  /** The GitHub token's audience; defaults to oidc-audience (bearer) or the issuer. */
-  readonly githubAudience?: string | undefined
-}
+export type MlflowAuthOptions = Partial<Pick<MlflowOptions, 'token' | 'username' | 'password' | 'oidc'>>
 
 export interface AuthProvider {
   /** Which credential this is, for messages ("bearer token from mlflow-token"); never the value. */

@@ -1,11 +1,11 @@
 // The MLflow side of a deploy, as the pipeline uses it: resolve a model URI, look inside the
 // model without downloading it, download it (cached).
 import { join } from 'node:path'
-import type { MlflowInputs } from '../inputs.js'
 import { UndiciTransport, type HttpTransport } from '../util/http.js'
 import type { Logger } from '../util/logger.js'
 import type { ModelRef } from './model-uri.js'
 import { createAuth, type AuthProvider } from './auth.js'
+import type { MlflowOptions } from './options.js'
 import { MlflowClient } from './client.js'
 import { MlflowError } from './errors.js'
 import { resolveModel, type ResolvedModel } from './resolve.js'
@@ -36,6 +36,7 @@ export type { Mlmodel, Signature, InputExample, PythonEnv, ColumnSpec, TensorSpe
 export { MlflowClient } from './client.js'
 export { MlflowError } from './errors.js'
 export type { AuthProvider } from './auth.js'
+export type { GithubTokenMode, MlflowOptions, OidcOptions } from './options.js'
 
 export interface MlflowDeps {
   /** `core.getIDToken` in the action. */
@@ -161,8 +162,8 @@ export class Mlflow {
   }
 }
 
-/** The composition root's one call: transport, credentials and client from the parsed inputs. */
-export function createMlflow(inputs: MlflowInputs, deps: MlflowDeps): Mlflow {
+/** The composition root's one call: transport, credentials and client from the options. */
+export function createMlflow(inputs: MlflowOptions, deps: MlflowDeps): Mlflow {
   if (!inputs.trackingUri) throw new MlflowError('tracking-uri is not set')
   const http =
     deps.http ??

@@ -3,36 +3,9 @@
 // Pure functions over file contents; fetching is someone else's job.
 import { isPlainObject, loadYaml } from '../util/yaml.js'
 import { MlflowError } from './errors.js'
+import type { ColumnSpec, Signature, TensorSpec } from '../contract/signature.js'
 
-export interface ColumnSpec {
-  readonly kind: 'column'
-  readonly name?: string
-  /** boolean, integer, long, float, double, string, binary, datetime, array, object, map, any */
-  readonly type: string
-  readonly required: boolean
-  /** The raw spec, for complex types (items, properties, values). */
-  readonly raw: Readonly<Record<string, unknown>>
-}
-
-export interface TensorSpec {
-  readonly kind: 'tensor'
-  readonly name?: string
-  readonly dtype: string
-  readonly shape: readonly number[]
-}
-
-export interface ParamSpec {
-  readonly name: string
-  readonly type: string
-  readonly default: unknown
-  readonly shape: readonly number[] | null
-}
-
-export interface Signature {
-  readonly inputs?: readonly (ColumnSpec | TensorSpec)[]
-  readonly outputs?: readonly (ColumnSpec | TensorSpec)[]
-  readonly params?: readonly ParamSpec[]
-}
+export type { ColumnSpec, ParamSpec, Signature, TensorSpec } from '../contract/signature.js'
 
 export interface InputExampleInfo {
   readonly artifactPath: string

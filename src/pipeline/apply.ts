@@ -1,10 +1,20 @@
+import type { Applied } from '../k8s/index.js'
 import { Budget } from '../util/clock.js'
 import { progressDeadlineS } from './check-cluster.js'
-import { need, type Stage } from './context.js'
+import type { Stage } from './context.js'
+import type { RenderedManifest } from './render-manifest.js'
+
+export interface AppliedResult {
+  readonly applied: Applied
+  /** The one deadline of the rollout (timeout), started at the apply. */
+  readonly budget: Budget
+}
 
 /** Server-side apply; the previous object is kept for the wait and a rollback. */
-export const apply: Stage = async ({ inputs, services, signal, state }) => {
-  const manifest = need(state.manifest, 'the manifest')
+export const apply: Stage<Pick<RenderedManifest, 'manifest'>, AppliedResult> = async (
+  { inputs, services, signal },
+  { manifest },
+) => {
   // One deadline from here on: wait, smoke test and rollback share `timeout`.
   const budget = new Budget({ now: () => services.now() }, inputs.flow.timeoutMs)
   const applied = await services.cluster().apply(manifest, {
@@ -16,9 +26,7 @@ export const apply: Stage = async ({ inputs, services, signal, state }) => {
     stage: inputs.flow.wait,
     signal,
   })
-  state.applied = applied
-  state.budget = budget
   const verb = applied.created ? 'created' : applied.changed ? 'updated' : 'unchanged (same spec)'
   const staged = applied.final ? ', new revision staged at 0 % until verified' : ''
-  return { decision: `${verb}, generation ${applied.expectation.generation}${staged}` }
+  return { decision: `${verb}, generation ${applied.expectation.generation}${staged}`, applied, budget }
 }

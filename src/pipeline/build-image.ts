@@ -1,13 +1,16 @@
 import { buildImage as build } from '../image/index.js'
-import { need, type Stage } from './context.js'
+import type { Stage } from './context.js'
+import type { ImagePlanResult, PinnedImage } from './plan-image.js'
+import type { ResolvedModelResult } from './resolve-model.js'
 
 /** Only on a cache miss: download the model, build the serving image with buildx, push it. */
-export const buildImage: Stage = async ({ inputs, services, log, signal, report, state }) => {
-  const planned = state.plan
+export const buildImage: Stage<
+  Pick<ResolvedModelResult, 'details'> & ImagePlanResult,
+  { image?: PinnedImage }
+> = async ({ inputs, services, log, signal, report }, { details, plan: planned }) => {
   if (!planned) return { decision: 'no image to build', skipped: true }
   if (planned.decision === 'hit') return { decision: `cache hit: ${planned.ref} reused, build skipped`, skipped: true }
 
-  const details = need(state.details, 'the model')
   const download = await services
     .mlflow()
     .download(details, { workDir: services.workDir, cache: services.modelCache(), signal })
@@ -19,8 +22,10 @@ export const buildImage: Stage = async ({ inputs, services, log, signal, report,
     network: inputs.image.network,
     workDir: services.workDir,
   })
-  state.image = { ref: built.image, digest: built.digest }
   report.set('image', built.image)
   report.set('digest', built.digest)
-  return { decision: `built and pushed ${planned.ref} (${built.digest}) in ${built.seconds.toFixed(1)} s` }
+  return {
+    decision: `built and pushed ${planned.ref} (${built.digest}) in ${built.seconds.toFixed(1)} s`,
+    image: { ref: built.image, digest: built.digest },
+  }
 }

@@ -1,14 +1,18 @@
 import { summarizeDiff } from '../k8s/diff.js'
+import type { ClusterPlan } from '../k8s/index.js'
 import type { Inputs } from '../inputs.js'
 import { rollbackReserveMs } from '../util/clock.js'
-import { need, type Stage } from './context.js'
+import type { Stage } from './context.js'
+import type { RenderedManifest } from './render-manifest.js'
 
 /**
  * Before anything is built or applied: may this identity do what the deploy will do, and does the
  * cluster accept the manifest (schema, admission webhooks, quotas, ownership)? Changes nothing.
  */
-export const checkCluster: Stage = async ({ inputs, services, log, signal, state }) => {
-  const manifest = need(state.manifest, 'the manifest')
+export const checkCluster: Stage<Pick<RenderedManifest, 'manifest'>, { clusterPlan: ClusterPlan }> = async (
+  { inputs, services, log, signal },
+  { manifest },
+) => {
   const { cluster, flow, preview } = inputs
   const verbs = [
     'get',
@@ -33,9 +37,9 @@ export const checkCluster: Stage = async ({ inputs, services, log, signal, state
     signal,
   })
   for (const warning of plan.warnings) log.warning(warning)
-  state.clusterPlan = plan
   return {
     decision: `server-side dry run accepted, ${verbs.join('/')} allowed; ${plan.what}: ${summarizeDiff(plan.diff)}`,
+    clusterPlan: plan,
   }
 }
 

@@ -12,7 +12,7 @@ import type { KubeObject } from '../k8s/readiness.js'
 import { deadline, systemClock } from '../util/clock.js'
 import { DeployError } from '../util/errors.js'
 import { formatDuration } from '../util/duration.js'
-import type { Stage } from './context.js'
+import type { StageContext, StageOutcome } from './context.js'
 
 export interface SweepDecision {
   readonly remove: boolean
@@ -41,7 +41,7 @@ export function previewSelector(repository: string): string {
   ].join(',')
 }
 
-export const cleanupPreviews: Stage = async ({ inputs, services, log, signal }) => {
+export async function cleanupPreviews({ inputs, services, log, signal }: StageContext): Promise<StageOutcome> {
   const repository = services.run.repository
   if (!repository) throw new DeployError('cleanup needs GITHUB_REPOSITORY to tell which previews are this repository’s')
   const { target, namespace } = inputs.cluster

@@ -1,15 +1,14 @@
 // What every stage gets: the inputs, the outside systems, a logger, the cancel signal, the report
-// and the run's state, which each stage fills in for the ones after it.
+// and the run's flags. What a stage finds for the stages after it is its typed result, handed on
+// by the stage table (run.ts): a stage says what it needs, and the compiler checks that an earlier
+// stage gives it.
 import type { RunContext } from '../github-context.js'
 import type { Inputs } from '../inputs.js'
-import type { ImageDeps, ImagePlan } from '../image/index.js'
-import type { ClusterPlan, Deployment, ServingCluster, SmokeResult } from '../k8s/index.js'
-import type { Manifest } from '../k8s/render.js'
-import type { Applied } from '../k8s/rollout.js'
-import type { Mlflow, ModelCache, ModelDetails } from '../mlflow/index.js'
+import type { ImageDeps } from '../image/index.js'
+import type { ServingCluster } from '../k8s/index.js'
+import type { Mlflow, ModelCache } from '../mlflow/index.js'
 import type { Report } from '../report/report.js'
 import type { GitHubClient } from '../github/client.js'
-import type { Budget } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 
 /** The outside systems, created on first use (a delete never talks to MLflow or a registry). */
@@ -27,21 +26,11 @@ export interface Services {
   readonly run: RunContext
 }
 
+/**
+ * What the run learns about itself on the way, for the failure hook (report-github.ts): never a
+ * stage's result, which is typed and handed on by the stage table.
+ */
 export interface RunState {
-  details?: ModelDetails
-  plan?: ImagePlan
-  /** The image to deploy, pinned by digest. */
-  image?: { readonly ref: string; readonly digest: string }
-  manifest?: Manifest
-  /** False while the manifest names a planned image that is not built yet. */
-  manifestImageBuilt?: boolean
-  /** What the cluster said of the manifest without changing anything (plan). */
-  clusterPlan?: ClusterPlan
-  applied?: Applied
-  /** The one deadline of the rollout (timeout), started at the apply. */
-  budget?: Budget
-  deployment?: Deployment
-  smoke?: SmokeResult
   /** Why the deploy failed, for the GitHub surfaces told about it afterwards. */
   failure?: string
   /** The error the failed stage threw (the failure hook tells a preview deleted under it apart). */
@@ -69,10 +58,11 @@ export interface StageOutcome {
   readonly skipped?: boolean
 }
 
-export type Stage = (ctx: StageContext) => Promise<StageOutcome>
-
-/** The state a stage needs from an earlier one; missing means the pipeline is wired wrong. */
-export function need<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new Error(`internal: ${what} is not known at this stage`)
-  return value
-}
+/**
+ * A stage: takes the results of earlier stages it needs (`In`) and returns its decision together
+ * with its own results (`Out`, named fields), which the stages after it can take in turn.
+ */
+export type Stage<In extends object = object, Out extends object = object> = (
+  ctx: StageContext,
+  results: In,
+) => Promise<StageOutcome & Out>

@@ -1,13 +1,29 @@
-import { modelFacts, planImage as plan } from '../image/index.js'
+import { modelFacts, planImage as plan, type ImagePlan } from '../image/index.js'
 import { VERSION } from '../version.js'
-import { need, type Stage } from './context.js'
+import type { Stage } from './context.js'
+import type { ResolvedModelResult } from './resolve-model.js'
+
+/** The image to deploy, pinned by digest. */
+export interface PinnedImage {
+  readonly ref: string
+  readonly digest: string
+}
+
+export interface ImagePlanResult {
+  /** Undefined when no image is served (KServe's MLflow runtime). */
+  readonly plan?: ImagePlan
+  /** Known already on a cache hit. */
+  readonly image?: PinnedImage
+}
 
 /** The model's content → an image tag; an image already carrying exactly this identity is reused. */
-export const planImage: Stage = async ({ inputs, services, report, state }) => {
+export const planImage: Stage<Pick<ResolvedModelResult, 'details'>, ImagePlanResult> = async (
+  { inputs, services, report },
+  { details },
+) => {
   if (inputs.cluster.serving === 'mlflow-runtime') {
     return { decision: "no image: KServe's MLflow runtime serves the model from its storage", skipped: true }
   }
-  const details = need(state.details, 'the model')
   const run = services.run
   const planned = await plan(services.images(), {
     image: inputs.image,
@@ -15,12 +31,12 @@ export const planImage: Stage = async ({ inputs, services, report, state }) => {
     generatorVersion: VERSION,
     labelExtras: { source: run.repository && `https://github.com/${run.repository}`, revision: run.sha },
   })
-  state.plan = planned
   report.set('cache-hit', String(planned.decision === 'hit'))
   if (planned.decision === 'hit') {
-    state.image = { ref: need(planned.image, 'the cached image'), digest: need(planned.digest, 'its digest') }
-    report.set('image', state.image.ref)
-    report.set('digest', state.image.digest)
+    const image = { ref: planned.image, digest: planned.digest }
+    report.set('image', image.ref)
+    report.set('digest', image.digest)
+    return { decision: planned.reason, plan: planned, image }
   }
-  return { decision: planned.reason }
+  return { decision: planned.reason, plan: planned }
 }

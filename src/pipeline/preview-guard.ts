@@ -15,10 +15,11 @@
 // with a warning (a `concurrency` group per PR in the workflow then covers it).
 import { RolloutError } from '../k8s/index.js'
 import { DeployError, errorMessage } from '../util/errors.js'
-import { need, type Stage, type StageContext } from './context.js'
+import type { AppliedResult } from './apply.js'
+import type { Stage, StageContext, StageOutcome } from './context.js'
 
 /** Step 1: a deploy for a PR the event says is closed does nothing. */
-export const checkPreviewOpen: Stage = async ({ inputs, services, state }) => {
+export async function checkPreviewOpen({ inputs, services, state }: StageContext): Promise<StageOutcome> {
   const pr = inputs.preview.prNumber
   if (!inputs.preview.enabled || pr === undefined) return { decision: 'not a preview', skipped: true }
   const event = services.run.event
@@ -32,7 +33,7 @@ export const checkPreviewOpen: Stage = async ({ inputs, services, state }) => {
 }
 
 /** Step 2: after the apply, the PR must still be open, or the object just applied goes again. */
-export const confirmPreviewOpen: Stage = async (ctx) => {
+export const confirmPreviewOpen: Stage<Pick<AppliedResult, 'applied'>> = async (ctx, { applied }) => {
   const { inputs, services, signal, state } = ctx
   const pr = inputs.preview.prNumber
   if (!inputs.preview.enabled || pr === undefined) return { decision: 'not a preview', skipped: true }
@@ -40,7 +41,6 @@ export const confirmPreviewOpen: Stage = async (ctx) => {
   if (open === undefined) return { decision: 'PR state unknown; not re-checked', skipped: true }
   if (open) return { decision: `pull request #${pr} is still open` }
 
-  const applied = need(state.applied, 'the applied object')
   const { target, namespace, name } = inputs.cluster
   await services
     .cluster()

@@ -1,7 +1,7 @@
-import type { Stage } from './context.js'
+import type { StageContext, StageOutcome } from './context.js'
 
 /** `action: delete`: removes the Service / InferenceService this action created. Idempotent. */
-export const remove: Stage = async ({ inputs, services, signal }) => {
+export async function remove({ inputs, services, signal }: StageContext): Promise<StageOutcome> {
   const { target, namespace, name, takeOver } = inputs.cluster
   const result = await services
     .cluster()

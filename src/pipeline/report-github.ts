@@ -3,31 +3,44 @@
 import type { DeploymentState, GitHubClient } from '../github/client.js'
 import { failedBody, liveBody, removedBody } from '../github/comment.js'
 import { bestEffort, deactivateEnvironment, reportDeployment, writeComment } from '../github/surfaces.js'
-import { EXPIRES_ANNOTATION } from '../k8s/render.js'
-import type { Stage, StageContext, StageOutcome } from './context.js'
+import type { SmokeResult } from '../inference/smoke.js'
+import type { Deployment } from '../k8s/index.js'
+import { EXPIRES_ANNOTATION, type Manifest } from '../k8s/render.js'
+import type { ModelDetails } from '../mlflow/index.js'
+import type { StageContext, StageOutcome } from './context.js'
+import type { PinnedImage } from './plan-image.js'
 import { closedAfterFailure, pullRequestOpen } from './preview-guard.js'
 
+/** What the GitHub surfaces say of a deploy: whatever the stages that ran found. */
+export interface DeployFacts {
+  readonly details?: ModelDetails
+  readonly manifest?: Manifest
+  readonly image?: PinnedImage
+  readonly deployment?: Deployment
+  readonly smoke?: SmokeResult
+}
+
 /** After a verified deploy: the comment says what is live; the deployment is `success` with the URL. */
-export const reportToGitHub: Stage = (ctx) =>
+export const reportToGitHub = (ctx: StageContext, facts: DeployFacts = {}): Promise<StageOutcome> =>
   withGitHub(ctx, async (github, pr) => {
-    const { inputs, state, report, services, log, signal } = ctx
+    const { inputs, report, services, log, signal } = ctx
     const parts: string[] = []
     // A close during the wait: the delete run owns the comment now; "live" would be stale.
     if (pr !== undefined && (await pullRequestOpen(ctx, pr)) === false) {
       return `pull request #${pr} closed meanwhile: comment and status left to the delete`
     }
     if (pr !== undefined) {
-      const annotations = state.manifest?.metadata as { annotations?: Record<string, string> } | undefined
+      const annotations = facts.manifest?.metadata as { annotations?: Record<string, string> } | undefined
       const body = liveBody({
         name: inputs.cluster.name,
         namespace: inputs.cluster.namespace,
         url: report.outputs.url,
-        modelName: state.details?.model.name ?? report.outputs['model-name'],
-        modelVersion: state.details?.model.version ?? report.outputs['model-version'],
-        digest: state.image?.digest,
-        revision: state.deployment?.revision ?? report.outputs.revision,
-        smoke: state.smoke
-          ? `passed in ${Math.round(state.smoke.latencyMs)} ms`
+        modelName: facts.details?.model.name ?? report.outputs['model-name'],
+        modelVersion: facts.details?.model.version ?? report.outputs['model-version'],
+        digest: facts.image?.digest,
+        revision: facts.deployment?.revision ?? report.outputs.revision,
+        smoke: facts.smoke
+          ? `passed in ${Math.round(facts.smoke.latencyMs)} ms`
           : inputs.flow.smokeTest
             ? 'not run'
             : 'off (smoke-test: false)',
@@ -46,7 +59,7 @@ export const reportToGitHub: Stage = (ctx) =>
   })
 
 /** On `action: delete`: the comment says the preview is gone; the environment goes inactive. */
-export const reportRemovalToGitHub: Stage = (ctx) =>
+export const reportRemovalToGitHub = (ctx: StageContext): Promise<StageOutcome> =>
   withGitHub(ctx, async (github, pr) => {
     const { inputs, services, log, signal } = ctx
     const parts: string[] = []
@@ -79,16 +92,16 @@ export const reportRemovalToGitHub: Stage = (ctx) =>
  * After a failed deploy (best effort): the comment and the deployment status say so, unless the
  * preview's PR is closed by now: the delete run owns them then (preview-guard, step 3).
  */
-export const reportFailureToGitHub: Stage = async (ctx) => {
+export async function reportFailureToGitHub(ctx: StageContext, facts: DeployFacts = {}): Promise<StageOutcome> {
   // Verified and serving, only the alias was refused: GitHub hears that it is live (the step
   // still fails, saying the alias was not set), not "failed to deploy".
-  if (ctx.state.promotionFailed) return reportToGitHub(ctx)
+  if (ctx.state.promotionFailed) return reportToGitHub(ctx, facts)
   const closed = await closedAfterFailure(ctx)
   if (closed) return { decision: `${closed}: comment and status left to the delete` }
   return reportFailure(ctx)
 }
 
-const reportFailure: Stage = (ctx) =>
+const reportFailure = (ctx: StageContext): Promise<StageOutcome> =>
   withGitHub(ctx, async (github, pr) => {
     const { inputs, state, services, log, signal } = ctx
     const parts: string[] = []

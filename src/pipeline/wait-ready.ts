@@ -1,20 +1,26 @@
-import { RolloutError, type RolloutWaitOptions } from '../k8s/index.js'
+import { RolloutError, type Deployment, type RolloutWaitOptions } from '../k8s/index.js'
 import type { Inputs } from '../inputs.js'
 import type { Budget } from '../util/clock.js'
 import { servingStatus, type TrafficTarget } from '../k8s/readiness.js'
 import type { Report } from '../report/report.js'
-import { need, type Stage } from './context.js'
+import type { AppliedResult } from './apply.js'
+import type { Stage } from './context.js'
+
+/** Undefined when the deploy does not wait (wait: false): nothing is known to serve then. */
+export interface ReadyResult {
+  readonly deployment?: Deployment
+}
 
 /** Watches the new generation until Ready; a failed update is rolled back. */
-export const waitReady: Stage = async ({ inputs, services, signal, report, state }) => {
+export const waitReady: Stage<AppliedResult, ReadyResult> = async (
+  { inputs, services, signal, report },
+  { applied, budget },
+) => {
   if (!inputs.flow.wait) return { decision: 'not waiting (wait: false)', skipped: true }
-  const applied = need(state.applied, 'the applied object')
-  const budget = need(state.budget, 'the rollout budget')
   const deployment = await services
     .cluster()
     .waitReady(applied, rolloutWait(budget, inputs.flow, signal))
     .catch((err: unknown) => reportRollout(report, err))
-  state.deployment = deployment
   // The tag URL when the user asked for a tag; a tag the action added for the smoke test is its own.
   report.set('url', inputs.flow.tag ? deployment.smokeUrl : deployment.url)
   report.set('revision', deployment.revision)
@@ -24,6 +30,7 @@ export const waitReady: Stage = async ({ inputs, services, signal, report, state
   }
   return {
     decision: `ready after ${(deployment.waitedMs / 1000).toFixed(1)} s: revision ${deployment.revision ?? '?'} at ${deployment.url ?? '(no URL)'}`,
+    deployment,
   }
 }
 

@@ -1,18 +1,14 @@
-import { InputError } from './errors.js'
-
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /**
  * Parses a Go-style duration ("90s", "10m", "1h30m", "500ms"); a bare number means seconds.
- * Returns milliseconds.
+ * Returns milliseconds, or undefined when `value` is not a duration (the caller says whose value).
  */
-export function parseDuration(input: string, value: string): number {
+export function parseDuration(value: string): number | undefined {
   const text = value.trim()
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000)
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
-    throw new InputError(input, `"${value}" is not a duration; use e.g. 90s, 10m or 1h30m`)
-  }
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return undefined
   return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * UNIT_MS[unit!]!, 0))
 }
 

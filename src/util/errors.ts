@@ -1,6 +1,6 @@
 // Error types that reach the user. Each carries a message that says what to fix (one line, or a
-// first line followed by evidence); run-action.ts (the one top-level catch) prints only the message,
-// never a stack trace.
+// first line followed by evidence); run-action.ts reports only the message (the stack goes to the
+// debug log).
 
 /** A bad input value: names the input and what is allowed. */
 export class InputError extends Error {
@@ -10,14 +10,6 @@ export class InputError extends Error {
     message: string,
   ) {
     super(`\`${input}\`: ${message}`)
-  }
-}
-
-/** A pipeline stage that a later release fills in. It fails honestly instead of pretending. */
-export class NotImplementedError extends Error {
-  override readonly name = 'NotImplementedError'
-  constructor(readonly stage: string) {
-    super(`stage "${stage}" is not implemented yet in this version of mlflow-k8s-deploy`)
   }
 }
 

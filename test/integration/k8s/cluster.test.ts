@@ -5,6 +5,7 @@
 import { renderOptions } from '../../support/fixtures.js'
 import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport } from '../../../src/k8s/kube.js'
 import { ServingCluster, RolloutError, type Deployment } from '../../../src/k8s/index.js'
+import { smokeTestDeployment } from '../../../src/pipeline/smoke-test.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import { renderManifest, type Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
@@ -48,7 +49,8 @@ function manifest(
 }
 
 const smoke = (cluster: ServingCluster, d: Deployment, model: FixtureModel) =>
-  cluster.smokeTest(
+  smokeTestDeployment(
+    { cluster, log },
     d,
     { signature: model.signature, example: model.example },
     { timeoutMs: 60_000, ingress: { address: ingressAddress() } },
@@ -218,13 +220,12 @@ describe('Knative Service running the serving image', () => {
         timeoutMs: TIMEOUT,
       })
       const lying = withLyingSignature(v1)
-      const err = await deployer
-        .smokeTest(
-          d,
-          { signature: lying.signature, example: v1.example },
-          { timeoutMs: 30_000, rollBack: false, ingress: { address: ingressAddress() } },
-        )
-        .catch((e) => e)
+      const err = await smokeTestDeployment(
+        { cluster: deployer, log },
+        d,
+        { signature: lying.signature, example: v1.example },
+        { timeoutMs: 30_000, rollBack: false, ingress: { address: ingressAddress() } },
+      ).catch((e) => e)
       expect(err.message).toBe(
         `smoke test of /v2/models/${name}/infer: output output-1 has shape [3,1], the signature promises [-1,3]`,
       )

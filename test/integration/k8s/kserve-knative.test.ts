@@ -2,6 +2,7 @@
 // a Knative Service, revisions and routes are Knative's, and requests reach it through Envoy by
 // Host. An update at canaryTrafficPercent 20 is verified by counting which model answers.
 import { RolloutError, ServingCluster, type Deployment } from '../../../src/k8s/index.js'
+import { smokeTestDeployment } from '../../../src/pipeline/smoke-test.js'
 import { KNATIVE_SERVICE } from '../../../src/k8s/kube.js'
 import { servingStatus } from '../../../src/k8s/readiness.js'
 import type { Shape } from '../../../src/k8s/render.js'
@@ -47,7 +48,8 @@ function manifest(shape: Shape, name: string, values: { image?: string; storageU
 
 const smoke = async (d: Deployment, version: string) => {
   const model = await fixtureModel(version)
-  return deployer.smokeTest(
+  return smokeTestDeployment(
+    { cluster: deployer, log },
     d,
     { signature: model.signature, example: model.example },
     { timeoutMs: 120_000, ingress: { address: ingressAddress() } },
@@ -170,13 +172,12 @@ describe('KServe Knative mode, custom container', () => {
       expect(live.traffic.map((t) => [t.revision, t.percent])).toEqual([[bad, 100]])
       const model = await fixtureModel('1')
       const lying = withLyingSignature(model)
-      const err = (await deployer
-        .smokeTest(
-          live,
-          { signature: lying.signature, example: model.example },
-          { timeoutMs: 120_000, ingress: { address: ingressAddress() } },
-        )
-        .catch((e: unknown) => e)) as RolloutError
+      const err = (await smokeTestDeployment(
+        { cluster: deployer, log },
+        live,
+        { signature: lying.signature, example: model.example },
+        { timeoutMs: 120_000, ingress: { address: ingressAddress() } },
+      ).catch((e: unknown) => e)) as RolloutError
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.message).toMatch(
         new RegExp(

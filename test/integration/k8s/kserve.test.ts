@@ -3,6 +3,7 @@
 // initializer reading s3:// from the rig's S3 over MLflow's artifact store. Every deploy answers
 // with the predictions MLflow pyfunc gives for the deployed version; the pods are the API's.
 import { ServingCluster, RolloutError, type Deployment } from '../../../src/k8s/index.js'
+import { smokeTestDeployment } from '../../../src/pipeline/smoke-test.js'
 import { DEPLOYMENT } from '../../../src/k8s/kube.js'
 import type { Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
@@ -58,7 +59,12 @@ function manifest(
 
 /** The smoke test through the predictor Service; its sample must be pyfunc's answer. */
 async function answersLike(d: Deployment, model: FixtureModel): Promise<void> {
-  const s = await deployer.smokeTest(d, { signature: model.signature, example: model.example }, { timeoutMs: 120_000 })
+  const s = await smokeTestDeployment(
+    { cluster: deployer, log },
+    d,
+    { signature: model.signature, example: model.example },
+    { timeoutMs: 120_000 },
+  )
   expect(s.sample).toEqual(await pyfuncPredictions(model.dir))
 }
 
@@ -178,7 +184,8 @@ describe('KServe Standard mode, custom container (annotation Standard)', () => {
       await expectPods(name, first.revision)
       await answersLike(first, v1)
       // KServe's HTTPRoute on the rig's Gateway: Envoy routes the isvc's host to the predictor.
-      const viaIngress = await deployer.smokeTest(
+      const viaIngress = await smokeTestDeployment(
+        { cluster: deployer, log },
         first,
         { signature: v1.signature, example: v1.example },
         { timeoutMs: 120_000, ingress: { address: ingressAddress() } },
@@ -317,9 +324,12 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
         }),
         { wait: true, timeoutMs: TIMEOUT },
       )
-      const err = (await deployer
-        .smokeTest(d, { signature: lying.signature, example: lying.example }, { timeoutMs: TIMEOUT })
-        .catch((e: unknown) => e)) as RolloutError
+      const err = (await smokeTestDeployment(
+        { cluster: deployer, log },
+        d,
+        { signature: lying.signature, example: lying.example },
+        { timeoutMs: TIMEOUT },
+      ).catch((e: unknown) => e)) as RolloutError
       expect(err).toBeInstanceOf(RolloutError)
       expect(err.message).toMatch(
         /output output-1 has shape \[3,1\], the signature promises \[-1,3\]; rolled back: the previous spec applied again \(model wine-classifier version 2\); revision .*-predictor-\w+ serves/,

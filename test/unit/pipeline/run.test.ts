@@ -1,6 +1,6 @@
 import { parseInputs } from '../../../src/inputs.js'
 import type { Services, Stage, StageContext } from '../../../src/pipeline/context.js'
-import { runPipeline, StageFailure } from '../../../src/pipeline/run.js'
+import { runPipeline, StageFailure, StageTable } from '../../../src/pipeline/run.js'
 import { Report } from '../../../src/report/report.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 
@@ -108,4 +108,26 @@ test('the failure hook may restate the failure: the run fails with its account, 
   expect((err as Error).message).toBe('wait for ready: pull request #7 was closed while this deploy ran')
   expect(((err as StageFailure).cause as Error).cause).toBe(cause)
   expect(ctx.report.stages[0]?.decision).toBe(cause.message)
+})
+
+test('each stage gets the results of the stages before it; a later result replaces an earlier one', async () => {
+  const seen: object[] = []
+  const first: Stage<object, { a: number; b: string }> = async () => ({ decision: 'first', a: 1, b: 'x' })
+  const second: Stage<{ a: number }, { a: number }> = async (_ctx, { a }) => ({ decision: 'second', a: a + 1 })
+  const third: Stage<{ a: number; b: string }> = async (_ctx, results) => {
+    seen.push(results)
+    return { decision: 'third' }
+  }
+  const table = StageTable.start().add('first', first).add('second', second).add('third', third)
+  const ctx = context()
+  let atFailure: object | undefined
+  const fails: Stage = async () => Promise.reject(new Error('boom'))
+  await runPipeline(ctx, clock(), [...table.stages, ['fails', fails]], async (_ctx, results: object) => {
+    atFailure = results
+    return { decision: 'reported' }
+  }).catch(() => undefined)
+  expect(seen).toEqual([{ a: 2, b: 'x' }])
+  // The failure hook gets what the stages that ran found.
+  expect(atFailure).toEqual({ a: 2, b: 'x' })
+  expect(ctx.report.stages.map((s) => s.decision)).toEqual(['first', 'second', 'third', 'boom'])
 })
