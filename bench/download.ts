@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { NO_AUTH } from '../src/mlflow/auth.js'
 import { proxiedLocation, downloadModel, listModelFiles } from '../src/mlflow/artifacts.js'
 import { MlflowClient } from '../src/mlflow/client.js'
-import { resolveModel } from '../src/mlflow/resolve.js'
+import { resolveModelRef } from '../src/mlflow/resolve.js'
 import { UndiciTransport } from '../src/util/http.js'
 import { MemoryLogger } from '../src/util/logger.js'
 import { rigEnv } from '../test/integration/rig-env.js'
@@ -21,7 +21,12 @@ const trackingUri = rigEnv('MLFLOW_URI')
 const http = new UndiciTransport()
 const client = new MlflowClient({ trackingUri, http, auth: NO_AUTH, log: new MemoryLogger() })
 
-const model = await resolveModel(client, { kind: 'run', uri: `runs:/${runId}/bench-model`, runId, path: 'bench-model' })
+const model = await resolveModelRef(client, {
+  kind: 'run',
+  uri: `runs:/${runId}/bench-model`,
+  runId,
+  path: 'bench-model',
+})
 const files = await listModelFiles(client, model.artifactUri)
 const total = files.reduce((n, f) => n + f.size, 0)
 console.log(`model ${model.artifactUri}: ${files.length} files, ${(total / 2 ** 20).toFixed(0)} MiB`)

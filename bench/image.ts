@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { actionsExec } from '../src/image/exec.js'
-import { buildImage, createImageDeps, modelFacts, planImage } from '../src/image/index.js'
+import { buildServingImage, createImageDeps, modelFacts, planServingImage } from '../src/image/index.js'
 import { createMlflow, type Mlflow } from '../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
 import { UndiciTransport } from '../src/util/http.js'
@@ -46,7 +46,7 @@ async function plan(version: string) {
   const { client, http } = mlflow()
   const ref = parseModelUri(`models:/${MODEL}/${version}`) as ModelRef
   const details = await client.inspect(await client.resolve(ref))
-  const p = await planImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
+  const p = await planServingImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
   return { p, details, client, http }
 }
 
@@ -57,7 +57,7 @@ async function ours(version: string, noCache: boolean) {
   if (p.decision !== 'build') throw new Error(`expected a build for v${version}, got ${p.reason}`)
   const work = mkdtempSync(join(tmpdir(), 'bench-model-'))
   const downloaded = await client.download(details, { workDir: work })
-  const built = await buildImage(deps(), { image, plan: p, modelDir: downloaded.dir, network: 'host', noCache })
+  const built = await buildServingImage(deps(), { image, plan: p, modelDir: downloaded.dir, network: 'host', noCache })
   const seconds = (performance.now() - t0) / 1000
   rmSync(work, { recursive: true, force: true })
   await http.close()

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { actionsExec } from '../src/image/exec.js'
-import { buildImage, createImageDeps, modelFacts, planImage } from '../src/image/index.js'
+import { buildServingImage, createImageDeps, modelFacts, planServingImage } from '../src/image/index.js'
 import type { Runtime } from '../src/inputs.js'
 import { createMlflow } from '../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
@@ -66,13 +66,13 @@ async function build(
     await mlflow.resolve(parseModelUri(`models:/${o.model ?? MODEL}/${version}`) as ModelRef),
   )
   phase('resolve+inspect')
-  const plan = await planImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
+  const plan = await planServingImage(deps(), { image, model: modelFacts(details), generatorVersion: 'bench' })
   phase('plan')
   const work = mkdtempSync(join(tmpdir(), 'bench-runtime-'))
   const downloaded = await mlflow.download(details, { workDir: work })
   phase('download')
   const log = new MemoryLogger()
-  const built = await buildImage(deps(log), {
+  const built = await buildServingImage(deps(log), {
     image,
     plan,
     modelDir: downloaded.dir,

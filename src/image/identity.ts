@@ -21,7 +21,7 @@ export type Runtime = 'kserve' | 'mlserver'
 export const LABEL_PREFIX = 'mlflow-k8s-deploy'
 export const IDENTITY_LABEL = `${LABEL_PREFIX}.identity`
 
-export interface ArtifactEntry {
+export interface ModelFileEntry {
   readonly path: string
   readonly size: number
 }
@@ -33,7 +33,7 @@ export interface ModelFacts {
   readonly version: string | undefined
   readonly runId: string | undefined
   /** Every file of the model directory, relative to it, with its size in bytes. */
-  readonly artifacts: readonly ArtifactEntry[]
+  readonly artifacts: readonly ModelFileEntry[]
   /** sha256 (hex) of the MLmodel file's bytes. */
   readonly mlmodelSha256: string
   /** The pip requirements the image installs (requirements.txt, or the pip part of conda.yaml). */

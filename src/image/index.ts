@@ -27,7 +27,7 @@ import { formatImageRef, parseImageRef, pinnedRef, withTag, type ImageRef } from
 import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
 
-export type { ModelFacts, ArtifactEntry, BuildPolicy, Runtime } from './identity.js'
+export type { ModelFacts, ModelFileEntry, BuildPolicy, Runtime } from './identity.js'
 
 /** What the image stages are asked for: the serving image's repository, base, runtime and build. */
 export interface ImageOptions {
@@ -126,7 +126,7 @@ interface PlannedImage {
 }
 
 /** Decides whether the registry already has this model's image. Reads no model artifact. */
-export async function planImage(deps: ImageDeps, req: PlanRequest): Promise<ImagePlan> {
+export async function planServingImage(deps: ImageDeps, req: PlanRequest): Promise<ImagePlan> {
   const { image, model } = req
   if (!image.repository) throw new DeployError('image-repository is needed to find or build the serving image')
   const repo = parseImageRef(image.repository)
@@ -208,7 +208,7 @@ export interface BuiltImage {
 }
 
 /** Generates the context and Dockerfile, builds with buildx and pushes; returns the pushed digest. */
-export async function buildImage(deps: ImageDeps, req: BuildRequest): Promise<BuiltImage> {
+export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Promise<BuiltImage> {
   const { plan, image } = req
   const context = await createBuildContext(req.workDir)
   try {

@@ -249,7 +249,7 @@ export interface ApplyOptions {
   readonly signal?: AbortSignal
 }
 
-export interface Applied {
+export interface ApplyResult {
   readonly object: KubeObject
   /** The object as it was before the apply; undefined when the apply created it. */
   readonly previous: KubeObject | undefined
@@ -305,7 +305,7 @@ export class Kube {
    * action owns what it sets), with strict field validation so a misspelt template field fails instead of vanishing.
    * Refuses to take over an object not managed by the action unless asked.
    */
-  async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<Applied> {
+  async apply(manifest: KubeObject, options: ApplyOptions = {}): Promise<ApplyResult> {
     const kind = servingKindOf(manifest)
     const target = targetOf(manifest, kind)
     const previous = options.current

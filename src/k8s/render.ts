@@ -109,7 +109,7 @@ const KIND: Record<Shape, { apiVersion: string; kind: string }> = {
 }
 
 /** Renders the manifest: the user's template (already parsed) or the built-in one, then our settings. */
-export function renderManifest(
+export function renderServingManifest(
   values: RenderValues,
   options: RenderOptions,
   template?: Record<string, unknown>,

@@ -8,7 +8,7 @@ import { createAuth, type AuthProvider } from './auth.js'
 import type { MlflowOptions } from './options.js'
 import { MlflowClient } from './client.js'
 import { MlflowError } from './errors.js'
-import { resolveModel, type ResolvedModel } from './resolve.js'
+import { resolveModelRef, type ResolvedModel } from './resolve.js'
 import {
   downloadModel,
   listModelFiles,
@@ -83,7 +83,7 @@ export class Mlflow {
   }
 
   resolve(ref: ModelRef, signal?: AbortSignal): Promise<ResolvedModel> {
-    return resolveModel(this.client, ref, signal)
+    return resolveModelRef(this.client, ref, signal)
   }
 
   readFile(model: ResolvedModel, path: string, signal?: AbortSignal): Promise<Buffer | undefined> {

@@ -67,7 +67,11 @@ export function joinUri(root: string, path: string): string {
 
 const isNotFound = (err: unknown) => err instanceof MlflowError && err.status === 404
 
-export async function resolveModel(client: MlflowClient, ref: ModelRef, signal?: AbortSignal): Promise<ResolvedModel> {
+export async function resolveModelRef(
+  client: MlflowClient,
+  ref: ModelRef,
+  signal?: AbortSignal,
+): Promise<ResolvedModel> {
   switch (ref.kind) {
     case 'version': {
       const mv = await client.getModelVersion(ref.name, ref.version, signal).catch(async (err) => {

@@ -1,4 +1,4 @@
-import { buildImage as build } from '../image/index.js'
+import { buildServingImage as build } from '../image/index.js'
 import type { Stage } from './context.js'
 import type { ImagePlanResult, PinnedImage } from './plan-image.js'
 import type { ResolvedModelResult } from './resolve-model.js'

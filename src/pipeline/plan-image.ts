@@ -1,4 +1,4 @@
-import { modelFacts, planImage as plan, type ImagePlan } from '../image/index.js'
+import { modelFacts, planServingImage as plan, type ImagePlan } from '../image/index.js'
 import { VERSION } from '../version.js'
 import type { Stage } from './context.js'
 import type { ResolvedModelResult } from './resolve-model.js'

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { dump } from 'js-yaml'
-import { parseTemplate, renderManifest as render, shapeOf, type Manifest } from '../k8s/render.js'
+import { parseTemplate, renderServingManifest as render, shapeOf, type Manifest } from '../k8s/render.js'
 import { storageUriFor } from '../mlflow/storage-uri.js'
 import type { Inputs } from '../inputs.js'
 import type { Services, Stage } from './context.js'

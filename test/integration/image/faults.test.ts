@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Buildx } from '../../../src/image/buildx.js'
 import { createBuildContext, writeBuildFiles } from '../../../src/image/context.js'
 import { actionsExec, type Exec } from '../../../src/image/exec.js'
-import { planImage, type ModelFacts } from '../../../src/image/index.js'
+import { planServingImage, type ModelFacts } from '../../../src/image/index.js'
 import { parseImageRef } from '../../../src/image/reference.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
@@ -27,7 +27,7 @@ const FACTS: ModelFacts = {
   requirements: '',
 }
 const plan = (over: Parameters<typeof imageInputs>[0], deps = imageDeps()) =>
-  planImage(deps, { image: imageInputs(over), model: FACTS, generatorVersion: '0.1.0-it' })
+  planServingImage(deps, { image: imageInputs(over), model: FACTS, generatorVersion: '0.1.0-it' })
 
 async function context(requirements: string) {
   const ctx = await createBuildContext()

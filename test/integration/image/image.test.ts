@@ -5,7 +5,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildImage, planImage, type ImagePlan } from '../../../src/image/index.js'
+import { buildServingImage, planServingImage, type ImagePlan } from '../../../src/image/index.js'
 import { RegistryClient } from '../../../src/image/registry.js'
 import { UndiciTransport } from '../../../src/util/http.js'
 import { DockerConfigCredentials } from '../../../src/image/docker-config.js'
@@ -43,7 +43,7 @@ afterAll(async () => {
 async function plan(version: string, over: Parameters<typeof imageInputs>[0] = {}, deps = imageDeps()) {
   const details = await inspectModel(mlflow(), `models:/${MODEL()}/${version}`)
   const image = imageInputs({ repository: REPO(), ...over })
-  const p = await planImage(deps, { image, model: modelFacts(details), generatorVersion: '0.1.0-it' })
+  const p = await planServingImage(deps, { image, model: modelFacts(details), generatorVersion: '0.1.0-it' })
   return { plan: p, details, image, deps }
 }
 
@@ -52,7 +52,7 @@ async function build(version: string, p: ImagePlan, over: Parameters<typeof imag
   const workDir = await mkdtemp(join(tmpdir(), 'it-model-'))
   const downloaded = await mlflow().download(details, { workDir })
   const image = imageInputs({ repository: REPO(), ...over })
-  return buildImage(deps, { image, plan: p, modelDir: downloaded.dir, network: 'host' })
+  return buildServingImage(deps, { image, plan: p, modelDir: downloaded.dir, network: 'host' })
 }
 
 const built: Record<string, { plan: ImagePlan; digest: string; image: string; seconds: number; log: string[] }> = {}

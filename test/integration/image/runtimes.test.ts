@@ -10,7 +10,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { buildImage, planImage } from '../../../src/image/index.js'
+import { buildServingImage, planServingImage } from '../../../src/image/index.js'
 import type { Runtime } from '../../../src/inputs.js'
 import { rigEnv } from '../rig-env.js'
 import {
@@ -59,13 +59,13 @@ async function build(
   runtime: Runtime,
   name: string,
   modelDir: string,
-  facts: Parameters<typeof planImage>[1]['model'],
+  facts: Parameters<typeof planServingImage>[1]['model'],
 ) {
   const deps = imageDeps()
   const image = imageInputs({ runtime, repository: `${rigEnv('REGISTRY')}/it-serve-${name}-${RUN}` })
-  const plan = await planImage(deps, { image, model: facts, generatorVersion: '0.1.0-it' })
+  const plan = await planServingImage(deps, { image, model: facts, generatorVersion: '0.1.0-it' })
   expect(plan.identity.input.runtime.name).toBe(runtime)
-  const built = await buildImage(deps, { image, plan, modelDir, network: 'host' })
+  const built = await buildServingImage(deps, { image, plan, modelDir, network: 'host' })
   return built.image
 }
 

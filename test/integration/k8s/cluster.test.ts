@@ -7,7 +7,7 @@ import { INFERENCE_SERVICE, KNATIVE_SERVICE, Kube, KubeConfigTransport } from '.
 import { ServingCluster, RolloutError, type Deployment } from '../../../src/k8s/index.js'
 import { smokeTestDeployment } from '../../../src/pipeline/smoke-test.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
-import { renderManifest, type Shape } from '../../../src/k8s/render.js'
+import { renderServingManifest, type Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
 import { rigEnv } from '../rig-env.js'
@@ -64,7 +64,7 @@ describe('rendered objects and the real CRD schemas', () => {
       ['kserve-container', { image: 'r.example/wine@sha256:' + 'a'.repeat(64) }],
       ['kserve-mlflow', { storageUri: 's3://bucket/1/models/m-1/artifacts' }],
     ] as const) {
-      const m = renderManifest(
+      const m = renderServingManifest(
         { name: `strict-${suffix}`, namespace: NS, modelUri: 'models:/wine-classifier/1', ...values },
         {
           shape,
@@ -80,7 +80,7 @@ describe('rendered objects and the real CRD schemas', () => {
       expect(object.metadata?.name).toBe(`strict-${suffix}`)
     }
     // And a misspelt field is refused, not dropped.
-    const bad = renderManifest(
+    const bad = renderServingManifest(
       { name: `strict-${suffix}`, namespace: NS, modelUri: 'm', image: 'r/x@sha256:' + 'a'.repeat(64) },
       renderOptions(),
       { apiVersion: 'serving.knative.dev/v1', kind: 'Service', spec: { template: { spec: { containerz: [] } } } },

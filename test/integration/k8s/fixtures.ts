@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import { load } from 'js-yaml'
 import type { InputExampleLike } from '../../../src/inference/request.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
-import { renderManifest, type Shape } from '../../../src/k8s/render.js'
+import { renderServingManifest, type Shape } from '../../../src/k8s/render.js'
 import { parseSignature, type Signature } from '../../../src/mlflow/mlmodel.js'
 import { rigEnv } from '../rig-env.js'
 
@@ -101,11 +101,11 @@ const images = new Map<string, Promise<string>>()
 /** The model in a serving image on the rig's MLServer base, pushed to the rig registry. */
 export function modelImage(version: string): Promise<string> {
   let i = images.get(version)
-  if (!i) images.set(version, (i = buildImage(version)))
+  if (!i) images.set(version, (i = buildServingImage(version)))
   return i
 }
 
-async function buildImage(version: string): Promise<string> {
+async function buildServingImage(version: string): Promise<string> {
   const model = await fixtureModel(version)
   const ref = `${rigEnv('REGISTRY')}/it-k8s-wine:v${version}`
   const ctx = mkdtempSync(join(tmpdir(), 'wine-image-'))
@@ -138,7 +138,7 @@ export function wineManifest(
   options: { namespace: string; annotations?: Record<string, string>; maxScale?: number },
 ): KubeObject {
   const version = values.version ?? '1'
-  return renderManifest(
+  return renderServingManifest(
     {
       name,
       namespace: options.namespace,

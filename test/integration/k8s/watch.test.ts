@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { Agent, request } from 'undici'
 import { ServingCluster } from '../../../src/k8s/index.js'
 import { KNATIVE_SERVICE, type WatchEventType } from '../../../src/k8s/kube.js'
-import { renderManifest } from '../../../src/k8s/render.js'
+import { renderServingManifest } from '../../../src/k8s/render.js'
 import { waitFor } from '../../../src/k8s/wait.js'
 import { systemClock } from '../../../src/util/clock.js'
 import { MemoryLogger } from '../../../src/util/logger.js'
@@ -19,7 +19,7 @@ let cluster: ServingCluster
 
 beforeAll(async () => {
   cluster = ServingCluster.connect({ kubeconfig: { path: rigEnv('KUBECONFIG_DEPLOYER') }, kubeContext: undefined }, log)
-  const m = renderManifest(
+  const m = renderServingManifest(
     { name, namespace: ns, modelUri: 'models:/x/1', image: rigEnv('BASE_IMAGE') },
     renderOptions(),
   )

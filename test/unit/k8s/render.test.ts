@@ -3,7 +3,7 @@ import { crdSchema, schemaProblems } from '../../support/crd-schema.js'
 import { dump } from 'js-yaml'
 import {
   parseTemplate,
-  renderManifest,
+  renderServingManifest,
   substitute,
   type RenderOptions,
   type RenderValues,
@@ -25,7 +25,11 @@ const VALUES: RenderValues = {
 }
 const OPTIONS: RenderOptions = renderOptions()
 const render = (o: Partial<RenderOptions> = {}, v: Partial<RenderValues> = {}, template?: string) =>
-  renderManifest({ ...VALUES, ...v }, { ...OPTIONS, ...o }, template ? parseTemplate(template, 't.yaml') : undefined)
+  renderServingManifest(
+    { ...VALUES, ...v },
+    { ...OPTIONS, ...o },
+    template ? parseTemplate(template, 't.yaml') : undefined,
+  )
 
 type Any = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 

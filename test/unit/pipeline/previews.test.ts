@@ -1,5 +1,5 @@
 import { previewSelector, sweepDecision } from '../../../src/pipeline/cleanup-previews.js'
-import { renderManifest, repositoryLabel } from '../../../src/k8s/render.js'
+import { renderServingManifest, repositoryLabel } from '../../../src/k8s/render.js'
 
 const NOW = Date.parse('2026-05-01T12:00:00Z')
 const H = 3_600_000
@@ -49,7 +49,7 @@ test('the sweep selects managed previews of this repository only', () => {
 })
 
 test('a preview renders its labels, the full repository and the expiry; user labels cannot override them', () => {
-  const m = renderManifest(
+  const m = renderServingManifest(
     {
       name: 'wine-pr-7',
       namespace: 'deploy',
