@@ -11,7 +11,7 @@ import { proxiedLocation, downloadModel, listModelFiles } from '../src/mlflow/ar
 import { MlflowClient } from '../src/mlflow/client.js'
 import { resolveModelRef } from '../src/mlflow/resolve.js'
 import { UndiciTransport } from '../src/util/http.js'
-import { MemoryLogger } from '../src/util/logger.js'
+import { MemoryLogger } from '../test/support/memory-logger.js'
 import { rigEnv } from '../test/integration/rig-env.js'
 
 const [runId, trialsArg, mode] = process.argv.slice(2)

@@ -12,7 +12,7 @@ import { buildServingImage, createImageDeps, modelFacts, planServingImage } from
 import { createMlflow, type Mlflow } from '../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
 import { UndiciTransport } from '../src/util/http.js'
-import { MemoryLogger } from '../src/util/logger.js'
+import { MemoryLogger } from '../test/support/memory-logger.js'
 import { imageInputs } from '../test/integration/image/helpers.js'
 import { rigEnv } from '../test/integration/rig-env.js'
 

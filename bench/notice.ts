@@ -7,8 +7,9 @@
 import { ServingCluster } from '../src/k8s/index.js'
 import { KNATIVE_SERVICE, type WatchEventType } from '../src/k8s/kube.js'
 import type { KubeObject } from '../src/k8s/readiness.js'
-import { MemoryLogger } from '../src/util/logger.js'
+import { MemoryLogger } from '../test/support/memory-logger.js'
 import { rigEnv } from '../test/integration/rig-env.js'
+import { applyAndWait } from '../test/integration/k8s/fixtures.js'
 
 const trials = Number(process.argv[2] ?? 10)
 const ns = 'deploy'
@@ -48,7 +49,7 @@ async function watchReady(generation: number, signal: AbortSignal): Promise<numb
   })
 }
 
-await cluster.applyAndWait(manifest(0), { wait: true, timeoutMs: 120_000 })
+await applyAndWait(cluster, manifest(0), { timeoutMs: 120_000 })
 const gaps: number[] = []
 try {
   for (let i = 1; i <= trials; i++) {

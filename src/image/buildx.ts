@@ -156,16 +156,6 @@ export interface BuildxResult {
 export class Buildx {
   constructor(private readonly options: BuildxOptions) {}
 
-  /** `docker buildx version`, or an error saying how to add buildx. */
-  async version(): Promise<string> {
-    const res = await this.docker(['buildx', 'version'])
-    if (res.exitCode !== 0)
-      throw new DeployError(
-        explainBuildFailure(res.exitCode, `${res.stdout}\n${res.stderr}`, this.failureContext('', [])),
-      )
-    return res.stdout.trim()
-  }
-
   /** Builds and pushes; returns the pushed image's digest. */
   async build(
     o: Omit<BuildxBuildOptions, 'metadataFile' | 'push'> & { readonly baseImage: string },

@@ -15,7 +15,7 @@ import {
   servingKindOf,
 } from './kube.js'
 import { loadKubeconfig, type KubeconfigEnv, type KubeconfigSource } from './kubeconfig.js'
-import { isInferenceService, servingStatus, type KubeObject } from './readiness.js'
+import { isInferenceService, type KubeObject } from './readiness.js'
 import { diffObject, type ObjectDiff } from './diff.js'
 import {
   applyManifest,
@@ -205,23 +205,6 @@ export class ServingCluster {
       `${describe(applied)} is ready after ${Math.round(ready.waitedMs)} ms: revision ${ready.revision ?? '?'} at ${ready.url ?? '(no URL)'}`,
     )
     return deployment(applied, ready)
-  }
-
-  async applyAndWait(
-    manifest: KubeObject,
-    options: ServingApplyOptions & { wait: boolean; timeoutMs: number },
-  ): Promise<Deployment> {
-    const applied = await this.apply(manifest, options)
-    if (options.wait) return this.waitReady(applied, options)
-    const s = servingStatus(applied.object)
-    return deployment(applied, {
-      url: s.url,
-      smokeUrl: s.url,
-      revision: s.revision,
-      previousRevision: applied.previous && servingStatus(applied.previous).revision,
-      traffic: s.traffic,
-      waitedMs: 0,
-    })
   }
 
   /**

@@ -6,21 +6,3 @@ export interface Logger {
   /** Runs `fn` inside a collapsible log group (a stage). */
   group<T>(title: string, fn: () => Promise<T>): Promise<T>
 }
-
-/** A logger that records lines, for tests. */
-export class MemoryLogger implements Logger {
-  readonly lines: string[] = []
-  info(m: string) {
-    this.lines.push(m)
-  }
-  warning(m: string) {
-    this.lines.push(`warning: ${m}`)
-  }
-  debug(m: string) {
-    this.lines.push(`debug: ${m}`)
-  }
-  async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
-    this.lines.push(`## ${title}`)
-    return fn()
-  }
-}

@@ -3,7 +3,7 @@
 // Envoy as the ingress the runner reaches (ingress-address).
 // With the restricted deployer kubeconfig.
 import { ServingCluster } from '../../../src/k8s/index.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { fixtureModel } from '../k8s/fixtures.js'
 import { predictorPods, pyfuncPredictions, v2Predictions } from '../k8s/kserve-helpers.js'
 import { rigEnv } from '../rig-env.js'

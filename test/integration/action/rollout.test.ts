@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { KNATIVE_SERVICE } from '../../../src/k8s/kube.js'
 import { ServingCluster } from '../../../src/k8s/index.js'
 import { servingStatus } from '../../../src/k8s/readiness.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 import { predict, probeRow, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
 

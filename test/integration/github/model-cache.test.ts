@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as actionsCache from '@actions/cache'
 import { GitHubModelCache } from '../../../src/github/model-cache.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 
 const RUNNER_ENV = ['ACTIONS_RESULTS_URL', 'ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_SERVICE_V2'] as const

@@ -10,7 +10,7 @@ import { createBuildContext, writeBuildFiles } from '../../../src/image/context.
 import { actionsExec, type Exec } from '../../../src/image/exec.js'
 import { planServingImage, type ModelFacts } from '../../../src/image/index.js'
 import { parseImageRef } from '../../../src/image/reference.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
 import { runDist } from '../../support/run-dist.js'
@@ -105,10 +105,9 @@ describe('build faults', () => {
           ['-m', 'sh', '-c', `mount --bind ${empty} /usr/libexec/docker/cli-plugins && exec "$0" "$@"`, cmd, ...args],
           opts,
         )
-      await expect(buildx({}, hidden).version()).rejects.toThrow(
+      await expect(build(buildx({}, hidden), '')).rejects.toThrow(
         /docker buildx is not installed: add docker\/setup-buildx-action before this step, or install the docker-buildx package/,
       )
-      await expect(build(buildx({}, hidden), '')).rejects.toThrow(/docker buildx is not installed/)
     },
     SLOW,
   )

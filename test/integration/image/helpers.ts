@@ -12,7 +12,7 @@ import { createImageDeps, modelFacts, type ImageDeps, type ModelFacts } from '..
 import { createMlflow, type Mlflow, type ModelDetails } from '../../../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../../../src/mlflow/model-uri.js'
 import { UndiciTransport, type HttpRequest, type HttpTransport } from '../../../src/util/http.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 
 export const SLOW = 300_000

@@ -11,7 +11,7 @@ import { UndiciTransport } from '../../../src/util/http.js'
 import { DockerConfigCredentials } from '../../../src/image/docker-config.js'
 import { actionsExec } from '../../../src/image/exec.js'
 import { parseImageRef } from '../../../src/image/reference.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 import {
   columnsRequest,

@@ -9,10 +9,17 @@ import { smokeTestDeployment } from '../../../src/pipeline/smoke-test.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import { renderServingManifest, type Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 import { call, ingressAddress, predict, pyfuncPrediction } from '../action/run-action.js'
-import { fixtureModel, modelImage, wineManifest, withLyingSignature, type FixtureModel } from './fixtures.js'
+import {
+  applyAndWait,
+  fixtureModel,
+  modelImage,
+  wineManifest,
+  withLyingSignature,
+  type FixtureModel,
+} from './fixtures.js'
 
 const NS = 'deploy'
 const suffix = Date.now().toString(36).slice(-5)
@@ -100,8 +107,7 @@ describe('Knative Service running the serving image', () => {
       const [v1, v2] = await Promise.all([fixtureModel('1'), fixtureModel('2')])
       const [img1, img2] = await Promise.all([modelImage('1'), modelImage('2')])
 
-      const first = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
-        wait: true,
+      const first = await applyAndWait(deployer, manifest('knative', name, { image: img1, version: '1' }), {
         timeoutMs: TIMEOUT,
       })
       expect(first).toMatchObject({ created: true, revision: `${name}-00001`, previousRevision: undefined })
@@ -116,8 +122,7 @@ describe('Knative Service running the serving image', () => {
         `knative v1: ready in ${Math.round(first.waitedMs)} ms, prediction ${JSON.stringify(s1.sample)} in ${Math.round(s1.latencyMs)} ms`,
       )
 
-      const second = await deployer.applyAndWait(manifest('knative', name, { image: img2, version: '2' }), {
-        wait: true,
+      const second = await applyAndWait(deployer, manifest('knative', name, { image: img2, version: '2' }), {
         timeoutMs: TIMEOUT,
       })
       expect(second).toMatchObject({
@@ -129,16 +134,14 @@ describe('Knative Service running the serving image', () => {
       await smoke(deployer, second, v2)
       expect(await predict(second.url!, name)).toEqual(pyfuncPrediction('2'))
 
-      const back = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
-        wait: true,
+      const back = await applyAndWait(deployer, manifest('knative', name, { image: img1, version: '1' }), {
         timeoutMs: TIMEOUT,
       })
       expect(back).toMatchObject({ revision: `${name}-00003`, previousRevision: `${name}-00002` })
       await smoke(deployer, back, v1)
 
       // Re-applying the same spec changes nothing and is ready at once.
-      const same = await deployer.applyAndWait(manifest('knative', name, { image: img1, version: '1' }), {
-        wait: true,
+      const same = await applyAndWait(deployer, manifest('knative', name, { image: img1, version: '1' }), {
         timeoutMs: TIMEOUT,
       })
       expect(same).toMatchObject({ changed: false, revision: `${name}-00003` })
@@ -197,10 +200,10 @@ describe('Knative Service running the serving image', () => {
         expect.objectContaining({ revisionName: serving, percent: 100, latestRevision: false }),
       ])
       // The next deploy of a good model goes on from there.
-      const again = await deployer.applyAndWait(
+      const again = await applyAndWait(
+        deployer,
         manifest('knative', name, { image: await modelImage('1'), version: '1' }),
         {
-          wait: true,
           timeoutMs: TIMEOUT,
         },
       )
@@ -215,10 +218,13 @@ describe('Knative Service running the serving image', () => {
     'a smoke test that gets the wrong output shape fails, saying what was promised',
     async () => {
       const v1 = await fixtureModel('1')
-      const d = await deployer.applyAndWait(manifest('knative', name, { image: await modelImage('1'), version: '1' }), {
-        wait: true,
-        timeoutMs: TIMEOUT,
-      })
+      const d = await applyAndWait(
+        deployer,
+        manifest('knative', name, { image: await modelImage('1'), version: '1' }),
+        {
+          timeoutMs: TIMEOUT,
+        },
+      )
       const lying = withLyingSignature(v1)
       const err = await smokeTestDeployment(
         { cluster: deployer, log },
@@ -364,10 +370,7 @@ describe('delete', () => {
     'removes what the action created and is idempotent',
     async () => {
       const name = `it-del-${suffix}`
-      await deployer.applyAndWait(manifest('knative', name, { image: await modelImage('1') }), {
-        wait: false,
-        timeoutMs: TIMEOUT,
-      })
+      await deployer.apply(manifest('knative', name, { image: await modelImage('1') }))
       expect(await deployer.remove({ target: 'knative', namespace: NS, name }, { timeoutMs: 60_000 })).toMatchObject({
         removed: true,
       })

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { load } from 'js-yaml'
 import type { InputExampleLike } from '../../../src/inference/request.js'
+import type { Deployment, RolloutWaitOptions, ServingApplyOptions, ServingCluster } from '../../../src/k8s/index.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { renderServingManifest, type Shape } from '../../../src/k8s/render.js'
 import { parseSignature, type Signature } from '../../../src/mlflow/mlmodel.js'
@@ -159,4 +160,13 @@ export function wineManifest(
       maxScale: options.maxScale ?? 1,
     },
   )
+}
+
+/** Apply, then wait for the rollout, as the pipeline's apply and wait stages do one after the other. */
+export async function applyAndWait(
+  cluster: ServingCluster,
+  manifest: KubeObject,
+  options: ServingApplyOptions & RolloutWaitOptions,
+): Promise<Deployment> {
+  return cluster.waitReady(await cluster.apply(manifest, options), options)
 }

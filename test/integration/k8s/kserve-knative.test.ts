@@ -6,10 +6,10 @@ import { smokeTestDeployment } from '../../../src/pipeline/smoke-test.js'
 import { KNATIVE_SERVICE } from '../../../src/k8s/kube.js'
 import { servingStatus } from '../../../src/k8s/readiness.js'
 import type { Shape } from '../../../src/k8s/render.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 import { ingressAddress, predict, pyfuncPrediction } from '../action/run-action.js'
-import { fixtureModel, modelImage, wineManifest, withLyingSignature } from './fixtures.js'
+import { applyAndWait, fixtureModel, modelImage, wineManifest, withLyingSignature } from './fixtures.js'
 import { pyfuncPredictions, storageUriOfVersion } from './kserve-helpers.js'
 
 const NS = 'deploy'
@@ -62,9 +62,10 @@ describe('KServe Knative mode, custom container', () => {
   test(
     'a predictor Knative Service behind Envoy; canary 20 %: about a fifth of 200 requests reach v2',
     async () => {
-      const first = await deployer.applyAndWait(
+      const first = await applyAndWait(
+        deployer,
         manifest('kserve-container', name, { image: await modelImage('1'), version: '1' }),
-        { wait: true, timeoutMs: TIMEOUT, progressDeadlineS: 336 },
+        { timeoutMs: TIMEOUT, progressDeadlineS: 336 },
       )
       // Without Istio's VirtualService (disableIstioVirtualHost), the isvc's URL is its predictor's.
       expect(first.url).toBe(`http://${name}-predictor.${NS}.${rigEnv('KNATIVE_DOMAIN')}`)
@@ -82,9 +83,10 @@ describe('KServe Knative mode, custom container', () => {
       expect(s1.sample).toEqual(await pyfuncPredictions((await fixtureModel('1')).dir))
       expect(await predict(first.url!, name)).toEqual(pyfuncPrediction('1'))
 
-      const canary = await deployer.applyAndWait(
+      const canary = await applyAndWait(
+        deployer,
         manifest('kserve-container', name, { image: await modelImage('2'), version: '2' }),
-        { wait: true, timeoutMs: TIMEOUT, trafficPercent: 20 },
+        { timeoutMs: TIMEOUT, trafficPercent: 20 },
       )
       expect(canary.revision).toBe(`${name}-predictor-00002`)
       expect(canary.traffic.map((t) => [t.revision, t.percent])).toEqual([
@@ -126,9 +128,10 @@ describe('KServe Knative mode, custom container', () => {
   test(
     'an unpullable update fails fast; canaryTrafficPercent 0 keeps the rolled-out revision serving, no new revision',
     async () => {
-      const promoted = await deployer.applyAndWait(
+      const promoted = await applyAndWait(
+        deployer,
         manifest('kserve-container', name, { image: await modelImage('2'), version: '2' }),
-        { wait: true, timeoutMs: TIMEOUT },
+        { timeoutMs: TIMEOUT },
       )
       const good = `${name}-predictor-00002`
       expect(promoted.traffic.map((t) => [t.revision, t.percent])).toEqual([[good, 100]])
@@ -164,9 +167,10 @@ describe('KServe Knative mode, custom container', () => {
     'a smoke test that fails after the update went live: back to the revision rolled out before it',
     async () => {
       const good = `${name}-predictor-00002`
-      const live = await deployer.applyAndWait(
+      const live = await applyAndWait(
+        deployer,
         manifest('kserve-container', name, { image: await modelImage('1'), version: '1' }),
-        { wait: true, timeoutMs: TIMEOUT },
+        { timeoutMs: TIMEOUT },
       )
       const bad = `${name}-predictor-00004`
       expect(live.traffic.map((t) => [t.revision, t.percent])).toEqual([[bad, 100]])
@@ -243,9 +247,10 @@ describe('KServe Knative mode, MLflow runtime', () => {
     'storageUri on S3, the kserve-mlserver runtime as a Knative revision, answering like pyfunc',
     async () => {
       const name = `kk-m-${suffix}`
-      const d = await deployer.applyAndWait(
+      const d = await applyAndWait(
+        deployer,
         manifest('kserve-mlflow', name, { storageUri: await storageUriOfVersion('1'), version: '1' }),
-        { wait: true, timeoutMs: TIMEOUT },
+        { timeoutMs: TIMEOUT },
       )
       expect(d.revision).toBe(`${name}-predictor-00001`)
       const s = await smoke(d, '1')

@@ -8,10 +8,17 @@ import { DEPLOYMENT } from '../../../src/k8s/kube.js'
 import type { Shape } from '../../../src/k8s/render.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { predictorName, standardReadiness, type PredictorSnapshot } from '../../../src/k8s/standard.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 import { ingressAddress } from '../action/run-action.js'
-import { fixtureModel, modelImage, wineManifest, withLyingSignature, type FixtureModel } from './fixtures.js'
+import {
+  applyAndWait,
+  fixtureModel,
+  modelImage,
+  wineManifest,
+  withLyingSignature,
+  type FixtureModel,
+} from './fixtures.js'
 import {
   predictorPods,
   putModel,
@@ -248,9 +255,10 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
     async () => {
       const [v1, v2_] = await Promise.all([fixtureModel('1'), fixtureModel('2')])
       v2 = v2_
-      const d1 = await deployer.applyAndWait(
+      const d1 = await applyAndWait(
+        deployer,
         manifest('kserve-mlflow', name, 'RawDeployment', { storageUri: await storageUriOfVersion('1') }),
-        { wait: true, timeoutMs: TIMEOUT },
+        { timeoutMs: TIMEOUT },
       )
       const pods = await expectPods(name, d1.revision)
       const init = (
@@ -317,12 +325,13 @@ describe('KServe Standard mode, MLflow runtime (annotation RawDeployment, storag
     'an update whose smoke test fails (outputs not as promised) is rolled back to v2',
     async () => {
       const lying = withLyingSignature(v2)
-      const d = await deployer.applyAndWait(
+      const d = await applyAndWait(
+        deployer,
         manifest('kserve-mlflow', name, 'RawDeployment', {
           storageUri: await putModel(lying.dir, `it-lying-${suffix}`),
           version: '9',
         }),
-        { wait: true, timeoutMs: TIMEOUT },
+        { timeoutMs: TIMEOUT },
       )
       const err = (await smokeTestDeployment(
         { cluster: deployer, log },

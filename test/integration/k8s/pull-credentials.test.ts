@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { KNATIVE_SERVICE, Kube, KubeConfigTransport, POD } from '../../../src/k8s/kube.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { call, predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from '../action/run-action.js'
 import { rigEnv } from '../rig-env.js'
 

@@ -9,7 +9,7 @@ import { KNATIVE_SERVICE, type WatchEventType } from '../../../src/k8s/kube.js'
 import { renderServingManifest } from '../../../src/k8s/render.js'
 import { waitFor } from '../../../src/k8s/wait.js'
 import { systemClock } from '../../../src/util/clock.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 
 const ns = 'deploy'

@@ -6,7 +6,7 @@ import type { MlflowInputs } from '../../../src/inputs.js'
 import { firstLine } from '../../../src/mlflow/errors.js'
 import { createMlflow, type Mlflow } from '../../../src/mlflow/index.js'
 import { UndiciTransport, type HttpTransport } from '../../../src/util/http.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
 
 // jest's testTimeout is global-only (ignored in a project config): give each test its own.

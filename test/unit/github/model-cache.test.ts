@@ -8,7 +8,7 @@ import {
   type ActionsCacheApi,
   type ModelCacheMode,
 } from '../../../src/github/model-cache.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 const SERVICE = { ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'https://results.example/' }
 const TOOLS = { RUNNER_TOOL_CACHE: '/opt/hostedtoolcache', RUNNER_TEMP: '/tmp/r' }

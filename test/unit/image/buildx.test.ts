@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { Buildx, buildxArgs, digestFromMetadata, explainBuildFailure, stepOutput } from '../../../src/image/buildx.js'
 import type { Exec } from '../../../src/image/exec.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/buildx-${name}.log`, import.meta.url), 'utf8')
 const CTX = {
@@ -196,8 +196,10 @@ describe('Buildx with a fake exec', () => {
     )
   })
 
-  test('version() says how to add buildx when it is missing', async () => {
+  test('a build says how to add buildx when it is missing', async () => {
     const exec: Exec = async () => ({ exitCode: 1, stdout: '', stderr: fixture('missing') })
-    await expect(new Buildx({ exec, log: new MemoryLogger() }).version()).rejects.toThrow(/docker\/setup-buildx-action/)
+    await expect(new Buildx({ exec, log: new MemoryLogger() }).build(options)).rejects.toThrow(
+      /docker\/setup-buildx-action/,
+    )
   })
 })

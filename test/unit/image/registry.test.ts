@@ -12,7 +12,7 @@ import {
   RegistryClient,
   registryErrorSummary,
 } from '../../../src/image/registry.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 describe('parseWwwAuthenticate', () => {
   test.each([

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { runSmokeTest } from '../../../src/inference/smoke.js'
 import { V2Client, V2Error } from '../../../src/inference/v2.js'
 import { systemClock } from '../../../src/util/clock.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 type Handler = (req: IncomingMessage, body: string) => [number, unknown?]
 

@@ -14,7 +14,7 @@ import {
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import { applyManifest } from '../../../src/k8s/rollout.js'
 import { systemClock } from '../../../src/util/clock.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 const who = { server: 'https://k.example:6443', user: 'ci' }
 const target = { kind: KNATIVE_SERVICE, namespace: 'models', name: 'wine' }

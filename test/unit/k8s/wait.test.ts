@@ -2,7 +2,7 @@ import { KubeApiError, KubeUnreachableError, type WatchEventType } from '../../.
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { WaitError, waitFor, type ObjectStream, type Verdict } from '../../../src/k8s/wait.js'
 import type { Clock } from '../../../src/util/clock.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 /** A clock whose time moves only when the test says so. */
 class FakeClock implements Clock {

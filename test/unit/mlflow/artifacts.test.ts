@@ -15,7 +15,7 @@ import {
 import { NO_AUTH } from '../../../src/mlflow/auth.js'
 import { MlflowClient } from '../../../src/mlflow/client.js'
 import { UndiciTransport } from '../../../src/util/http.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { FAST_RETRY, fakeServer, json, type FakeServer } from './fake-server.js'
 
 test.each([

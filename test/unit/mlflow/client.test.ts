@@ -1,7 +1,7 @@
 import { MlflowClient, apiUrl, encodePath, filterLiteral } from '../../../src/mlflow/client.js'
 import { NO_AUTH, TokenAuth, bearerAuth } from '../../../src/mlflow/auth.js'
 import { UndiciTransport } from '../../../src/util/http.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { FAST_RETRY, fakeServer, json } from './fake-server.js'
 
 describe('URL building', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { NO_AUTH } from '../../../src/mlflow/auth.js'
 import { MlflowClient } from '../../../src/mlflow/client.js'
 import { UndiciTransport, type TransportOptions } from '../../../src/util/http.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { FAST_RETRY } from './fake-server.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tls-'))

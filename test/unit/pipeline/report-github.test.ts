@@ -8,7 +8,7 @@ import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from '..
 import { Report } from '../../../src/report/report.js'
 import { DeployError } from '../../../src/util/errors.js'
 import { UndiciTransport } from '../../../src/util/http.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 import { FakeGitHub } from '../../integration/github/fake-github.js'
 
 const fake = new FakeGitHub('acme/wine', 'ghs_t')

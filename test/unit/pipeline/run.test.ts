@@ -2,7 +2,7 @@ import { parseInputs } from '../../../src/inputs.js'
 import type { Services, Stage, StageContext } from '../../../src/pipeline/context.js'
 import { runPipeline, StageFailure, StageTable } from '../../../src/pipeline/run.js'
 import { Report } from '../../../src/report/report.js'
-import { MemoryLogger } from '../../../src/util/logger.js'
+import { MemoryLogger } from '../../support/memory-logger.js'
 
 const inputs = parseInputs({
   get: (n) =>
