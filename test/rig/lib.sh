@@ -167,13 +167,15 @@ env_get() { grep "^$1=" "$RIG_ENV_FILE" 2>/dev/null | tail -1 | cut -d= -f2-; }
 #   <name>_go_mod_extra (optional function) lines appended to the wrapper's go.mod before tidy
 #   <name>_go_patch     (optional function, run in the module dir after tidy) a documented change
 #   <NAME>_GO_PATCH     (optional) bump when the patch changes
+#   <NAME>_GO_LDFLAGS   (optional) more -ldflags, e.g. -X of a version variable
 # Binaries land in $RIG_CACHE/bin/<name>-<id>, the id hashing modules and patch version.
 go_group_upper() { tr '[:lower:]-' '[:upper:]_' <<<"$1"; }
 go_group_id() {
   local up; up=$(go_group_upper "$1")
   local -n mods="${up}_GO_MODULES"
-  local patch="${up}_GO_PATCH"
-  printf '%s\n' "${mods[@]}" "patch ${!patch:-0}" | sha256sum | cut -c1-12
+  local patch="${up}_GO_PATCH" ldflags="${up}_GO_LDFLAGS"
+  { printf '%s\n' "${mods[@]}" "patch ${!patch:-0}"; [ -z "${!ldflags:-}" ] || printf 'ldflags %s\n' "${!ldflags}"; } |
+    sha256sum | cut -c1-12
 }
 go_group_bin_dir() { echo "$RIG_CACHE/bin/$1-$(go_group_id "$1")"; }
 go_group_build_dir() { echo "$RIG_CACHE/build/$1-$(go_group_id "$1")"; }
@@ -189,7 +191,7 @@ go_group_build() { # go_group_build name
   local name=$1 up wd bin t0=$SECONDS m c
   up=$(go_group_upper "$name"); wd=$(go_group_build_dir "$name"); bin=$(go_group_bin_dir "$name")
   local -n mods="${up}_GO_MODULES" cmds="${up}_GO_COMMANDS"
-  local missing=0
+  local missing=0 ldflags="${up}_GO_LDFLAGS"
   for c in "${cmds[@]}"; do [ -x "$bin/${c%%=*}" ] || missing=1; done
   [ $missing = 0 ] && return 0
   log "building ${cmds[*]%%=*} from the Go module proxy (log: $(logfile "$name-build"))"
@@ -207,7 +209,7 @@ go_group_build() { # go_group_build name
   ( renice -n 10 -p "$BASHPID" >/dev/null; cd "$wd" && kube_go mod tidy &&
     if declare -F "${name}_go_patch" >/dev/null; then "${name}_go_patch"; fi &&
     for c in "${cmds[@]}"; do
-      CGO_ENABLED=0 kube_go build -trimpath -ldflags '-s -w' -o "out/${c%%=*}" "${c#*=}" || exit 1
+      CGO_ENABLED=0 kube_go build -trimpath -ldflags "-s -w ${!ldflags:-}" -o "out/${c%%=*}" "${c#*=}" || exit 1
     done ) >>"$(logfile "$name-build")" 2>&1 || { tail -20 "$(logfile "$name-build")" >&2; die "$name build failed"; }
   for c in "${cmds[@]}"; do mv "$wd/out/${c%%=*}" "$bin/${c%%=*}"; done
   log "built ${cmds[*]%%=*} in $((SECONDS - t0)) s"
