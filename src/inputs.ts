@@ -304,6 +304,13 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
   const cacheFrom = read.lines('cache-from')
   const cacheTo = read.lines('cache-to')
   const network = read.text('build-network') || undefined
+  const builder = read.text('builder') || undefined
+  // buildx's own rule for instance names (letters, digits, '_', '.', '-').
+  if (builder && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(builder))
+    throw new InputError(
+      'builder',
+      `"${builder}" is not a buildx builder name such as builder-1a2b (letters, digits, '_', '.', '-')`,
+    )
 
   if (serving === 'mlflow-runtime') {
     const given = (
@@ -315,6 +322,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
         ['cache-from', cacheFrom.length],
         ['cache-to', cacheTo.length],
         ['build-network', network],
+        ['builder', builder],
       ] as const
     ).find(([, v]) => v)
     if (given)
@@ -343,6 +351,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
     cacheFrom,
     cacheTo,
     network,
+    builder,
   }
 }
 

@@ -36,6 +36,7 @@ export const ACTION_INPUTS = {
   'cache-from': {},
   'cache-to': {},
   'build-network': {},
+  builder: {},
   'model-cache': { default: 'auto' },
   target: { default: 'knative' },
   serving: { default: 'image' },

@@ -1,6 +1,8 @@
 // docker buildx: build the context and push it, reading the pushed digest from --metadata-file.
-// Works with the `docker` driver (a plain runner's default, and this rig's), which builds one
-// platform and keeps its layer cache in the daemon; other drivers get the same arguments.
+// Works with the `docker` driver (a plain runner's default), which builds one platform and keeps
+// its layer cache in the daemon, and with a BuildKit of its own (docker-container or remote, what
+// docker/setup-buildx-action sets up), which pushes an OCI index holding the image and its
+// provenance attestation and exports registry caches. The same arguments go to both.
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -134,6 +136,13 @@ export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFai
     )
   )
     return `pushing ${ctx.tags.join(', ')} was refused: log in to the registry with push rights first, e.g. with docker/login-action (${tail})`
+  const noBuilder = /no builder "([^"]*)" found/i.exec(log)
+  if (noBuilder)
+    return `there is no buildx builder named "${noBuilder[1]}" in this Docker config: set the builder input to the name docker/setup-buildx-action printed (its \`name\` output), or leave it empty for the current builder`
+  if (/cache export is not supported for the docker driver|cache export feature is currently not supported/i.test(log))
+    return `the docker driver cannot export a build cache (cache-to): use a BuildKit builder (docker/setup-buildx-action, then its name in the builder input), or remove cache-to (${tail})`
+  if (/network\.host is not allowed|granting entitlement network\.host is not allowed/i.test(log))
+    return "the builder does not allow RUN steps on the host network (build-network: host): start its BuildKit with --allow-insecure-entitlement network.host (setup-buildx-action's default buildkitd-flags do), or leave build-network empty"
   if (/multiple platforms feature is currently not supported/i.test(log))
     return `the docker driver builds one platform only: for several platforms use a docker-container builder (docker/setup-buildx-action) (${tail})`
   return `docker buildx build failed with exit code ${exitCode}: ${tail}`

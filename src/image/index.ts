@@ -43,6 +43,8 @@ export interface ImageOptions {
   readonly cacheFrom: readonly string[]
   readonly cacheTo: readonly string[]
   readonly network?: string
+  /** The buildx builder (--builder); undefined: the current one. */
+  readonly builder?: string
 }
 
 export interface ImageDeps {
@@ -227,6 +229,7 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
       cacheFrom: image.cacheFrom,
       cacheTo: image.cacheTo,
       network: req.network,
+      builder: image.builder,
       noCache: req.noCache,
       baseImage: plan.base.ref,
     })

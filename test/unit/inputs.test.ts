@@ -75,6 +75,7 @@ describe('defaults', () => {
     ['environment', i.github.environment, undefined],
     ['github-token', i.github.token, undefined],
     ['build-network', i.image.network, undefined],
+    ['builder (the current one)', i.image.builder, undefined],
     ['artifacts-destination', i.mlflow.artifactsDestination, undefined],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
   test('trailing slash dropped from tracking-uri', () =>
@@ -99,6 +100,7 @@ describe('every input is read', () => {
     'cache-from': 'type=registry,ref=ghcr.io/acme/wine:cache\n',
     'cache-to': 'type=inline',
     'build-network': 'host',
+    builder: 'builder-1a2b.c_d',
     'artifacts-destination': 's3://bucket/mlartifacts/',
     'take-over': 'true',
     target: 'kserve',
@@ -132,6 +134,7 @@ describe('every input is read', () => {
     ['cache-from', i.image.cacheFrom, ['type=registry,ref=ghcr.io/acme/wine:cache']],
     ['cache-to', i.image.cacheTo, ['type=inline']],
     ['build-network', i.image.network, 'host'],
+    ['builder', i.image.builder, 'builder-1a2b.c_d'],
     ['artifacts-destination', i.mlflow.artifactsDestination, 's3://bucket/mlartifacts'],
     ['take-over', i.cluster.takeOver, true],
     ['target', i.cluster.target, 'kserve'],
@@ -370,6 +373,7 @@ describe('bad values name the input and what is allowed', () => {
     ['image-tag', { 'image-tag': '-bad' }, 'image-tag', /not a valid tag/],
     ['base-image', { 'base-image': 'a b' }, 'base-image', /not an image reference/],
     ['platforms', { platforms: 'amd64' }, 'platforms', /linux\/amd64/],
+    ['builder', { builder: 'my builder' }, 'builder', /not a buildx builder name/],
     ['build-args line', { 'build-args': 'A=1\nnope' }, 'build-args', /not KEY=VALUE/],
     ['build-args YAML', { 'build-args': '[1, 2]' }, 'build-args', /YAML map/],
     ['name', { name: 'Wine_Classifier' }, 'name', /DNS-1035/],

@@ -109,6 +109,8 @@ describe('explainBuildFailure on recorded buildx output (buildx 0.13, dockerd 20
     ['pipfail-nonet', 1, /no bridge network .* network "host"/],
     ['basemissing', 1, /base image 127.0.0.1:5001\/mlserver-base:1.7.1-py3.11 could not be pulled.*not found/],
     ['pushdenied', 1, /pushing 127.0.0.1:5002\/wine:v1-abc was refused: log in .*no basic auth credentials/],
+    ['cacheexport-docker', 1, /docker driver cannot export a build cache \(cache-to\): use a BuildKit builder/],
+    ['nobuilder', 1, /no buildx builder named "nosuch" .* builder input/],
   ])('%s', (name, code, message) => {
     expect(explainBuildFailure(code, fixture(name), CTX)).toMatch(message)
   })
@@ -141,6 +143,12 @@ describe('explainBuildFailure on recorded buildx output (buildx 0.13, dockerd 20
       /was refused/,
     ],
     ['ERROR: multiple platforms feature is currently not supported for docker driver', 1, /one platform only/],
+    [
+      // BuildKit's own words when its daemon does not grant the entitlement (util/entitlements).
+      'ERROR: failed to solve: granting entitlement network.host is not allowed by build daemon configuration',
+      1,
+      /does not allow RUN steps on the host network .*--allow-insecure-entitlement network.host/,
+    ],
     ['ERROR: something else entirely', 2, /failed with exit code 2: ERROR: something else entirely/],
   ])('%s', (log, code, message) => {
     expect(explainBuildFailure(code, log, CTX)).toMatch(message)
