@@ -1,0 +1,122 @@
+// The bundled action with a BuildKit builder, as a job runs it after docker/setup-buildx-action:
+// the `builder` input names a buildx builder (the rig's buildkitd through the `remote` driver)
+// created in the job's Docker config. The push is an OCI index with a provenance attestation; the
+// action deploys the index digest, the real node's kubelet pulls it and the revision answers.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
+import { rigEnv } from '../rig-env.js'
+import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
+
+const run = promisify(execFile)
+const MODEL = () => rigEnv('FIXTURE_MODEL')
+const RUN = Date.now().toString(36)
+// Per run: a Service of an earlier run may still have terminating pods under the same labels.
+const NAME = `e2e-wine-bk-${RUN}`
+const REPOSITORY = `e2e-wine-bk-${RUN}`
+
+function expectSuccess(r: ActionRun): void {
+  if (r.status !== 0) throw new Error(`action failed (${r.status}): ${r.errors.join(' | ') || r.stdout.slice(-2000)}`)
+}
+
+/** The Service's pods: the references their containers were pulled by, and whether all are ready. */
+async function pods(): Promise<{ images: string[]; ready: string[] }> {
+  const get = async (jsonpath: string) =>
+    (
+      await run('kubectl', [
+        '--kubeconfig',
+        rigEnv('KUBECONFIG_ADMIN'),
+        'get',
+        'pods',
+        '-n',
+        'deploy',
+        '-l',
+        `serving.knative.dev/service=${NAME}`,
+        '-o',
+        `jsonpath=${jsonpath}`,
+      ])
+    ).stdout
+      .split('\n')
+      .filter(Boolean)
+  return {
+    images: await get('{range .items[*].spec.containers[*]}{.image}{"\\n"}{end}'),
+    ready: await get('{range .items[*].status.containerStatuses[*]}{.ready}{"\\n"}{end}'),
+  }
+}
+
+describe('knative with the BuildKit builder (builder input)', () => {
+  let dockerConfig = ''
+  const deploy = (version: string, extra: Record<string, string> = {}) =>
+    runAction(
+      {
+        ...rigInputs(),
+        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
+        builder: rigEnv('BUILDKIT_BUILDER'),
+        'model-uri': `models:/${MODEL()}/${version}`,
+        target: 'knative',
+        name: NAME,
+        ...extra,
+      },
+      { DOCKER_CONFIG: dockerConfig },
+    )
+
+  beforeAll(async () => {
+    dockerConfig = await buildkitDockerConfig()
+  })
+  afterAll(async () => {
+    await deploy('1', { action: 'delete' })
+  })
+
+  let first: ActionRun
+  test('builds an index with attestations, deploys the index digest, the node pulls it and it answers', async () => {
+    first = await deploy('1')
+    expectSuccess(first)
+    const digest = first.outputs['digest']!
+    expect(first.stdout).toContain(`building with "${rigEnv('BUILDKIT_BUILDER')}" instance using remote driver`)
+    expect(first.outputs['image']).toBe(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
+
+    // What the tag holds is an index (image + attestation manifest), and its digest is the one deployed.
+    const tag = new RegExp(`built and pushed [^ ]+/${REPOSITORY}:(\\S+) \\(`).exec(first.stdout)?.[1] ?? ''
+    const top = await registryManifest(REPOSITORY, tag)
+    expect(top.digest).toBe(digest)
+    expect(top.manifest.mediaType).toBe('application/vnd.oci.image.index.v1+json')
+    expect(
+      top.manifest.manifests?.map((m) => m.annotations?.['vnd.docker.reference.type'] ?? m.platform?.architecture),
+    ).toEqual(['amd64', 'attestation-manifest'])
+
+    expect(await predict(first.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
+    // The kubelet pulled the image by the index digest and runs it.
+    const running = await pods()
+    expect(running.images).toContain(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
+    expect(running.ready.length).toBeGreaterThan(0)
+    expect(running.ready.every((r) => r === 'true')).toBe(true)
+  })
+
+  test('the same version again: a cache hit through the index, same digest, same revision', async () => {
+    const again = await deploy('1')
+    expectSuccess(again)
+    expect(again.outputs['cache-hit']).toBe('true')
+    expect(again.outputs['digest']).toBe(first.outputs['digest'])
+    expect(again.outputs['revision']).toBe(first.outputs['revision'])
+    expect(again.stdout).not.toContain('model files downloaded')
+  })
+
+  test('cache-to with the docker driver (no builder input) fails with the fix, and nothing is applied', async () => {
+    const r = await runAction(
+      {
+        ...rigInputs(),
+        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}-docker`,
+        'model-uri': `models:/${MODEL()}/1`,
+        target: 'knative',
+        name: `${NAME}-docker`,
+        'cache-to': `type=registry,ref=${rigEnv('REGISTRY')}/${REPOSITORY}:buildcache`,
+      },
+      { DOCKER_CONFIG: dockerConfig },
+    )
+    expect(r.status).not.toBe(0)
+    expect(r.errors.join('\n')).toMatch(
+      /the docker driver cannot export a build cache \(cache-to\): use a BuildKit builder/,
+    )
+    expect(r.stdout).not.toMatch(/^apply: /m)
+  })
+})
