@@ -1,16 +1,21 @@
 // The rig's standalone BuildKit (parts/buildkit.sh) as a job sees it after
 // docker/setup-buildx-action: a builder created in the job's Docker config, named by the
 // action's `builder` input. Plus raw reads of what the registry holds.
-import { mkdtemp } from 'node:fs/promises'
+import { copyFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MEDIA } from '../../../src/image/registry.js'
 import { rigEnv } from '../rig-env.js'
 import { docker } from './helpers.js'
 
-/** A new Docker config dir holding the buildx builder BUILDKIT_BUILDER on the rig's buildkitd. */
-export async function buildkitDockerConfig(): Promise<string> {
+/**
+ * A new Docker config dir holding the buildx builder BUILDKIT_BUILDER on the rig's buildkitd;
+ * `login` copies in the config.json of another dir (its registry logins), as docker/login-action
+ * and setup-buildx-action share one in a job.
+ */
+export async function buildkitDockerConfig(login?: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'it-buildkit-config-'))
+  if (login) await copyFile(join(login, 'config.json'), join(dir, 'config.json'))
   await docker(
     ['buildx', 'create', '--name', rigEnv('BUILDKIT_BUILDER'), '--driver', 'remote', rigEnv('BUILDKIT_ADDR')],
     {

@@ -129,6 +129,31 @@ describe('the BuildKit builder', () => {
   )
 })
 
+describe('the BuildKit builder and the Basic-auth registry', () => {
+  test(
+    "the builder pushes with the job's login (its session carries the Docker config's credentials); the plan then hits",
+    async () => {
+      const config = await buildkitDockerConfig(rigEnv('DOCKER_CONFIG_AUTH'))
+      const repository = `${rigEnv('REGISTRY_AUTH')}/${NAME}`
+      const authDeps = () => imageDeps({ dockerConfig: config })
+      const details = await inspectModel(mlflowClient(http), `models:/${MODEL()}/1`)
+      const image = inputs({ repository })
+      const p = await planServingImage(authDeps(), { image, model: modelFacts(details), generatorVersion: '0.1.0-it' })
+      expect(p.decision).toBe('build')
+      const out = await build('1', p, { repository }, authDeps())
+      expect(out.image).toBe(`${repository}@${out.digest}`)
+      const again = await planServingImage(authDeps(), {
+        image,
+        model: modelFacts(details),
+        generatorVersion: '0.1.0-it',
+      })
+      expect(again.decision).toBe('hit')
+      expect(again.digest).toBe(out.digest)
+    },
+    SLOW,
+  )
+})
+
 describe('the docker driver', () => {
   test(
     'cache-to fails before building, naming cache-to and the BuildKit builder as the fix',
