@@ -44,7 +44,11 @@ function registryApi(registry: string) {
     const url = path.startsWith('http') ? path : `http://${registry}${path}`
     const res = await fetch(url, {
       method,
-      headers: { ...auth, ...(init.type ? { 'content-type': init.type } : {}) },
+      headers: {
+        ...auth,
+        accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+        ...(init.type ? { 'content-type': init.type } : {}),
+      },
       body: init.body,
     })
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
