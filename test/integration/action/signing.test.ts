@@ -106,9 +106,13 @@ test('sign: true with signing-key signs the reused image; verify-signature lets 
   expect(r.outputs['cache-hit']).toBe('true')
   expect(r.stdout).toContain(`sign image: signed ${r.outputs['image']} with signing-key`)
   expect(r.stdout).toContain(`verify signature: the signature of ${r.outputs['image']} verified (public key)`)
-  // Masked: neither the key nor its password reaches the log.
-  expect(r.stdout).not.toContain(a.privatePem.split('\n')[1])
-  expect(r.stdout).not.toContain(PASSWORD)
+  // Masked as the runner is told to (::add-mask::), and nowhere else.
+  const keyLine = a.privatePem.split('\n')[1]!
+  expect(r.stdout).toContain(`::add-mask::${keyLine}`)
+  expect(r.stdout).toContain(`::add-mask::${PASSWORD}`)
+  const shown = r.stdout.replace(/^::add-mask::.*$/gm, '')
+  expect(shown).not.toContain(keyLine)
+  expect(shown).not.toContain(PASSWORD)
   expect(await service(signedName)).toBeDefined()
 })
 
