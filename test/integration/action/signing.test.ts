@@ -121,3 +121,20 @@ test('an image signed by another key is refused: nothing applied', async () => {
   expectRefused(r, /wanted a signature by the public key .*b\.pub; cosign: no matching signatures/)
   expect(await service(refusedName)).toBeUndefined()
 })
+
+test('a build signed in the same run by a key verify-signature does not trust is refused: nothing applied', async () => {
+  const r = await deploy(refusedName, {
+    'image-repository': `${rigEnv('REGISTRY')}/${repository}-other`,
+    sign: 'true',
+    'signing-key': b.privatePem,
+    'verify-signature': a.publicPath,
+  })
+  expect(r.outputs['cache-hit']).toBe('false')
+  expect(r.stdout).toMatch(/sign image: signed \S+-other@sha256:[0-9a-f]{64} with signing-key/)
+  expect(r.status).not.toBe(0)
+  expect(r.errors[0]).toMatch(
+    /^::error::verify signature: the signature of \S+-other@sha256:[0-9a-f]{64} did not verify: .*cosign: no matching signatures/,
+  )
+  expect(r.stdout).not.toContain('::group::apply')
+  expect(await service(refusedName)).toBeUndefined()
+})
