@@ -10,6 +10,7 @@ import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-ur
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 import type { EnvVar, Resources, ServingSettings } from './k8s/render.js'
 import type { BuildPolicy, ImageOptions, Runtime } from './image/index.js'
+import { parseSigningKey, parseVerifier, type Signer, type Verifier } from './image/signing.js'
 import type { GithubTokenMode, MlflowOptions, OidcOptions } from './mlflow/index.js'
 import { parseIngressAddress } from './inference/route.js'
 import { chooseModelCache, type ModelCacheMode } from './github/model-cache.js'
@@ -27,6 +28,12 @@ export interface MlflowInputs extends MlflowOptions {
 }
 export type OidcInputs = OidcOptions
 export type ImageInputs = ImageOptions
+
+/** sign and verify-signature: how the deploy signs its image, and what signature it demands. */
+export interface SigningInputs {
+  readonly sign: Signer | undefined
+  readonly verify: Verifier | undefined
+}
 
 export interface ClusterInputs extends ServingSettings {
   readonly target: Target
@@ -85,6 +92,7 @@ export interface Inputs {
   readonly model: { readonly uri: string; readonly ref: ModelRef } | undefined
   readonly mlflow: MlflowInputs
   readonly image: ImageInputs
+  readonly signing: SigningInputs
   readonly cluster: ClusterInputs
   readonly flow: FlowInputs
   readonly preview: PreviewInputs
@@ -118,6 +126,7 @@ export function parseInputs(source: InputSource): Inputs {
   const target = read.oneOf('target', ['knative', 'kserve'])
   const serving = read.oneOf('serving', ['image', 'mlflow-runtime'])
   const image = parseImage(read, action, serving)
+  const signing = parseSigning(read, source, action, serving)
   const preview = parsePreview(read, action)
   const cluster = parseCluster(read, action, target, serving, ref, preview)
   const flow = parseFlow(read, action, target, ref)
@@ -129,7 +138,7 @@ export function parseInputs(source: InputSource): Inputs {
   }
 
   const model = ref && modelUri ? { uri: modelUri.trim(), ref } : undefined
-  return deepFreeze({ action, model, mlflow, image, cluster, flow, preview, github, modelCache })
+  return deepFreeze({ action, model, mlflow, image, signing, cluster, flow, preview, github, modelCache })
 }
 
 function parsePreview(read: Reader, action: Action): PreviewInputs {
@@ -353,6 +362,46 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
     network,
     builder,
   }
+}
+
+function parseSigning(read: Reader, source: InputSource, action: Action, serving: Serving): SigningInputs {
+  const sign = read.bool('sign')
+  const key = read.secret('signing-key')
+  const verifyValue = read.text('verify-signature')
+  // cosign's own variable for the key's password; masked like the key.
+  const password = source.env['COSIGN_PASSWORD'] || undefined
+  if (password) source.mask(password)
+  // The runner masks a multi-line secret only whole: each line of the PEM too.
+  for (const line of key?.split('\n') ?? []) if (line.trim() && !line.startsWith('-----')) source.mask(line.trim())
+  if (key && !sign) throw new InputError('signing-key', 'only applies with sign: true')
+  if (serving === 'mlflow-runtime') {
+    const given = sign ? 'sign' : verifyValue ? 'verify-signature' : undefined
+    if (given)
+      throw new InputError(given, 'has no effect with serving: mlflow-runtime, which builds no image; remove it')
+  }
+  let signer: Signer | undefined
+  if (key) {
+    const parsed = parseSigningKey(key, existsSync)
+    if ('problem' in parsed) throw new InputError('signing-key', parsed.problem)
+    signer = { kind: 'key', key: parsed, password }
+  } else if (sign) {
+    // Keyless: cosign asks GitHub for the job's OIDC token, which only `id-token: write` provides.
+    if (action === 'deploy' && !source.env['ACTIONS_ID_TOKEN_REQUEST_URL'])
+      throw new InputError(
+        'sign',
+        "keyless signing needs the job's GitHub OIDC token: add `permissions: id-token: write` to the job, or give signing-key",
+      )
+    signer = { kind: 'keyless' }
+  }
+  let verify: Verifier | undefined
+  if (verifyValue) {
+    // A private key pasted here by mistake is a secret all the same.
+    if (/PRIVATE KEY-----/.test(verifyValue)) source.mask(verifyValue)
+    const parsed = parseVerifier(verifyValue, existsSync)
+    if ('problem' in parsed) throw new InputError('verify-signature', parsed.problem)
+    verify = parsed
+  }
+  return { sign: signer, verify }
 }
 
 function parseCluster(

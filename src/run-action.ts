@@ -31,6 +31,8 @@ export interface RunOptions {
   signal?: AbortSignal
 }
 
+const MODEL_UPLOAD_GRACE_MS = 600_000
+
 /** Runs the action; returns true on success. Failures are reported through io.setFailed. */
 export async function runAction(io: ActionIO, options: RunOptions = {}): Promise<boolean> {
   let inputs: Inputs
@@ -71,7 +73,11 @@ export async function runAction(io: ActionIO, options: RunOptions = {}): Promise
         io.log.warning(`could not write the job summary: ${errorMessage(err)}`)
       })
     }
-    if (services) await rm(services.workDir, { recursive: true, force: true }).catch(() => undefined)
+    if (services) {
+      // A model upload to the Actions cache runs beside the deploy; it gets at most 10 more minutes.
+      await services.modelCache()?.settle?.(AbortSignal.any([signal, AbortSignal.timeout(MODEL_UPLOAD_GRACE_MS)]))
+      await rm(services.workDir, { recursive: true, force: true }).catch(() => undefined)
+    }
   }
   return report.failure === undefined
 }

@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import type { RunContext } from './github-context.js'
 import type { Inputs } from './inputs.js'
 import { createImageDeps, type ImageDeps } from './image/index.js'
+import { actionsExec } from './image/exec.js'
+import { Cosign } from './image/signing.js'
 import { GitHubClient } from './github/client.js'
 import { ServingCluster } from './k8s/index.js'
 import { createMlflow, DirectoryCache, ToolCache, type Mlflow, type ModelCache } from './mlflow/index.js'
@@ -27,6 +29,7 @@ export function createServices(inputs: Inputs, deps: ServiceDeps): Services {
   let mlflow: Mlflow | undefined
   let images: ImageDeps | undefined
   let cluster: ServingCluster | undefined
+  let cosign: Cosign | undefined
   let github: GitHubClient | undefined
   const workDir = mkdtempSync(join(env['RUNNER_TEMP'] || tmpdir(), 'mlflow-k8s-deploy-'))
   const cache = createModelCache(inputs, env, log)
@@ -54,6 +57,8 @@ export function createServices(inputs: Inputs, deps: ServiceDeps): Services {
     },
     mlflow: () => (mlflow ??= createMlflow(inputs.mlflow, { env, log, mask: deps.mask, getIdToken: deps.getIdToken })),
     images: () => (images ??= createImageDeps({ env, log, mask: deps.mask, signal: deps.signal })),
+    // The action's environment reaches cosign whole: DOCKER_CONFIG, and GitHub's OIDC request variables.
+    cosign: () => (cosign ??= new Cosign({ exec: actionsExec, log })),
     cluster: () =>
       (cluster ??= ServingCluster.connect(
         { kubeconfig: inputs.cluster.kubeconfig, kubeContext: inputs.cluster.kubeContext },

@@ -29,6 +29,8 @@ export interface GitHubModelCacheOptions {
 }
 
 export class GitHubModelCache {
+  private readonly uploads: Promise<void>[] = []
+
   constructor(private readonly options: GitHubModelCacheOptions) {}
 
   /** The restored model directory, or undefined on a miss or when the service fails. */
@@ -53,12 +55,35 @@ export class GitHubModelCache {
     }
   }
 
-  /** Moves the complete model directory in place and uploads it; returns where it now is. */
+  /**
+   * Moves the complete model directory in place and starts its upload; returns where it now is.
+   * The upload runs beside the build and the rollout: the run waits for it at its end (settle).
+   */
   async save(key: string, dir: string): Promise<string> {
     const dest = this.path(key)
     await mkdir(this.options.root, { recursive: true })
     await rm(dest, { recursive: true, force: true })
     await rename(dir, dest)
+    this.uploads.push(this.upload(key, dest))
+    return dest
+  }
+
+  /** Waits for the uploads started by save, until `signal` aborts (then they are abandoned). */
+  async settle(signal: AbortSignal): Promise<void> {
+    if (!this.uploads.length) return
+    const aborted = new Promise<'aborted'>((resolve) => {
+      if (signal.aborted) resolve('aborted')
+      signal.addEventListener('abort', () => resolve('aborted'), { once: true })
+    })
+    const ended = await Promise.race([Promise.all(this.uploads).then(() => 'ended' as const), aborted])
+    if (ended === 'aborted')
+      this.options.log.warning(
+        'the model upload to the Actions cache did not end in time: the next build downloads the model again',
+      )
+  }
+
+  /** Never rejects: a failed upload is logged and the deploy goes on. */
+  private async upload(key: string, dest: string): Promise<void> {
     const started = performance.now()
     try {
       // @actions/cache words its own failures (another job saving the same key first is the usual
@@ -69,7 +94,6 @@ export class GitHubModelCache {
     } catch (err) {
       this.options.log.warning(`the model was not saved to the Actions cache (${message(err)}); the deploy goes on`)
     }
-    return dest
   }
 
   private path(key: string): string {

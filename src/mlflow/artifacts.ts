@@ -299,6 +299,8 @@ export interface ModelCache {
   find(key: string): Promise<string | undefined>
   /** Takes a complete model directory into the cache; returns the cached path. */
   save(key: string, dir: string): Promise<string>
+  /** Waits for what the cache still does in the background (an upload), until `signal` aborts. */
+  settle?(signal: AbortSignal): Promise<void>
 }
 
 /** The model's identity: where it lives and exactly which files of which sizes. */

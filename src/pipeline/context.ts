@@ -5,6 +5,7 @@
 import type { RunContext } from '../github-context.js'
 import type { Inputs } from '../inputs.js'
 import type { ImageDeps } from '../image/index.js'
+import type { Cosign } from '../image/signing.js'
 import type { ServingCluster } from '../k8s/index.js'
 import type { Mlflow, ModelCache } from '../mlflow/index.js'
 import type { Report } from '../report/report.js'
@@ -15,6 +16,8 @@ import type { Logger } from '../util/logger.js'
 export interface Services {
   mlflow(): Mlflow
   images(): ImageDeps
+  /** cosign, for sign and verify-signature. */
+  cosign(): Cosign
   cluster(): ServingCluster
   modelCache(): ModelCache | undefined
   /** The GitHub REST client; undefined without a github-token or outside a repository's run. */

@@ -16,6 +16,7 @@ import { pinImage, renderManifest } from './render-manifest.js'
 import { checkCluster } from './check-cluster.js'
 import { prepareSmokeTest } from './prepare-smoke-test.js'
 import { showPlan } from './show-plan.js'
+import { checkCosign, signImage, verifySignature } from './sign-image.js'
 import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from './report-github.js'
 import { resolveModel } from './resolve-model.js'
 import { shiftTraffic } from './shift-traffic.js'
@@ -57,8 +58,11 @@ const CHECKS = StageTable.start()
   .add('prepare smoke test', prepareSmokeTest)
 
 export const PLAN: Record<Action, StageTable<object>> = {
-  deploy: CHECKS.add('build image', buildImage)
+  deploy: CHECKS.add('check cosign', checkCosign)
+    .add('build image', buildImage)
+    .add('sign image', signImage)
     .add('pin image', pinImage)
+    .add('verify signature', verifySignature)
     .add('apply', apply)
     .add('confirm preview', confirmPreviewOpen)
     .add('wait for ready', waitReady)

@@ -801,3 +801,111 @@ describe('model-cache', () => {
     expect(errorOf({ ...BASE, 'model-cache': 'disk' }).message).toMatch(/auto.*github.*runner.*off/)
   })
 })
+
+describe('signing: sign, signing-key, verify-signature', () => {
+  const PRIVATE =
+    '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nkeyline-secret\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----'
+  const PUBLIC = '-----BEGIN PUBLIC KEY-----\npubline\n-----END PUBLIC KEY-----'
+  const PUB_PATH = file('cosign.pub', PUBLIC)
+  const GH = 'https://token.actions.githubusercontent.com'
+  const ON_GITHUB = { ACTIONS_ID_TOKEN_REQUEST_URL: 'https://pipelines.example/token' }
+
+  test('neither by default', () => {
+    expect(parse(BASE).result.signing).toEqual({ sign: undefined, verify: undefined })
+  })
+
+  test.each<[string, Record<string, string>, Record<string, string>, unknown]>([
+    [
+      'sign with a key and its password',
+      { sign: 'true', 'signing-key': PRIVATE },
+      { COSIGN_PASSWORD: 'pw' },
+      {
+        sign: { kind: 'key', key: { pem: `${PRIVATE}\n` }, password: 'pw' },
+        verify: undefined,
+      },
+    ],
+    [
+      'keyless on GitHub with id-token: write',
+      { sign: 'true' },
+      ON_GITHUB,
+      { sign: { kind: 'keyless' }, verify: undefined },
+    ],
+    [
+      'keyless outside a deploy needs no token yet',
+      { sign: 'true', action: 'plan' },
+      {},
+      { sign: { kind: 'keyless' }, verify: undefined },
+    ],
+    [
+      'verify with a public key path',
+      { 'verify-signature': PUB_PATH },
+      {},
+      {
+        sign: undefined,
+        verify: { kind: 'key', key: { path: PUB_PATH } },
+      },
+    ],
+    [
+      'verify keyless',
+      { 'verify-signature': `keyless:^https://github.com/acme/@${GH}` },
+      {},
+      {
+        sign: undefined,
+        verify: { kind: 'keyless', identityRegexp: '^https://github.com/acme/', issuer: GH },
+      },
+    ],
+  ])('%s', (_, inputs, env, expected) => {
+    expect(parse({ ...BASE, ...inputs }, env).result.signing).toEqual(expected)
+  })
+
+  test.each<[string, Record<string, string>, Record<string, string>, string, string]>([
+    ['signing-key without sign', { 'signing-key': PRIVATE }, {}, 'signing-key', 'only applies with sign: true'],
+    ['keyless without the OIDC token', { sign: 'true' }, {}, 'sign', 'permissions: id-token: write'],
+    [
+      'sign with mlflow-runtime',
+      { sign: 'true', 'signing-key': PRIVATE, serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' },
+      {},
+      'sign',
+      'builds no image',
+    ],
+    [
+      'verify with mlflow-runtime',
+      { 'verify-signature': PUB_PATH, serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '' },
+      {},
+      'verify-signature',
+      'builds no image',
+    ],
+    ['a public key as signing-key', { sign: 'true', 'signing-key': PUBLIC }, {}, 'signing-key', 'holds a public key'],
+    [
+      'a private key as verify-signature',
+      { 'verify-signature': PRIVATE },
+      {},
+      'verify-signature',
+      'holds a private key',
+    ],
+    ['a missing key file', { 'verify-signature': '/nonexistent.pub' }, {}, 'verify-signature', 'does not exist'],
+    [
+      'a bad keyless value',
+      { 'verify-signature': 'keyless:acme' },
+      {},
+      'verify-signature',
+      'keyless:<identity-regexp>@<issuer-url>',
+    ],
+    ['sign not a boolean', { sign: 'yes' }, {}, 'sign', 'must be true or false'],
+  ])('refused: %s', (_, inputs, env, input, message) => {
+    const err = errorOf({ ...BASE, ...inputs }, env)
+    expect(err.input).toBe(input)
+    expect(err.message).toContain(message)
+    expect(err.message).not.toContain('keyline-secret')
+  })
+
+  test('the key, each of its lines and COSIGN_PASSWORD are masked; a private key in verify-signature too', () => {
+    const { masked } = parse({ ...BASE, sign: 'true', 'signing-key': PRIVATE }, { COSIGN_PASSWORD: 'pw-9' })
+    expect(masked).toEqual(expect.arrayContaining([PRIVATE, 'keyline-secret', 'pw-9']))
+    const m: string[] = []
+    expect(() =>
+      parseInputs({ get: (n) => ({ ...BASE, 'verify-signature': PRIVATE })[n] ?? '', env: {}, mask: (s) => m.push(s) }),
+    ).toThrow(InputError)
+    expect(m).toContain(PRIVATE)
+  })
+})

@@ -3,7 +3,7 @@
 // real Azure Blob server, Azurite, behind the rig's stand-in for GitHub's cache index). The first
 // job downloads the model from MLflow and saves it; the second builds into another repository,
 // so it needs the model again, and restores it instead of downloading.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rigEnv } from '../rig-env.js'
@@ -55,7 +55,9 @@ test('GitHub-hosted runner: the second job restores the model from the Actions c
     expect(first.stdout).toMatch(/model (saved to the Actions cache|was not saved)/)
     expect(first.stdout).toContain('model files downloaded')
 
-    rmSync(temp, { recursive: true, force: true }) // the next job runs on a fresh machine
+    // The next job runs on a fresh machine: the runner gives it an empty RUNNER_TEMP at the same path.
+    rmSync(temp, { recursive: true, force: true })
+    mkdirSync(temp)
     const second = await job(`e2e-model-cache-${RUN}-b`)
     expectSuccess(second)
     expect(second.stdout).toMatch(/model restored from the Actions cache in \d+\.\d s/)

@@ -47,6 +47,7 @@ test('a model saved by one job is restored, byte for byte, by a later job on a f
   const first = new GitHubModelCache({ api: actionsCache, root, log })
   expect(await first.find(key)).toBeUndefined()
   const savedTo = await first.save(key, await model('download', blob))
+  await first.settle(new AbortController().signal)
   expect(log.lines.join('\n')).toMatch(/model saved to the Actions cache in \d+\.\d s/)
 
   // The later job: nothing on disk, the same path (RUNNER_TEMP is the same on every runner).
@@ -58,7 +59,9 @@ test('a model saved by one job is restored, byte for byte, by a later job on a f
 
   // A second save of the same key is refused by the service and does not fail the deploy.
   await rm(root, { recursive: true, force: true })
-  const again = await new GitHubModelCache({ api: actionsCache, root, log }).save(key, await model('again', blob))
+  const third = new GitHubModelCache({ api: actionsCache, root, log })
+  const again = await third.save(key, await model('again', blob))
+  await third.settle(new AbortController().signal)
   expect(await readFile(join(again, 'MLmodel'), 'utf8')).toMatch(/python_function/)
   expect(log.lines.at(-1)).toMatch(/not saved to the Actions cache; the deploy goes on/)
 }, 60_000)
@@ -76,6 +79,7 @@ test('a wrong runtime token: the deploy goes on without the cache', async () => 
     const cache = new GitHubModelCache({ api: actionsCache, root: join(dir, 'models'), log })
     expect(await cache.find('any')).toBeUndefined()
     const kept = await cache.save('any', await model('download', Buffer.from('x')))
+    await cache.settle(new AbortController().signal)
     expect(await readFile(join(kept, 'MLmodel'), 'utf8')).toMatch(/python_function/)
   } finally {
     process.env.ACTIONS_RUNTIME_TOKEN = rigEnv('ACTIONS_RUNTIME_TOKEN')

@@ -87,6 +87,7 @@ describe('GitHubModelCache', () => {
     expect(await cache.find('k1')).toBeUndefined()
     const saved = await cache.save('k1', await model('download'))
     expect(saved).toBe(join(root, 'k1'))
+    await cache.settle(new AbortController().signal)
     await rm(root, { recursive: true })
 
     const restored = await new GitHubModelCache({ api, root, log }).find('k1')
@@ -108,8 +109,31 @@ describe('GitHubModelCache', () => {
     const cache = new GitHubModelCache({ api, root: join(dir, 'models'), log })
     expect(await cache.find('k')).toBeUndefined()
     const kept = await cache.save('k', await model('download'))
+    await cache.settle(new AbortController().signal)
     expect(await readFile(join(kept, 'MLmodel'), 'utf8')).toBe('flavors: {}\n')
     expect(log.lines.join('\n')).toMatch(/could not be read \(connect ECONNREFUSED\)[\s\S]*not saved .*socket hang up/)
+  })
+
+  it('uploads beside the build: save returns at once, settle waits for the upload, a deadline abandons it', async () => {
+    let finish: (id: number) => void = () => {}
+    const api: ActionsCacheApi = {
+      restoreCache: async () => undefined,
+      saveCache: () => new Promise<number>((resolve) => (finish = resolve)),
+    }
+    const log = new MemoryLogger()
+    const cache = new GitHubModelCache({ api, root: join(dir, 'models'), log })
+    const dest = await cache.save('k', await model('download'))
+    expect(await readFile(join(dest, 'MLmodel'), 'utf8')).toBe('flavors: {}\n')
+
+    const deadline = new AbortController()
+    const waiting = cache.settle(deadline.signal)
+    deadline.abort()
+    await waiting
+    expect(log.lines.at(-1)).toMatch(/did not end in time: the next build downloads the model again/)
+
+    finish(7)
+    await cache.settle(new AbortController().signal)
+    expect(log.lines.at(-1)).toMatch(/model saved to the Actions cache in \d+\.\d s/)
   })
 
   it('treats an entry without MLmodel as a miss', async () => {
