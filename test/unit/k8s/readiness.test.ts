@@ -16,7 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// Status objects in the shape Knative Serving and KServe write them (protocols.md 3.3, 4.6).
+// Status objects in the shape Knative Serving and KServe write them (Knative's Serving API specification; KServe's InferenceService status).
 const cond = (type: string, status: string, reason?: string, message?: string) => ({
   type,
   status,
