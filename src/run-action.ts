@@ -9,6 +9,7 @@ import { runPipeline } from './pipeline/run.js'
 import { OUTPUT_NAMES, Report, type OutputName } from './report/report.js'
 import { renderSummary } from './report/summary.js'
 import { createServices } from './services.js'
+import { deadline, systemClock } from './util/clock.js'
 import { errorMessage } from './util/errors.js'
 import type { Logger } from './util/logger.js'
 
@@ -75,7 +76,9 @@ export async function runAction(io: ActionIO, options: RunOptions = {}): Promise
     }
     if (services) {
       // A model upload to the Actions cache runs beside the deploy; it gets at most 10 more minutes.
-      await services.modelCache()?.settle?.(AbortSignal.any([signal, AbortSignal.timeout(MODEL_UPLOAD_GRACE_MS)]))
+      const grace = deadline(systemClock, MODEL_UPLOAD_GRACE_MS, 'the model upload', signal)
+      await services.modelCache()?.settle?.(grace.signal)
+      grace.dispose()
       await rm(services.workDir, { recursive: true, force: true }).catch(() => undefined)
     }
   }

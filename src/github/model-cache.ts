@@ -2,8 +2,9 @@
 // job starts on a fresh machine, so the runner's tool cache never sees a model twice; the
 // repository's Actions cache does. A cache is an optimisation: a failed restore or save is logged
 // and the deploy goes on (downloading, or without saving).
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { moveDirectory } from '../util/fs.js'
 import type { Logger } from '../util/logger.js'
 
 /** The part of @actions/cache this module uses: its transport, injected (tests and the rig). */
@@ -61,9 +62,7 @@ export class GitHubModelCache {
    */
   async save(key: string, dir: string): Promise<string> {
     const dest = this.path(key)
-    await mkdir(this.options.root, { recursive: true })
-    await rm(dest, { recursive: true, force: true })
-    await rename(dir, dest)
+    await moveDirectory(dir, dest)
     this.uploads.push(this.upload(key, dest))
     return dest
   }

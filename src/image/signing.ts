@@ -135,7 +135,6 @@ export class Cosign {
   /** cosign's version line; throws naming the fix when cosign is missing. */
   async version(): Promise<string> {
     const res = await this.run(['version'])
-    if (res.exitCode === 127) throw new DeployError(COSIGN_MISSING)
     if (res.exitCode !== 0) throw new DeployError(`cosign version failed: ${cosignReason(res.stderr || res.stdout)}`)
     return /GitVersion:\s*(\S+)/.exec(res.stdout + res.stderr)?.[1] ?? 'unknown version'
   }
@@ -145,7 +144,6 @@ export class Cosign {
     await this.withKey(signer.kind === 'key' ? signer.key : undefined, 'cosign.key', async (keyFile) => {
       const env: Record<string, string> = signer.kind === 'key' ? { COSIGN_PASSWORD: signer.password ?? '' } : {}
       const res = await this.run(signArgs(image, keyFile), env)
-      if (res.exitCode === 127) throw new DeployError(COSIGN_MISSING)
       if (res.exitCode !== 0)
         throw new DeployError(`signing ${image} failed: ${cosignReason(`${res.stdout}\n${res.stderr}`)}`)
     })
@@ -157,7 +155,6 @@ export class Cosign {
     await this.withKey(key, 'cosign.pub', async (keyFile) => {
       const args = verifyArgs(image, keyFile ? { keyFile } : (verifier as Extract<Verifier, { kind: 'keyless' }>))
       const res = await this.run(args)
-      if (res.exitCode === 127) throw new DeployError(COSIGN_MISSING)
       if (res.exitCode !== 0)
         throw new DeployError(
           `the signature of ${image} did not verify: wanted ${describeVerifier(verifier)}; cosign: ${cosignReason(res.stderr || res.stdout)}`,
@@ -184,8 +181,11 @@ export class Cosign {
     }
   }
 
-  private run(args: string[], env: Readonly<Record<string, string>> = {}) {
+  /** Runs cosign; exit code 127 (not on PATH) becomes the message that says how to add it. */
+  private async run(args: string[], env: Readonly<Record<string, string>> = {}) {
     this.options.log.debug(`cosign ${args.join(' ')}`)
-    return this.options.exec(this.options.cosign ?? 'cosign', args, { env: { ...this.options.env, ...env } })
+    const res = await this.options.exec(this.options.cosign ?? 'cosign', args, { env: { ...this.options.env, ...env } })
+    if (res.exitCode === 127) throw new DeployError(COSIGN_MISSING)
+    return res
   }
 }

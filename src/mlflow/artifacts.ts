@@ -3,9 +3,10 @@
 // retried, sizes verified) into a temporary directory renamed into place only when complete.
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { moveDirectory } from '../util/fs.js'
 import { errorCode } from '../util/net-errors.js'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from '../util/retry.js'
 import type { Logger } from '../util/logger.js'
@@ -163,8 +164,7 @@ export async function downloadModel(
         }),
       opts.signal,
     )
-    await rm(destDir, { recursive: true, force: true })
-    await rename(tmp, destDir)
+    await moveDirectory(tmp, destDir)
     return destDir
   } catch (err) {
     await rm(tmp, { recursive: true, force: true })
@@ -322,9 +322,7 @@ export class DirectoryCache implements ModelCache {
 
   async save(key: string, dir: string): Promise<string> {
     const dest = join(this.root, key)
-    await mkdir(this.root, { recursive: true })
-    await rm(dest, { recursive: true, force: true })
-    await rename(dir, dest)
+    await moveDirectory(dir, dest)
     return dest
   }
 }

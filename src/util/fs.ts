@@ -1,6 +1,6 @@
 // Filesystem helpers shared by the domain modules.
-import { copyFile, link, mkdir, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { copyFile, link, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 
 /**
  * Mirrors the tree `src` at `dest` with hard links, so a model already on disk (the download or
@@ -39,4 +39,11 @@ export async function linkTree(src: string, dest: string): Promise<{ linked: num
 function isUnlinkable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code
   return code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'EOPNOTSUPP'
+}
+
+/** Puts the directory `from` at `to`, replacing what was there (a rename: atomic on one filesystem). */
+export async function moveDirectory(from: string, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true })
+  await rm(to, { recursive: true, force: true })
+  await rename(from, to)
 }

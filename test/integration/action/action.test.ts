@@ -7,14 +7,9 @@ import { MemoryLogger } from '../../support/memory-logger.js'
 import { fixtureModel } from '../k8s/fixtures.js'
 import { predictorPods, pyfuncPredictions, v2Predictions } from '../k8s/kserve-helpers.js'
 import { rigEnv } from '../rig-env.js'
-import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
+import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun, expectSuccess } from './run-action.js'
 
 const MODEL = () => rigEnv('FIXTURE_MODEL')
-
-function expectSuccess(run: ActionRun): void {
-  if (run.status !== 0)
-    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
-}
 
 async function mlflowGet(path: string): Promise<Record<string, unknown>> {
   const res = await fetch(`${rigEnv('MLFLOW_URI')}/api/2.0/mlflow/${path}`)

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
 import { rigEnv } from '../rig-env.js'
-import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
+import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun, expectSuccess } from './run-action.js'
 
 const run = promisify(execFile)
 const MODEL = () => rigEnv('FIXTURE_MODEL')
@@ -14,10 +14,6 @@ const RUN = Date.now().toString(36)
 // Per run: a Service of an earlier run may still have terminating pods under the same labels.
 const NAME = `e2e-wine-bk-${RUN}`
 const REPOSITORY = `e2e-wine-bk-${RUN}`
-
-function expectSuccess(r: ActionRun): void {
-  if (r.status !== 0) throw new Error(`action failed (${r.status}): ${r.errors.join(' | ') || r.stdout.slice(-2000)}`)
-}
 
 /** The Service's pods: the references their containers were pulled by, and whether all are ready. */
 async function pods(): Promise<{ images: string[]; ready: string[] }> {

@@ -7,15 +7,10 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rigEnv } from '../rig-env.js'
-import { rigInputs, runAction, type ActionRun } from './run-action.js'
+import { rigInputs, runAction, expectSuccess } from './run-action.js'
 
 const RUN = Date.now().toString(36)
 const name = `e2e-model-cache-${RUN}`
-
-function expectSuccess(run: ActionRun): void {
-  if (run.status !== 0)
-    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
-}
 
 /** What GitHub's hosted runner gives an action; RUNNER_TEMP is the same path in every job. */
 function hostedRunner(temp: string): Record<string, string> {

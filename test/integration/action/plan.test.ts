@@ -9,15 +9,10 @@ import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
 import { rigEnv } from '../rig-env.js'
-import { rigInputs, runAction, type ActionRun } from './run-action.js'
+import { rigInputs, runAction, expectSuccess } from './run-action.js'
 
 const MODEL = () => rigEnv('FIXTURE_MODEL')
 const RUN = Date.now().toString(36)
-
-function expectSuccess(run: ActionRun): void {
-  if (run.status !== 0)
-    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
-}
 
 /** The tags of a repository in the rig's open registry; [] when nothing was ever pushed there. */
 async function tags(repository: string): Promise<string[]> {

@@ -10,7 +10,15 @@ import { ServingCluster } from '../../../src/k8s/index.js'
 import { servingStatus } from '../../../src/k8s/readiness.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
-import { predict, probeRow, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
+import {
+  predict,
+  probeRow,
+  pyfuncPrediction,
+  rigInputs,
+  runAction,
+  type ActionRun,
+  expectSuccess,
+} from './run-action.js'
 
 const name = 'e2e-roll-kn'
 const NS = 'deploy'
@@ -28,11 +36,6 @@ const status = async () => servingStatus((await admin().kube.get(KNATIVE_SERVICE
 /** The step's error as GitHub shows it (the ::error:: command escapes %, CR and LF). */
 const errorOf = (run: ActionRun) =>
   run.errors.join('\n').replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%')
-
-function expectSuccess(run: ActionRun): void {
-  if (run.status !== 0)
-    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
-}
 
 /** A template whose container runs `command` in the image the action built. */
 function template(command: string[]): string {

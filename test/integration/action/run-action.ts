@@ -20,6 +20,12 @@ export function runAction(
   )
 }
 
+/** Fails the test with the action's own error lines (or its last output) unless it succeeded. */
+export function expectSuccess(run: ActionRun): void {
+  if (run.status !== 0)
+    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
+}
+
 /** The rig's deploy inputs for the plain MLflow and the open registry. */
 export function rigInputs(): Record<string, string> {
   return {

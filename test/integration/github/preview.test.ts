@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { KNATIVE_SERVICE } from '../../../src/k8s/kube.js'
 import { ServingCluster } from '../../../src/k8s/index.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
-import { rigInputs, runAction, type ActionRun } from '../action/run-action.js'
+import { rigInputs, runAction, type ActionRun, expectSuccess } from '../action/run-action.js'
 import { rigEnv } from '../rig-env.js'
 import { FakeGitHub } from './fake-github.js'
 
@@ -49,11 +49,6 @@ const preview = (version: string, extra: Record<string, string> = {}) => ({
   'github-token': TOKEN,
   ...extra,
 })
-
-function expectSuccess(run: ActionRun): void {
-  if (run.status !== 0)
-    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
-}
 
 const get = (name: string) => cluster.kube.get(KNATIVE_SERVICE, 'deploy', name)
 

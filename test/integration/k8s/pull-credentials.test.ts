@@ -9,7 +9,15 @@ import { KNATIVE_SERVICE, Kube, KubeConfigTransport, POD } from '../../../src/k8
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import type { KubeObject } from '../../../src/k8s/readiness.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
-import { call, predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from '../action/run-action.js'
+import {
+  call,
+  predict,
+  pyfuncPrediction,
+  rigInputs,
+  runAction,
+  type ActionRun,
+  expectSuccess,
+} from '../action/run-action.js'
 import { rigEnv } from '../rig-env.js'
 
 const RUN = Date.now().toString(36)
@@ -56,11 +64,6 @@ function inputs(name: string, extra: Record<string, string> = {}): Record<string
 
 const deploy = (name: string, extra: Record<string, string> = {}) =>
   runAction(inputs(name, extra), { DOCKER_CONFIG: dockerConfig() })
-
-function expectSuccess(run: ActionRun): void {
-  if (run.status !== 0)
-    throw new Error(`action failed (${run.status}): ${run.errors.join(' | ') || run.stdout.slice(-2000)}`)
-}
 
 beforeAll(async () => {
   await post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
