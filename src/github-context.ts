@@ -19,6 +19,10 @@ export interface RunContext {
   readonly ref: string | undefined
   readonly repository: string | undefined
   readonly eventName: string | undefined
+  /** GITHUB_WORKFLOW_REF: owner/repo/.github/workflows/file.yml@ref, the workflow that ran. */
+  readonly workflowRef: string | undefined
+  readonly runId: string | undefined
+  readonly runAttempt: string | undefined
   /** Link to this workflow run, for provenance annotations and the summary. */
   readonly runUrl: string | undefined
   /** REST API root (GITHUB_API_URL; differs on GHES). */
@@ -40,6 +44,9 @@ export function readRunContext(env: Readonly<Record<string, string | undefined>>
     ref: env['GITHUB_REF'] || undefined,
     repository,
     eventName: env['GITHUB_EVENT_NAME'] || undefined,
+    workflowRef: env['GITHUB_WORKFLOW_REF'] || undefined,
+    runId: runId || undefined,
+    runAttempt: attempt || undefined,
     runUrl,
     apiUrl: (env['GITHUB_API_URL'] || 'https://api.github.com').replace(/\/+$/, ''),
     event: Object.freeze(parseEvent(readEventFile(env['GITHUB_EVENT_PATH']))),

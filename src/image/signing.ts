@@ -86,16 +86,80 @@ export function signArgs(image: string, keyFile: string | undefined): string[] {
   return ['sign', '--yes', ...key, ...registryFlags(image), image]
 }
 
-/** `cosign verify` of an image pinned by digest; a key-signed image has no Rekor entry to check. */
-export function verifyArgs(
+/** Whom a verification trusts: a public key's file, or a keyless certificate's identity and issuer. */
+type VerifyWith = { readonly keyFile: string } | { readonly identityRegexp: string; readonly issuer: string }
+
+/** A key-signed image has no Rekor entry to check; a keyless one must have one. */
+function trustFlags(verifier: VerifyWith): string[] {
+  return 'keyFile' in verifier
+    ? ['--key', verifier.keyFile, '--insecure-ignore-tlog=true']
+    : ['--certificate-identity-regexp', verifier.identityRegexp, '--certificate-oidc-issuer', verifier.issuer]
+}
+
+/** `cosign verify` of an image pinned by digest. */
+export function verifyArgs(image: string, verifier: VerifyWith): string[] {
+  return ['verify', ...trustFlags(verifier), ...registryFlags(image), '--output', 'json', image]
+}
+
+/** `cosign attest` of a predicate file; with a key, like sign, no Rekor entry. */
+export function attestArgs(
   image: string,
-  verifier: { readonly keyFile: string } | { readonly identityRegexp: string; readonly issuer: string },
+  keyFile: string | undefined,
+  predicateType: string,
+  predicateFile: string,
 ): string[] {
-  const how =
-    'keyFile' in verifier
-      ? ['--key', verifier.keyFile, '--insecure-ignore-tlog=true']
-      : ['--certificate-identity-regexp', verifier.identityRegexp, '--certificate-oidc-issuer', verifier.issuer]
-  return ['verify', ...how, ...registryFlags(image), '--output', 'json', image]
+  const key = keyFile ? ['--key', keyFile, '--tlog-upload=false'] : []
+  return [
+    'attest',
+    '--yes',
+    ...key,
+    '--type',
+    predicateType,
+    '--predicate',
+    predicateFile,
+    '--replace',
+    ...registryFlags(image),
+    image,
+  ]
+}
+
+/** `cosign verify-attestation`, filtered to one predicate type, printing each verified envelope. */
+export function verifyAttestationArgs(image: string, verifier: VerifyWith, predicateType: string): string[] {
+  return ['verify-attestation', ...trustFlags(verifier), '--type', predicateType, ...registryFlags(image), image]
+}
+
+/**
+ * What cosign says when nothing matched: no attestation at all, none of the type, or none signed
+ * by the key or identity asked for (cosign v2.6's wording).
+ */
+const NO_ATTESTATION = /no matching attestations|none of the attestations matched/i
+
+/** The predicates of the DSSE envelopes cosign printed (one JSON object per line). */
+export function predicatesOf(stdout: string, predicateType: string): unknown[] {
+  const out: unknown[] = []
+  for (const line of stdout.split('\n')) {
+    if (!line.trim().startsWith('{')) continue
+    try {
+      const envelope = JSON.parse(line) as { payload?: string }
+      const statement = JSON.parse(Buffer.from(envelope.payload ?? '', 'base64').toString('utf8')) as {
+        predicateType?: string
+        predicate?: unknown
+      }
+      if (statement.predicateType === predicateType) out.push(statement.predicate)
+    } catch {
+      // a line that is not an envelope: cosign's own text
+    }
+  }
+  return out
+}
+
+/** A 0600 file in `dir` holding the key's PEM, or the key's own path. */
+async function keyPath(dir: string, key: KeySource, name: string): Promise<string> {
+  if ('path' in key) return key.path
+  const file = join(dir, name)
+  await writeFile(file, key.pem, { mode: 0o600 })
+  await chmod(file, 0o600)
+  return file
 }
 
 export const COSIGN_MISSING =
@@ -162,6 +226,41 @@ export class Cosign {
     })
   }
 
+  /**
+   * Attaches a signed in-toto attestation of `predicateType` to `image` (repository@digest),
+   * replacing an earlier one of the same type: a cache hit re-attested by a later run keeps one.
+   */
+  async attest(image: string, signer: Signer, predicateType: string, predicate: unknown): Promise<void> {
+    await this.withTempDir(async (dir) => {
+      const predicateFile = join(dir, 'predicate.json')
+      await writeFile(predicateFile, JSON.stringify(predicate, null, 2))
+      const keyFile = signer.kind === 'key' ? await keyPath(dir, signer.key, 'cosign.key') : undefined
+      const env: Record<string, string> = signer.kind === 'key' ? { COSIGN_PASSWORD: signer.password ?? '' } : {}
+      const res = await this.run(attestArgs(image, keyFile, predicateType, predicateFile), env)
+      if (res.exitCode !== 0)
+        throw new DeployError(`attesting ${image} failed: ${cosignReason(`${res.stdout}\n${res.stderr}`)}`)
+    })
+  }
+
+  /**
+   * The predicates of `image`'s attestations of `predicateType` whose signatures verify. None (no
+   * attestation of that type, or none signed as `verifier` wants): an empty list. Any other
+   * failure throws with cosign's reason.
+   */
+  async verifiedPredicates(image: string, verifier: Verifier, predicateType: string): Promise<unknown[]> {
+    const key = verifier.kind === 'key' ? verifier.key : undefined
+    return this.withKey(key, 'cosign.pub', async (keyFile) => {
+      const how = keyFile ? { keyFile } : (verifier as Extract<Verifier, { kind: 'keyless' }>)
+      const res = await this.run(verifyAttestationArgs(image, how, predicateType))
+      if (res.exitCode !== 0) {
+        const reason = cosignReason(res.stderr || res.stdout)
+        if (NO_ATTESTATION.test(reason)) return []
+        throw new DeployError(`the attestations of ${image} could not be verified: cosign: ${reason}`)
+      }
+      return predicatesOf(res.stdout, predicateType)
+    })
+  }
+
   /** Runs `fn` with the key's path: the given one, or a 0600 file holding the PEM, removed after. */
   private async withKey<T>(
     key: KeySource | undefined,
@@ -170,12 +269,14 @@ export class Cosign {
   ): Promise<T> {
     if (!key) return fn(undefined)
     if ('path' in key) return fn(key.path)
+    return this.withTempDir(async (dir) => fn(await keyPath(dir, key, name)))
+  }
+
+  /** A private temporary directory for key and predicate files, removed after `fn`. */
+  private async withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
     const dir = await mkdtemp(join(tmpdir(), 'mlflow-k8s-deploy-cosign-'))
     try {
-      const file = join(dir, name)
-      await writeFile(file, key.pem, { mode: 0o600 })
-      await chmod(file, 0o600)
-      return await fn(file)
+      return await fn(dir)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

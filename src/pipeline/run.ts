@@ -16,7 +16,7 @@ import { pinImage, renderManifest } from './render-manifest.js'
 import { checkCluster } from './check-cluster.js'
 import { prepareSmokeTest } from './prepare-smoke-test.js'
 import { showPlan } from './show-plan.js'
-import { checkCosign, signImage, verifySignature } from './sign-image.js'
+import { attestModel, checkCosign, signImage, verifySignature } from './sign-image.js'
 import { reportFailureToGitHub, reportRemovalToGitHub, reportToGitHub } from './report-github.js'
 import { resolveModel } from './resolve-model.js'
 import { shiftTraffic } from './shift-traffic.js'
@@ -61,6 +61,7 @@ export const PLAN: Record<Action, StageTable<object>> = {
   deploy: CHECKS.add('check cosign', checkCosign)
     .add('build image', buildImage)
     .add('sign image', signImage)
+    .add('attest model', attestModel)
     .add('pin image', pinImage)
     .add('verify signature', verifySignature)
     .add('apply', apply)

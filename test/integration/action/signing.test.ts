@@ -3,10 +3,11 @@
 // `sign: true` with a key signs the image and the same run's verification lets it deploy; a
 // missing cosign fails before anything is built. Key-based, without Rekor (unreachable here).
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import { MODEL_ATTESTATION_TYPE } from '../../../src/image/attestation.js'
 import { KNATIVE_SERVICE, Kube, KubeConfigTransport } from '../../../src/k8s/kube.js'
 import { loadKubeconfig } from '../../../src/k8s/kubeconfig.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
@@ -137,4 +138,156 @@ test('a build signed in the same run by a key verify-signature does not trust is
   )
   expect(r.stdout).not.toContain('::group::apply')
   expect(await service(refusedName)).toBeUndefined()
+})
+
+describe('the model attestation', () => {
+  const attestedName = `attested-${RUN}`
+  const GITHUB_RUN = {
+    GITHUB_REPOSITORY: 'acme/models',
+    GITHUB_WORKFLOW_REF: 'acme/models/.github/workflows/deploy.yml@refs/heads/main',
+    GITHUB_RUN_ID: '4242',
+    GITHUB_RUN_ATTEMPT: '2',
+    GITHUB_SHA: 'f'.repeat(40),
+  }
+  let deployed: ActionRun
+  let c: Awaited<ReturnType<typeof keyPair>>
+
+  /** What MLflow itself says about the fixture's version 1. */
+  async function versionOne(): Promise<{ run_id: string; source: string }> {
+    const url = new URL('/api/2.0/mlflow/model-versions/get', rigEnv('MLFLOW_URI'))
+    url.searchParams.set('name', rigEnv('FIXTURE_MODEL'))
+    url.searchParams.set('version', '1')
+    return ((await (await fetch(url)).json()) as { model_version: { run_id: string; source: string } }).model_version
+  }
+
+  /** The in-toto statements cosign stored beside the image (its `.att` tag), as anyone can fetch them. */
+  async function attestations(
+    image: string,
+  ): Promise<{ predicateType: string; subject: unknown; predicate: { model: Record<string, unknown> } }[]> {
+    const [repo, digest] = image.split('@')
+    const base = `http://${repo!.replace('/', '/v2/')}`
+    const manifest = (await (
+      await fetch(`${base}/manifests/${digest!.replace(':', '-')}.att`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string }[] }
+    return Promise.all(
+      manifest.layers.map(async (l) => {
+        const envelope = (await (await fetch(`${base}/blobs/${l.digest}`)).json()) as { payload: string }
+        return JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'))
+      }),
+    )
+  }
+
+  const cosignCli = (args: string[]) =>
+    promisify(execFile)(rigEnv('COSIGN_BIN'), args, { env: { ...process.env, COSIGN_PASSWORD: PASSWORD } })
+
+  beforeAll(async () => {
+    c = await keyPair('c')
+    deployed = await deploy(
+      attestedName,
+      {
+        sign: 'true',
+        'signing-key': a.privatePem,
+        'verify-signature': a.publicPath,
+        wait: 'false',
+        'smoke-test': 'false',
+      },
+      { ...withCosign(), ...GITHUB_RUN },
+    )
+  })
+
+  afterAll(async () => {
+    await deploy(attestedName, { action: 'delete' })
+  })
+
+  test('sign: true attests the model: the registry holds a statement about the digest naming the version, its run and the workflow run', async () => {
+    if (deployed.status !== 0)
+      throw new Error(
+        `action failed (${deployed.status}): ${deployed.errors.join(' | ') || deployed.stdout.slice(-2000)}`,
+      )
+    const image = deployed.outputs['image']!
+    const mlflow = await versionOne()
+    expect(deployed.stdout).toContain(
+      `attest model: attested that ${image} serves ${rigEnv('FIXTURE_MODEL')} v1 (run ${mlflow.run_id})`,
+    )
+    expect(deployed.stdout).toContain(
+      `verify signature: the signature of ${image} verified (public key); its model attestation names ${rigEnv('FIXTURE_MODEL')} v1 (run ${mlflow.run_id})`,
+    )
+    const [statement, ...more] = await attestations(image)
+    expect(more).toEqual([])
+    expect(statement!.predicateType).toBe(MODEL_ATTESTATION_TYPE)
+    expect(statement!.subject).toEqual([expect.objectContaining({ digest: { sha256: image.split('@sha256:')[1] } })])
+    expect(statement!.predicate).toMatchObject({
+      model: {
+        uri: `models:/${rigEnv('FIXTURE_MODEL')}/1`,
+        trackingServer: rigEnv('MLFLOW_URI').replace(/\/+$/, ''),
+        name: rigEnv('FIXTURE_MODEL'),
+        version: '1',
+        runId: mlflow.run_id,
+        listingDigest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      },
+      run: {
+        repository: 'acme/models',
+        workflow: GITHUB_RUN.GITHUB_WORKFLOW_REF,
+        runId: '4242',
+        runAttempt: '2',
+        sha: GITHUB_RUN.GITHUB_SHA,
+        url: 'https://github.com/acme/models/actions/runs/4242/attempts/2',
+      },
+      generator: { name: 'mlflow-k8s-deploy' },
+    })
+    expect(await service(attestedName)).toBeDefined()
+  })
+
+  test('an image signed by the trusted key but never attested is refused: nothing applied', async () => {
+    const image = deployed.outputs['image']!
+    await cosignCli([
+      'sign',
+      '--yes',
+      '--key',
+      join(dir, 'c.key'),
+      '--tlog-upload=false',
+      '--allow-http-registry',
+      image,
+    ])
+    const r = await deploy(refusedName, { 'verify-signature': c.publicPath })
+    expect(r.status).not.toBe(0)
+    expect(r.errors[0]).toBe(
+      `::error::verify signature: ${image} carries no model attestation signed as verify-signature wants (a signature by the public key ${c.publicPath}): deploy images that this action built or reused with sign: true, which attests the model each serves`,
+    )
+    expect(r.stdout).not.toContain('::group::apply')
+    expect(await service(refusedName)).toBeUndefined()
+  })
+
+  test('an image whose signed attestation names another version is refused: nothing applied', async () => {
+    const image = deployed.outputs['image']!
+    const [statement] = await attestations(image)
+    const forged = {
+      ...statement!.predicate,
+      model: { ...statement!.predicate.model, version: '2', runId: 'another-run' },
+    }
+    const file = join(dir, 'forged.json')
+    writeFileSync(file, JSON.stringify(forged))
+    await cosignCli([
+      'attest',
+      '--yes',
+      '--key',
+      join(dir, 'c.key'),
+      '--tlog-upload=false',
+      '--allow-http-registry',
+      '--type',
+      MODEL_ATTESTATION_TYPE,
+      '--predicate',
+      file,
+      image,
+    ])
+    const mlflow = await versionOne()
+    const r = await deploy(refusedName, { 'verify-signature': c.publicPath })
+    expect(r.status).not.toBe(0)
+    expect(r.errors[0]).toBe(
+      `::error::verify signature: the model attestation of ${image} names ${rigEnv('FIXTURE_MODEL')} v2 (run another-run), not ${rigEnv('FIXTURE_MODEL')} v1 (run ${mlflow.run_id}), which is being deployed (version, run differ): the image serves another model`,
+    )
+    expect(await service(refusedName)).toBeUndefined()
+  })
 })

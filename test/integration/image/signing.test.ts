@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { actionsExec } from '../../../src/image/exec.js'
+import { MODEL_ATTESTATION_TYPE } from '../../../src/image/attestation.js'
 import { Cosign } from '../../../src/image/signing.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 import { rigEnv } from '../rig-env.js'
@@ -176,4 +177,88 @@ test('the auth registry: signed and verified with the docker config that logs in
   const env = { DOCKER_CONFIG: rigEnv('DOCKER_CONFIG_AUTH') }
   await cosign(env).sign(image, { kind: 'key', key: { pem: a.privatePem }, password: PASSWORD })
   await cosign(env).verify(image, { kind: 'key', key: { pem: a.publicPem } })
+})
+
+describe('the model attestation', () => {
+  const TYPE = MODEL_ATTESTATION_TYPE
+  const predicate = (version: string) => ({
+    model: { name: 'wine', version, runId: `run-${version}`, listingDigest: `sha256:${'1'.repeat(64)}` },
+  })
+  const signer = () => ({ kind: 'key' as const, key: { pem: a.privatePem }, password: PASSWORD })
+
+  /** The attestation as anyone can fetch it: cosign's `.att` tag, its DSSE layer, the in-toto statement. */
+  async function fetchAttestations(
+    image: string,
+  ): Promise<{ subject: unknown; predicateType: string; predicate: unknown }[]> {
+    const [repo, digest] = image.split('@')
+    const [registry, ...path] = repo!.split('/')
+    const api = registryApi(registry!)
+    const tag = digest!.replace(':', '-') + '.att'
+    const manifest = (await (await api('GET', `/v2/${path.join('/')}/manifests/${tag}`)).json()) as {
+      layers: { digest: string; mediaType: string }[]
+    }
+    return Promise.all(
+      manifest.layers.map(async (l) => {
+        const envelope = (await (await api('GET', `/v2/${path.join('/')}/blobs/${l.digest}`)).json()) as {
+          payload: string
+        }
+        return JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'))
+      }),
+    )
+  }
+
+  let image: string
+  beforeAll(async () => {
+    image = await pushImage(rigEnv('REGISTRY'), `signing-${RUN}`)
+    await cosign().sign(image, signer())
+  })
+
+  test('attached, it is in the registry beside the image, about its digest, and verifies with the public key', async () => {
+    const started = Date.now()
+    await cosign().attest(image, signer(), TYPE, predicate('3'))
+    const seconds = (Date.now() - started) / 1000
+    const [statement, ...more] = await fetchAttestations(image)
+    expect(more).toEqual([])
+    expect(statement).toMatchObject({
+      predicateType: TYPE,
+      subject: [{ digest: { sha256: image.split('@sha256:')[1] } }],
+      predicate: predicate('3'),
+    })
+    expect(await cosign().verifiedPredicates(image, { kind: 'key', key: { pem: a.publicPem } }, TYPE)).toEqual([
+      predicate('3'),
+    ])
+    expect(seconds).toBeLessThan(30) // the figure is in the note; this only bounds a hang
+  })
+
+  test('a later run replaces it (one attestation per image, the latest)', async () => {
+    await cosign().attest(image, signer(), TYPE, predicate('4'))
+    expect((await fetchAttestations(image)).map((s) => s.predicate)).toEqual([predicate('4')])
+  })
+
+  test("none for another key's verifier, none for an image without one, none of another type", async () => {
+    expect(await cosign().verifiedPredicates(image, { kind: 'key', key: { path: b.publicPath } }, TYPE)).toEqual([])
+    const bare = await pushImage(rigEnv('REGISTRY'), `signing-${RUN}`)
+    expect(await cosign().verifiedPredicates(bare, { kind: 'key', key: { pem: a.publicPem } }, TYPE)).toEqual([])
+    expect(
+      await cosign().verifiedPredicates(
+        image,
+        { kind: 'key', key: { pem: a.publicPem } },
+        'https://slsa.dev/provenance/v1',
+      ),
+    ).toEqual([])
+  })
+
+  test('an attestation moved from another digest does not verify (tampered)', async () => {
+    const other = await pushImage(rigEnv('REGISTRY'), `signing-${RUN}`)
+    const victim = await pushImage(rigEnv('REGISTRY'), `signing-${RUN}`)
+    await cosign().attest(other, signer(), TYPE, predicate('9'))
+    const api = registryApi(rigEnv('REGISTRY'))
+    const att = (d: string) => d.split('@')[1]!.replace(':', '-') + '.att'
+    const manifest = await (await api('GET', `/v2/signing-${RUN}/manifests/${att(other)}`)).text()
+    await api('PUT', `/v2/signing-${RUN}/manifests/${att(victim)}`, {
+      body: manifest,
+      type: JSON.parse(manifest).mediaType as string,
+    })
+    expect(await cosign().verifiedPredicates(victim, { kind: 'key', key: { pem: a.publicPem } }, TYPE)).toEqual([])
+  })
 })

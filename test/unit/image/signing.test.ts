@@ -6,8 +6,11 @@ import {
   cosignReason,
   parseSigningKey,
   parseVerifier,
+  attestArgs,
+  predicatesOf,
   signArgs,
   verifyArgs,
+  verifyAttestationArgs,
 } from '../../../src/image/signing.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 
@@ -17,6 +20,7 @@ const GH = 'https://token.actions.githubusercontent.com'
 const exists = (p: string) => p === '/keys/cosign.key' || p === '/keys/cosign.pub'
 const LOCAL = `127.0.0.1:5001/wine@sha256:${'a'.repeat(64)}`
 const REMOTE = `ghcr.io/acme/wine@sha256:${'b'.repeat(64)}`
+const TYPE = 'https://example.com/model/v1'
 
 describe('parseSigningKey', () => {
   test.each([
@@ -121,6 +125,92 @@ describe('cosign arguments', () => {
   ])('verify: %s', (_, image, verifier, expected) => {
     expect(verifyArgs(image, verifier)).toEqual(expected)
   })
+
+  test.each([
+    [
+      'key, loopback registry',
+      LOCAL,
+      '/t/cosign.key',
+      [
+        'attest',
+        '--yes',
+        '--key',
+        '/t/cosign.key',
+        '--tlog-upload=false',
+        '--type',
+        TYPE,
+        '--predicate',
+        '/t/p.json',
+        '--replace',
+        '--allow-http-registry',
+        LOCAL,
+      ],
+    ],
+    [
+      'keyless',
+      REMOTE,
+      undefined,
+      ['attest', '--yes', '--type', TYPE, '--predicate', '/t/p.json', '--replace', REMOTE],
+    ],
+  ])('attest: %s', (_, image, key, expected) => {
+    expect(attestArgs(image, key, TYPE, '/t/p.json')).toEqual(expected)
+  })
+
+  test.each([
+    [
+      'key',
+      LOCAL,
+      { keyFile: '/t/cosign.pub' },
+      [
+        'verify-attestation',
+        '--key',
+        '/t/cosign.pub',
+        '--insecure-ignore-tlog=true',
+        '--type',
+        TYPE,
+        '--allow-http-registry',
+        LOCAL,
+      ],
+    ],
+    [
+      'keyless',
+      REMOTE,
+      { identityRegexp: '^https://github.com/acme/', issuer: GH },
+      [
+        'verify-attestation',
+        '--certificate-identity-regexp',
+        '^https://github.com/acme/',
+        '--certificate-oidc-issuer',
+        GH,
+        '--type',
+        TYPE,
+        REMOTE,
+      ],
+    ],
+  ])('verify-attestation: %s', (_, image, verifier, expected) => {
+    expect(verifyAttestationArgs(image, verifier, TYPE)).toEqual(expected)
+  })
+})
+
+/** A DSSE envelope as cosign verify-attestation prints one per line. */
+const envelope = (predicateType: string, predicate: unknown) =>
+  JSON.stringify({
+    payloadType: 'application/vnd.in-toto+json',
+    payload: Buffer.from(
+      JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType, subject: [], predicate }),
+    ).toString('base64'),
+    signatures: [{ keyid: '', sig: 'MEQ' }],
+  })
+
+test("predicatesOf: the predicates of the envelopes of the type, cosign's own text skipped", () => {
+  const out = [
+    envelope(TYPE, { a: 1 }),
+    'Verification for x --',
+    envelope('https://slsa.dev/provenance/v1', { b: 2 }),
+    envelope(TYPE, { c: 3 }),
+    '{not json',
+  ].join('\n')
+  expect(predicatesOf(out, TYPE)).toEqual([{ a: 1 }, { c: 3 }])
 })
 
 test.each([
@@ -206,9 +296,70 @@ describe('Cosign', () => {
     ['version', (c: Cosign) => c.version()],
     ['sign', (c: Cosign) => c.sign(LOCAL, { kind: 'keyless' })],
     ['verify', (c: Cosign) => c.verify(LOCAL, { kind: 'keyless', identityRegexp: 'x', issuer: GH })],
+    ['attest', (c: Cosign) => c.attest(LOCAL, { kind: 'keyless' }, TYPE, {})],
   ])('%s without cosign on PATH names the fix', async (_, run) => {
     const { cosign } = fake({ exitCode: 127, stderr: 'Unable to locate executable file: cosign' })
     await expect(run(cosign)).rejects.toThrow(COSIGN_MISSING)
+  })
+
+  test('attest: the predicate in a file, the key 0600, both removed after; the password by env only', async () => {
+    const seen: { predicate?: string; keyMode?: number; files: string[] } = { files: [] }
+    const exec: Exec = async (_cmd, args, options) => {
+      const at = (flag: string) => args[args.indexOf(flag) + 1]!
+      seen.predicate = readFileSync(at('--predicate'), 'utf8')
+      seen.keyMode = statSync(at('--key')).mode & 0o777
+      seen.files = [at('--predicate'), at('--key')]
+      expect(options?.env).toEqual({ COSIGN_PASSWORD: 'pw' })
+      return { exitCode: 0, stdout: '', stderr: '' }
+    }
+    await new Cosign({ exec, log: new MemoryLogger() }).attest(
+      LOCAL,
+      { kind: 'key', key: { pem: `${PRIVATE}\n` }, password: 'pw' },
+      TYPE,
+      { model: { name: 'wine' } },
+    )
+    expect(JSON.parse(seen.predicate!)).toEqual({ model: { name: 'wine' } })
+    expect(seen.keyMode).toBe(0o600)
+    expect(seen.files.filter((f) => existsSync(f))).toEqual([])
+  })
+
+  test("a failed attest names the image and cosign's reason", async () => {
+    const { cosign } = fake({ exitCode: 1, stderr: 'Error: signing: UNAUTHORIZED' })
+    await expect(cosign.attest(LOCAL, { kind: 'keyless' }, TYPE, {})).rejects.toThrow(
+      `attesting ${LOCAL} failed: signing: UNAUTHORIZED`,
+    )
+  })
+
+  test.each([
+    [
+      'no attestation at all',
+      'Error: no matching attestations: \nerror during command execution: no matching attestations: ',
+    ],
+    [
+      'another key',
+      'Error: no matching attestations: accepted signatures do not match threshold, Found: 0, Expected 1',
+    ],
+    [
+      'another type',
+      `Error: none of the attestations matched the predicate type: ${TYPE}, found: https://slsa.dev/provenance/v1`,
+    ],
+  ])('verifiedPredicates: %s is no predicate, not an error', async (_, stderr) => {
+    const { cosign } = fake({ exitCode: 1, stderr })
+    expect(await cosign.verifiedPredicates(LOCAL, { kind: 'key', key: { path: '/keys/cosign.pub' } }, TYPE)).toEqual([])
+  })
+
+  test('verifiedPredicates: any other failure is an error naming the image', async () => {
+    const { cosign } = fake({ exitCode: 1, stderr: 'Error: GET http://127.0.0.1:5001/v2/: connection refused' })
+    await expect(
+      cosign.verifiedPredicates(LOCAL, { kind: 'key', key: { path: '/keys/cosign.pub' } }, TYPE),
+    ).rejects.toThrow(
+      `the attestations of ${LOCAL} could not be verified: cosign: GET http://127.0.0.1:5001/v2/: connection refused`,
+    )
+  })
+
+  test('verifiedPredicates: the predicates cosign verified', async () => {
+    const { cosign } = fake({ exitCode: 0, stdout: `${envelope(TYPE, { model: 1 })}\n` })
+    expect(await cosign.verifiedPredicates(LOCAL, { kind: 'key', key: { pem: PUBLIC } }, TYPE)).toEqual([{ model: 1 }])
   })
 
   test('version reads GitVersion', async () => {
