@@ -1,8 +1,12 @@
 // The bundled action with a BuildKit builder, as a job runs it after docker/setup-buildx-action:
 // the `builder` input names a buildx builder (the rig's buildkitd through the `remote` driver)
 // created in the job's Docker config. The push is an OCI index with a provenance attestation; the
-// action deploys the index digest, the real node's kubelet pulls it and the revision answers.
+// action deploys the index digest, the real node's kubelet pulls it and the revision answers; the
+// index digest is what gets signed and attested.
 import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
 import { rigEnv } from '../rig-env.js'
@@ -95,6 +99,55 @@ describe('knative with the BuildKit builder (builder input)', () => {
     expect(again.outputs['digest']).toBe(first.outputs['digest'])
     expect(again.outputs['revision']).toBe(first.outputs['revision'])
     expect(again.stdout).not.toContain('model files downloaded')
+  })
+
+  test('sign: true signs the index digest and attests its model; verify-signature lets it deploy', async () => {
+    const keys = mkdtempSync(join(tmpdir(), 'bk-signing-'))
+    await run(rigEnv('COSIGN_BIN'), ['generate-key-pair', '--output-key-prefix', join(keys, 'k')], {
+      env: { ...process.env, COSIGN_PASSWORD: 'bk-pw' },
+    })
+    const signed = await runAction(
+      {
+        ...rigInputs(),
+        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
+        builder: rigEnv('BUILDKIT_BUILDER'),
+        'model-uri': `models:/${MODEL()}/1`,
+        target: 'knative',
+        name: NAME,
+        sign: 'true',
+        'signing-key': join(keys, 'k.key'),
+        'verify-signature': join(keys, 'k.pub'),
+      },
+      {
+        DOCKER_CONFIG: dockerConfig,
+        COSIGN_PASSWORD: 'bk-pw',
+        PATH: `${dirname(rigEnv('COSIGN_BIN'))}:${process.env['PATH'] ?? ''}`,
+      },
+    )
+    expectSuccess(signed)
+    const index = `${rigEnv('REGISTRY')}/${REPOSITORY}@${first.outputs['digest']}`
+    expect(signed.outputs['image']).toBe(index)
+    expect(signed.stdout).toContain(`sign image: signed ${index} with signing-key`)
+    expect(signed.stdout).toContain(
+      `verify signature: the signature of ${index} verified (public key); its model attestation names ${MODEL()} v1`,
+    )
+    // The signature and the attestation are about the index itself (what the pod references), not a platform manifest.
+    const hex = first.outputs['digest']!.replace('sha256:', '')
+    expect((await registryManifest(REPOSITORY, `sha256-${hex}.sig`)).manifest.mediaType).toBe(
+      'application/vnd.oci.image.manifest.v1+json',
+    )
+    expect((await registryManifest(REPOSITORY, `sha256-${hex}.att`)).manifest.mediaType).toBe(
+      'application/vnd.oci.image.manifest.v1+json',
+    )
+    await run(rigEnv('COSIGN_BIN'), [
+      'verify',
+      '--key',
+      join(keys, 'k.pub'),
+      '--insecure-ignore-tlog=true',
+      '--allow-http-registry',
+      index,
+    ])
+    expect(await predict(signed.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
   })
 
   test('cache-to with the docker driver (no builder input) fails with the fix, and nothing is applied', async () => {
