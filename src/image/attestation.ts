@@ -4,6 +4,7 @@
 // reused it. cosign signs it and stores it beside the image (`cosign attest`); verify-signature
 // checks it before the apply, so a cluster's admission policy and this action both know what an
 // image serves from the registry alone. Pure: building and checking the predicate, no I/O.
+import { redact } from '../util/http.js'
 import { canonicalJson, sha256Hex, type ModelFacts } from './identity.js'
 
 /** The predicate type: versioned, bumped when the predicate's meaning changes. */
@@ -68,18 +69,9 @@ export function listingDigest(artifacts: ModelFacts['artifacts']): string {
   return `sha256:${sha256Hex(canonicalJson(listing))}`
 }
 
-/** A URL without user:password@, query or fragment: a tracking URI may carry credentials. */
+/** A URL without user:password@ or query (a tracking URI may carry credentials) or trailing slash. */
 export function publicUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    u.username = ''
-    u.password = ''
-    u.search = ''
-    u.hash = ''
-    return u.toString().replace(/\/+$/, '')
-  } catch {
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1')
-  }
+  return redact(url).replace(/\/+$/, '')
 }
 
 export function modelAttestation(input: ModelAttestationInput): ModelAttestation {
