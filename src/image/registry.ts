@@ -181,19 +181,32 @@ export class RegistryClient {
       )
       return false
     }
-    // Cancel the empty upload; an upload left behind expires on its own, so a failure here is no error.
-    const location = res.headers.location
-    const base = registryBaseUrl(ref.apiHost)
-    const cancel = location ? new URL(location, base) : undefined
-    // Our token goes only to the registry's own origin.
-    if (cancel && cancel.origin === new URL(base).origin) {
-      const del = await this.send(ref, 'DELETE', cancel.toString(), '*/*', 'pull,push').catch((err: Error) => err)
-      if (del instanceof Error)
-        this.options.log.debug(`registry ${ref.registry}: cancelling the upload: ${del.message}`)
-      else await del.discard()
-    }
+    await this.cancelUpload(ref, res.headers.location)
     this.options.log.debug(`registry ${ref.registry}: push access to ${ref.repository} checked`)
     return true
+  }
+
+  /**
+   * DELETE the empty upload, once, with the token the POST used. An upload left behind expires on
+   * its own (distribution purges them after a week), so no answer here is an error: distribution
+   * itself asks for a `delete` scope that push credentials seldom carry.
+   */
+  private async cancelUpload(ref: ImageRef, location: string | undefined): Promise<void> {
+    const base = registryBaseUrl(ref.apiHost)
+    const url = location ? new URL(location, base) : undefined
+    // Our token goes only to the registry's own origin.
+    if (!url || url.origin !== new URL(base).origin) return
+    const known = this.challenges.get(ref.apiHost)
+    const auth = known ? await this.authorize(ref, known, false, 'pull,push') : undefined
+    const res = await this.call('DELETE', url.toString(), headers('*/*', auth), ref).catch((err: Error) => err)
+    if (res instanceof Error) this.options.log.debug(`registry ${ref.registry}: cancelling the upload: ${res.message}`)
+    else {
+      await res.discard()
+      if (res.status >= 300)
+        this.options.log.debug(
+          `registry ${ref.registry}: cancelling the upload answered HTTP ${res.status}; the registry expires it`,
+        )
+    }
   }
 
   private async getBlobJson(ref: ImageRef, digest: string): Promise<unknown> {
@@ -215,12 +228,9 @@ export class RegistryClient {
     }
   }
 
-  /**
-   * One registry request (a path, or an absolute URL on the registry), authenticating when
-   * challenged, with a token for `actions` on the repository.
-   */
+  /** One registry request, authenticating when challenged, with a token for `actions` on the repository. */
   private async send(ref: ImageRef, method: Method, path: string, accept: string, actions = 'pull') {
-    const url = path.startsWith('/') ? registryBaseUrl(ref.apiHost) + path : path
+    const url = registryBaseUrl(ref.apiHost) + path
     const known = this.challenges.get(ref.apiHost)
     let auth: Authorization = known ? await this.authorize(ref, known, false, actions) : undefined
     let res = await this.call(method, url, headers(accept, auth), ref)
