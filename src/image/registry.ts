@@ -1,5 +1,5 @@
 // The OCI distribution API: does a tag exist, what digest, what labels, and may we push (checked
-// before a build, by starting a blob upload and cancelling it). Speaks the
+// before a build by starting a blob upload). Speaks the
 // Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope, renewed
 // once when the registry stops taking one; identity tokens exchanged with the OAuth2
 // refresh_token grant as Docker does) and registries that take Basic directly (ECR). Not found is
@@ -167,8 +167,8 @@ export class RegistryClient {
 
   /**
    * Whether the credential may push to the repository, asked before a minutes-long build: a token
-   * for `pull,push`, then a blob upload started and cancelled (the OCI distribution spec's push
-   * flow: POST /v2/<name>/blobs/uploads/ → 202 Accepted + Location, DELETE the Location). A refusal
+   * for `pull,push`, then a blob upload started and its cancel tried (the OCI distribution spec's
+   * push flow: POST /v2/<name>/blobs/uploads/ → 202 Accepted + Location, DELETE the Location). A refusal
    * throws (one line naming the repository and the missing scope). A registry that does not offer
    * this request (404, 405, any other answer) is not refused: false, and the push itself will tell.
    */
@@ -454,7 +454,7 @@ function scopeFor(ref: ImageRef, actions: string): string {
 /**
  * The one-line refusal when a registry took the token but found it short of the scope: a Bearer
  * challenge with error="insufficient_scope" (RFC 6750 §3.1), the scope it needs in `scope`
- * (distribution, GHCR and Docker Hub send it; else the one we asked for). Token services grant
+ * (distribution sends it; else the one we asked for). Token services grant
  * what they may and leave the rest out without an error, so the registry is the one to say it.
  * Undefined for any other refusal.
  */
