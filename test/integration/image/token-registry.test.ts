@@ -5,7 +5,7 @@
 // repository outside the user's scope, a rotated signing key, an identity (refresh) token, the
 // push-access check before a build, and builds pushed there with both builders.
 import { execFile } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -106,7 +106,9 @@ async function tokenRegistryOnKey(key: 'primary' | 'rotated') {
 
 let aliceConfig = ''
 beforeAll(async () => {
-  aliceConfig = rigEnv('DOCKER_CONFIG_TOKEN')
+  // A copy: docker and buildx write state next to the config.
+  aliceConfig = await mkdtemp(join(tmpdir(), 'it-tok-alice-'))
+  await copyFile(join(rigEnv('DOCKER_CONFIG_TOKEN'), 'config.json'), join(aliceConfig, 'config.json'))
   await docker(['pull', '-q', rigEnv('NODE_PAUSE_IMAGE')])
   await docker(['tag', rigEnv('NODE_PAUSE_IMAGE'), OWN()])
   await docker(['push', '-q', OWN()], { DOCKER_CONFIG: aliceConfig })
