@@ -165,6 +165,8 @@ export async function planServingImage(deps: ImageDeps, req: PlanRequest): Promi
     remote: remote ? { exists: true, digest: remote.digest, labels: remote.labels } : { exists: false },
   })
   if (decision.kind === 'build' && decision.warning) deps.log.warning(decision.warning)
+  // A credential that may not push fails now, not after a minutes-long build.
+  if (decision.kind === 'build') await deps.registry.checkPushAccess(target)
   const common = {
     ref,
     tag,

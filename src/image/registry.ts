@@ -1,9 +1,10 @@
-// The OCI distribution API, read-only: does a tag exist, what digest, what labels. Speaks the
+// The OCI distribution API: does a tag exist, what digest, what labels, and may we push (checked
+// before a build by starting a blob upload). Speaks the
 // Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope, renewed
 // once when the registry stops taking one; identity tokens exchanged with the OAuth2
 // refresh_token grant as Docker does) and registries that take Basic directly (ECR). Not found is
-// an answer (a cache miss); no access, no connection and a web page instead of a registry are
-// errors that say which.
+// an answer (a cache miss); no access (a token short of the scope named with it), no connection and
+// a web page instead of a registry are errors that say which.
 import { DeployError } from '../util/errors.js'
 import { connectionError } from '../util/http.js'
 import { TRUST_VIA_NODE, connectionFailureMessage } from '../util/net-errors.js'
@@ -25,7 +26,7 @@ export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerL
 /** The slice of an HTTP client the registry needs: src/util/http.ts's UndiciTransport. */
 export interface RegistryHttp {
   request(req: {
-    method: 'GET' | 'HEAD' | 'POST'
+    method: 'GET' | 'HEAD' | 'POST' | 'DELETE'
     url: string
     headers?: Record<string, string>
     body?: string
@@ -91,6 +92,8 @@ export interface RegistryClientOptions {
   readonly log: Logger
   readonly signal?: AbortSignal
 }
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'DELETE'
 
 /** `fresh`: a token fetched for this request, not taken from the cache. */
 type Authorization = { header: string; fresh?: boolean } | undefined
@@ -162,6 +165,50 @@ export class RegistryClient {
     return { digest, mediaType: manifest.mediaType ?? mediaType, manifest }
   }
 
+  /**
+   * Whether the credential may push to the repository, asked before a minutes-long build: a token
+   * for `pull,push`, then a blob upload started and its cancel tried (the OCI distribution spec's
+   * push flow: POST /v2/<name>/blobs/uploads/ → 202 Accepted + Location, DELETE the Location). A refusal
+   * throws (one line naming the repository and the missing scope). A registry that does not offer
+   * this request (404, 405, any other answer) is not refused: false, and the push itself will tell.
+   */
+  async checkPushAccess(ref: ImageRef): Promise<boolean> {
+    const res = await this.send(ref, 'POST', `/v2/${ref.repository}/blobs/uploads/`, '*/*', 'pull,push')
+    await res.discard()
+    if (res.status !== 202) {
+      this.options.log.debug(
+        `registry ${ref.registry}: push access to ${ref.repository} not checked before the build (starting a blob upload answered HTTP ${res.status}); the push will tell`,
+      )
+      return false
+    }
+    await this.cancelUpload(ref, res.headers.location)
+    this.options.log.debug(`registry ${ref.registry}: push access to ${ref.repository} checked`)
+    return true
+  }
+
+  /**
+   * DELETE the empty upload, once, with the token the POST used. An upload left behind expires on
+   * its own (distribution purges them after a week), so no answer here is an error: distribution
+   * itself asks for a `delete` scope that push credentials seldom carry.
+   */
+  private async cancelUpload(ref: ImageRef, location: string | undefined): Promise<void> {
+    const base = registryBaseUrl(ref.apiHost)
+    const url = location ? new URL(location, base) : undefined
+    // Our token goes only to the registry's own origin.
+    if (!url || url.origin !== new URL(base).origin) return
+    const known = this.challenges.get(ref.apiHost)
+    const auth = known ? await this.authorize(ref, known, false, 'pull,push') : undefined
+    const res = await this.call('DELETE', url.toString(), headers('*/*', auth), ref).catch((err: Error) => err)
+    if (res instanceof Error) this.options.log.debug(`registry ${ref.registry}: cancelling the upload: ${res.message}`)
+    else {
+      await res.discard()
+      if (res.status >= 300)
+        this.options.log.debug(
+          `registry ${ref.registry}: cancelling the upload answered HTTP ${res.status}; the registry expires it`,
+        )
+    }
+  }
+
   private async getBlobJson(ref: ImageRef, digest: string): Promise<unknown> {
     let res = await this.send(ref, 'GET', `/v2/${ref.repository}/blobs/${digest}`, '*/*')
     // Blobs may live behind a redirect to storage (S3, a CDN): follow it without our credentials.
@@ -181,11 +228,11 @@ export class RegistryClient {
     }
   }
 
-  /** One registry request, authenticating when challenged. */
-  private async send(ref: ImageRef, method: 'GET' | 'HEAD', path: string, accept: string) {
+  /** One registry request, authenticating when challenged, with a token for `actions` on the repository. */
+  private async send(ref: ImageRef, method: Method, path: string, accept: string, actions = 'pull') {
     const url = registryBaseUrl(ref.apiHost) + path
     const known = this.challenges.get(ref.apiHost)
-    let auth: Authorization = known ? await this.authorize(ref, known, false) : undefined
+    let auth: Authorization = known ? await this.authorize(ref, known, false, actions) : undefined
     let res = await this.call(method, url, headers(accept, auth), ref)
     let renewedFrom: string | undefined
     if (res.status === 401) {
@@ -198,13 +245,25 @@ export class RegistryClient {
       this.challenges.set(ref.apiHost, challenge)
       // Never the cached token again: a 401 to it means the registry no longer takes it (revoked,
       // signing key rotated, expired early). One fresh token, one retry.
-      auth = await this.authorize(ref, challenge, true)
+      auth = await this.authorize(ref, challenge, true, actions)
       if (auth?.fresh) renewedFrom = challenge.params.realm
       res = await this.call(method, url, headers(accept, auth), ref)
     }
     if (res.status === 401 || res.status === 403) {
-      const detail = method === 'HEAD' ? '' : `: ${registryErrorSummary(await res.text().catch(() => ''))}`
       const cred = await this.options.credentials.get(ref.registry)
+      // A token the registry finds short of the scope: say which scope, not "authentication required".
+      const short = scopeRefusal({
+        registry: ref.registry,
+        repository: ref.repository,
+        requested: scopeFor(ref, actions),
+        challenge: parseWwwAuthenticate(res.headers['www-authenticate']).find((c) => /^bearer$/i.test(c.scheme)),
+        tried: triedCredential(ref, cred),
+      })
+      if (short) {
+        await res.discard()
+        throw new DeployError(short)
+      }
+      const detail = method === 'HEAD' ? '' : `: ${registryErrorSummary(await res.text().catch(() => ''))}`
       const fresh = renewedFrom ? ` with a freshly issued token from ${renewedFrom}` : ''
       throw new DeployError(
         `registry ${ref.registry} refused access to ${ref.repository} (HTTP ${res.status}${detail})${fresh}; ${triedCredential(ref, cred)}`,
@@ -213,7 +272,7 @@ export class RegistryClient {
     return res
   }
 
-  private async call(method: 'GET' | 'HEAD', url: string, hdrs: Record<string, string>, ref: ImageRef) {
+  private async call(method: Method, url: string, hdrs: Record<string, string>, ref: ImageRef) {
     try {
       return await this.options.http.request({ method, url, headers: hdrs, signal: this.options.signal })
     } catch (err) {
@@ -234,7 +293,12 @@ export class RegistryClient {
    * The Authorization header for a challenge: a bearer token (cached, or fetched anew after a 401
    * when `fresh`), or Basic credentials.
    */
-  private async authorize(ref: ImageRef, challenge: Challenge, fresh: boolean): Promise<Authorization> {
+  private async authorize(
+    ref: ImageRef,
+    challenge: Challenge,
+    fresh: boolean,
+    actions = 'pull',
+  ): Promise<Authorization> {
     const cred = await this.options.credentials.get(ref.registry)
     if (/^basic$/i.test(challenge.scheme)) {
       if (!cred) {
@@ -251,7 +315,7 @@ export class RegistryClient {
     if (!realm) throw new DeployError(`registry ${ref.registry} sent a Bearer challenge without a realm`)
     const service = challenge.params.service
     // Our own scope: the challenge's may be for another repository (a cached challenge) or absent.
-    const scope = `repository:${ref.repository}:pull`
+    const scope = scopeFor(ref, actions)
     const key = `${realm}|${service ?? ''}|${scope}`
     const cached = this.tokens.get(key)
     if (!fresh && cached && cached.expiresAt > Date.now()) return { header: `Bearer ${cached.value}` }
@@ -381,6 +445,35 @@ export class RegistryClient {
       )
     }
   }
+}
+
+function scopeFor(ref: ImageRef, actions: string): string {
+  return `repository:${ref.repository}:${actions}`
+}
+
+/**
+ * The one-line refusal when a registry took the token but found it short of the scope: a Bearer
+ * challenge with error="insufficient_scope" (RFC 6750 §3.1), the scope it needs in `scope`
+ * (distribution sends it; else the one we asked for). Token services grant
+ * what they may and leave the rest out without an error, so the registry is the one to say it.
+ * Undefined for any other refusal.
+ */
+export function scopeRefusal(o: {
+  registry: string
+  repository: string
+  /** The scope the token was asked for, e.g. repository:wine:pull,push. */
+  requested: string
+  challenge: Challenge | undefined
+  /** Which credential was tried (never the secret). */
+  tried: string
+}): string | undefined {
+  const c = o.challenge
+  if (!c || !/^bearer$/i.test(c.scheme) || c.params.error !== 'insufficient_scope') return undefined
+  // `scope` may list several, space-separated (RFC 6750 §3): the one for this repository.
+  const scopes = (c.params.scope ?? '').split(' ').filter(Boolean)
+  const scope = scopes.find((s) => s.startsWith(`repository:${o.repository}:`)) ?? scopes[0] ?? o.requested
+  const actions = scope.slice(scope.lastIndexOf(':') + 1).replace(/,/g, ' and ')
+  return `registry ${o.registry} refused ${scope} (insufficient_scope): the token does not grant ${actions} on ${o.repository}; ${o.tried}: use a credential with ${actions} access to ${o.repository}`
 }
 
 function headers(accept: string, auth: Authorization): Record<string, string> {

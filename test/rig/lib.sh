@@ -14,6 +14,8 @@ mkdir -p "$RIG_CACHE" "$RIG_STATE/pids" "$RIG_STATE/logs"
 # Fixed loopback ports: one place to read them, overridable by env.
 : "${RIG_REGISTRY_PORT:=5001}"        # open OCI registry
 : "${RIG_REGISTRY_AUTH_PORT:=5002}"   # OCI registry with htpasswd auth
+: "${RIG_REGISTRY_TOKEN_PORT:=5003}"  # OCI registry with Bearer-token auth
+: "${RIG_TOKEN_SERVER_PORT:=5004}"    # its token server
 : "${RIG_ETCD_PORT:=23790}"
 : "${RIG_ETCD_PEER_PORT:=23800}"
 : "${RIG_APISERVER_PORT:=16443}"

@@ -44,6 +44,9 @@ insecure-entitlements = ["network.host"]
 
 [registry."127.0.0.1:$RIG_REGISTRY_AUTH_PORT"]
   http = true
+
+[registry."127.0.0.1:$RIG_REGISTRY_TOKEN_PORT"]
+  http = true
 EOF
 }
 

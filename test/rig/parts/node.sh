@@ -269,9 +269,9 @@ node_config() {
   mkdir -p "$d/cni" "$d/certs.d" "$NODE_CACHE/containerd"
   if [ "$RIG_NODE_CONTAINERD" = v2 ]; then node_containerd_v3_toml; else node_containerd_v2_toml; fi |
     node_write "$d/containerd.toml"
-  # Both rig registries over plain HTTP; credentials for the auth one come only from the pod's
+  # The rig registries over plain HTTP; credentials for the auth ones come only from the pod's
   # imagePullSecrets (the kubelet hands them to the CRI per pull).
-  for port in "$RIG_REGISTRY_PORT" "$RIG_REGISTRY_AUTH_PORT"; do
+  for port in "$RIG_REGISTRY_PORT" "$RIG_REGISTRY_AUTH_PORT" "$RIG_REGISTRY_TOKEN_PORT"; do
     mkdir -p "$d/certs.d/127.0.0.1:$port"
     printf 'server = "http://127.0.0.1:%s"\n\n[host."http://127.0.0.1:%s"]\n  capabilities = ["pull", "resolve"]\n' \
       "$port" "$port" | node_write "$d/certs.d/127.0.0.1:$port/hosts.toml"

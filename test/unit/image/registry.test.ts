@@ -11,6 +11,7 @@ import {
   pickPlatform,
   RegistryClient,
   registryErrorSummary,
+  scopeRefusal,
 } from '../../../src/image/registry.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 
@@ -102,6 +103,53 @@ test.each([
   ['', '(empty body)'],
 ])('registryErrorSummary(%j)', (body, summary) => {
   expect(registryErrorSummary(body)).toBe(summary)
+})
+
+describe('scopeRefusal', () => {
+  const tried = 'tried user "alice" from auths["r.example"] in /cfg/config.json'
+  const bearer = (params: Record<string, string>) => ({
+    scheme: 'Bearer',
+    params: { realm: 'https://r/token', ...params },
+  })
+  test.each([
+    [
+      'distribution: insufficient_scope with the scope it needs',
+      'repository:other/wine:pull',
+      bearer({ scope: 'repository:other/wine:pull', error: 'insufficient_scope' }),
+      `registry r.example refused repository:other/wine:pull (insufficient_scope): the token does not grant pull on other/wine; ${tried}: use a credential with pull access to other/wine`,
+    ],
+    [
+      'a push: both actions named',
+      'repository:other/wine:pull,push',
+      bearer({ scope: 'repository:other/wine:pull,push', error: 'insufficient_scope' }),
+      `registry r.example refused repository:other/wine:pull,push (insufficient_scope): the token does not grant pull and push on other/wine; ${tried}: use a credential with pull and push access to other/wine`,
+    ],
+    [
+      'several scopes in the challenge: the repository’s',
+      'repository:other/wine:push',
+      bearer({ scope: 'registry:catalog:* repository:other/wine:push', error: 'insufficient_scope' }),
+      `registry r.example refused repository:other/wine:push (insufficient_scope): the token does not grant push on other/wine; ${tried}: use a credential with push access to other/wine`,
+    ],
+    [
+      'no scope in the challenge: the one asked for',
+      'repository:other/wine:pull',
+      bearer({ error: 'insufficient_scope' }),
+      `registry r.example refused repository:other/wine:pull (insufficient_scope): the token does not grant pull on other/wine; ${tried}: use a credential with pull access to other/wine`,
+    ],
+    [
+      'invalid_token is not a scope problem',
+      'repository:other/wine:pull',
+      bearer({ error: 'invalid_token' }),
+      undefined,
+    ],
+    ['no error', 'repository:other/wine:pull', bearer({}), undefined],
+    ['Basic', 'repository:other/wine:pull', { scheme: 'Basic', params: { error: 'insufficient_scope' } }, undefined],
+    ['no challenge', 'repository:other/wine:pull', undefined, undefined],
+  ])('%s', (_name, requested, challenge, expected) => {
+    expect(scopeRefusal({ registry: 'r.example', repository: 'other/wine', requested, challenge, tried })).toBe(
+      expected,
+    )
+  })
 })
 
 // ----- a loopback registry with programmable answers -----
@@ -314,6 +362,82 @@ describe('RegistryClient against loopback fakes', () => {
     ).rejects.toThrow(
       /refused access to wine \(HTTP 403: DENIED: requested access to the resource is denied\) with a freshly issued token from http:\S+\/token; tried an identity token from auths/,
     )
+  })
+
+  test('a token short of the scope: one line naming the repository and the scope', async () => {
+    const s = await start((req, res, base) => {
+      if (req.url?.startsWith('/token')) {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ token: 't' }))
+        return
+      }
+      const challenge = `Bearer realm="${base}/token",service="s",scope="repository:other/wine:pull"`
+      res.writeHead(401, {
+        'www-authenticate': req.headers.authorization ? `${challenge},error="insufficient_scope"` : challenge,
+        'content-type': 'application/json',
+      })
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }))
+    })
+    for (const call of [
+      (c: RegistryClient) => c.inspect(parseImageRef(`${s.host}/other/wine:v1`)),
+      (c: RegistryClient) => c.headDigest(parseImageRef(`${s.host}/other/wine:v1`)),
+    ]) {
+      const err = (await call(client(creds({}))).catch((e: Error) => e)) as Error
+      expect(err.message).toBe(
+        `registry ${s.host} refused repository:other/wine:pull (insufficient_scope): the token does not grant pull on other/wine; tried user "robot" from auths["x"] in /cfg/config.json: use a credential with pull access to other/wine`,
+      )
+    }
+  })
+
+  describe('checkPushAccess', () => {
+    /** A Bearer registry whose upload POST answers `status`; records the token scopes asked for. */
+    const uploads = (status: number) =>
+      start((req, res, base) => {
+        const url = new URL(req.url ?? '/', base)
+        if (url.pathname === '/token') {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ token: `tok ${url.searchParams.get('scope')}` }))
+          return
+        }
+        if (!req.headers.authorization) {
+          res.writeHead(401, { 'www-authenticate': `Bearer realm="${base}/token",service="s"` })
+          res.end()
+          return
+        }
+        if (req.method === 'POST' && url.pathname === '/v2/wine/blobs/uploads/') {
+          res.writeHead(status, status === 202 ? { location: '/v2/wine/blobs/uploads/u1?_state=x' } : {})
+          res.end()
+          return
+        }
+        if (req.method === 'DELETE') {
+          res.writeHead(204)
+          res.end()
+          return
+        }
+        res.writeHead(404)
+        res.end()
+      })
+
+    test('202: a pull,push token, the upload started and cancelled', async () => {
+      const s = await uploads(202)
+      expect(await client(creds({})).checkPushAccess(parseImageRef(`${s.host}/wine`))).toBe(true)
+      expect(s.hits).toEqual([
+        'POST /v2/wine/blobs/uploads/ -',
+        `GET /token?service=s&scope=repository%3Awine%3Apull%2Cpush ${'Basic ' + Buffer.from('robot:pa55').toString('base64')}`,
+        'POST /v2/wine/blobs/uploads/ Bearer tok repository:wine:pull,push',
+        'DELETE /v2/wine/blobs/uploads/u1?_state=x Bearer tok repository:wine:pull,push',
+      ])
+    })
+
+    test.each([404, 405, 500])('%i to the upload: not checked, no error', async (status) => {
+      const s = await uploads(status)
+      const log = new MemoryLogger()
+      const c = new RegistryClient({ http: new UndiciTransport(), credentials: creds({}), log })
+      expect(await c.checkPushAccess(parseImageRef(`${s.host}/wine`))).toBe(false)
+      expect(log.lines.join('\n')).toContain(
+        `push access to wine not checked before the build (starting a blob upload answered HTTP ${status})`,
+      )
+    })
   })
 
   test('the token service refusing the credential is an error naming it', async () => {
