@@ -117,7 +117,10 @@ export class DockerConfigCredentials implements CredentialSource {
     const { mask } = this.options
     if (entry.identitytoken) {
       mask(entry.identitytoken)
-      return { username: entry.username, secret: entry.identitytoken, kind: 'identity-token', source }
+      // `docker login` keeps the user beside the token as auth = base64("user:"), for messages.
+      const user =
+        entry.username ?? (entry.auth ? Buffer.from(entry.auth, 'base64').toString('utf8').split(':')[0] : '')
+      return { username: user || undefined, secret: entry.identitytoken, kind: 'identity-token', source }
     }
     if (entry.registrytoken) {
       mask(entry.registrytoken)

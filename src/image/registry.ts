@@ -539,10 +539,14 @@ function snippet(body: string): string {
 function triedCredential(ref: ImageRef, cred: RegistryCredential | undefined): string {
   if (!cred)
     return `no credentials for ${ref.registry} were found in the Docker config (log in first, e.g. with docker/login-action)`
-  const who = cred.username
-    ? `user "${cred.username}"`
-    : cred.kind === 'identity-token'
-      ? 'an identity token'
-      : 'a registry token'
+  const user = cred.username ? ` of user "${cred.username}"` : ''
+  const who =
+    cred.kind === 'identity-token'
+      ? `an identity token${user}`
+      : cred.kind === 'registry-token'
+        ? 'a registry token'
+        : cred.username
+          ? `user "${cred.username}"`
+          : 'a password without a user name'
   return `tried ${who} from ${cred.source}`
 }

@@ -179,7 +179,7 @@ describe('the RegistryClient against the token registry', () => {
     })
     await expect(client(bad).inspect(parseImageRef(OWN()))).rejects.toThrow(
       new RegExp(
-        `^the token service of registry ${escape(REG())} \\(${escape(url.origin)}\\) refused the identity token for repository:${escape(`${USER()}/it-tok-${RUN}`)}:pull \\(HTTP 401: .*invalid refresh token.*\\); tried an identity token from .*: log in to the registry again`,
+        `^the token service of registry ${escape(REG())} \\(${escape(url.origin)}\\) refused the identity token for repository:${escape(`${USER()}/it-tok-${RUN}`)}:pull \\(HTTP 401: .*invalid refresh token.*\\); tried an identity token of user "${escape(USER())}" from .*: log in to the registry again`,
       ),
     )
   })

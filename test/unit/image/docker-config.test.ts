@@ -54,6 +54,7 @@ esac
           '127.0.0.1:5002': { auth: b64('rig-pusher:s3cret:with:colons') },
           'https://quay.io': { username: 'u', password: 'p' },
           'ids.example.com': { identitytoken: 'idtok' },
+          'ids-user.example.com': { auth: b64('rig-alice:'), identitytoken: 'idtok2' },
           'tok.example.com': { registrytoken: 'regtok' },
           'empty.example.com': {},
         },
@@ -84,6 +85,8 @@ esac
     ],
     ['quay.io', { username: 'u', secret: 'p', kind: 'basic' }, /auths\["https:\/\/quay.io"\]/],
     ['ids.example.com', { secret: 'idtok', kind: 'identity-token' }, /auths/],
+    // docker login keeps the user beside the token (auth = "user:"), so messages can name them.
+    ['ids-user.example.com', { username: 'rig-alice', secret: 'idtok2', kind: 'identity-token' }, /auths/],
     ['tok.example.com', { secret: 'regtok', kind: 'registry-token' }, /auths/],
     [
       'helped.example.com',
