@@ -386,7 +386,7 @@ function parseAttestations(read: Reader): Attestations | undefined {
   if (provenanceValue && !provenance)
     throw new InputError(
       'provenance',
-      `must be ${orList(PROVENANCE)} (or empty: BuildKit's default), got "${provenanceValue}"`,
+      `must be ${orList(PROVENANCE)} (or empty: buildx's default), got "${provenanceValue}"`,
     )
   return sbom || provenance ? { ...(sbom ? { sbom } : {}), ...(provenance ? { provenance } : {}) } : undefined
 }

@@ -33,7 +33,7 @@ export interface BuildxBuildOptions {
 export interface Attestations {
   /** An SBOM: true with BuildKit's default generator, a string with that generator image. */
   readonly sbom?: true | string
-  /** --provenance; undefined: BuildKit's default (mode=min on a BuildKit builder, none on the docker driver). */
+  /** --provenance; undefined: buildx's default (mode=min on a BuildKit builder, none on the docker driver). */
   readonly provenance?: 'false' | 'mode=min' | 'mode=max'
 }
 
