@@ -374,7 +374,8 @@ function parseAttestations(read: Reader): Attestations | undefined {
   let sbom: Attestations['sbom']
   if (/^true$/i.test(sbomValue)) sbom = true
   else if (sbomValue && !/^false$/i.test(sbomValue)) {
-    if (!IMAGE_REF.test(sbomValue))
+    // A comma would end the generator in buildx's --attest list (type=sbom,generator=…).
+    if (!IMAGE_REF.test(sbomValue) || sbomValue.includes(','))
       throw new InputError(
         'sbom',
         `must be true, false, or an SBOM generator image such as docker/buildkit-syft-scanner:stable-1, got "${sbomValue}"`,

@@ -376,6 +376,7 @@ describe('bad values name the input and what is allowed', () => {
     ['platforms', { platforms: 'amd64' }, 'platforms', /linux\/amd64/],
     ['builder', { builder: 'my builder' }, 'builder', /not a buildx builder name/],
     ['sbom', { sbom: 'yes please' }, 'sbom', /must be true, false, or an SBOM generator image/],
+    ['sbom with a comma', { sbom: 'r/scanner:1,mode=x' }, 'sbom', /an SBOM generator image such as/],
     ['provenance', { provenance: 'max' }, 'provenance', /must be `false`, `mode=min` or `mode=max`.*got "max"/],
     ['build-args line', { 'build-args': 'A=1\nnope' }, 'build-args', /not KEY=VALUE/],
     ['build-args YAML', { 'build-args': '[1, 2]' }, 'build-args', /YAML map/],
