@@ -4,7 +4,7 @@
 // new to BuildKit and the registry) built into the kserve image on the warm BuildKit builder (the
 // rig's buildkitd through a buildx `remote` builder), timed from model URI to pushed digest
 // through the action's plan and build. Four settings, each trial building one new version with
-// each, in turn: provenance false (no attestations), mode=min (BuildKit's default), mode=max, and
+// each, in turn: provenance false (no attestations), mode=min (buildx's default), mode=max, and
 // sbom (the rig's syft generator, parts/sbom_scanner.sh) + mode=max. After the last, the action's
 // `cosign sign` with a key, and `cosign attest` of the SBOM (its SPDX document as the predicate).
 // Needs the rig's docker, registry, buildkit, sbom_scanner, cosign, kserve_base, mlflow and
@@ -42,7 +42,7 @@ const signer = { kind: 'key', key: { path: join(dir, 'bench.key') }, password: '
 
 const SETTINGS: readonly [string, Attestations][] = [
   ['none (provenance: false)', { provenance: 'false' }],
-  ["provenance: mode=min (BuildKit's default)", { provenance: 'mode=min' }],
+  ["provenance: mode=min (buildx's default)", { provenance: 'mode=min' }],
   ['provenance: mode=max', { provenance: 'mode=max' }],
   ['sbom + provenance: mode=max', { sbom: rigEnv('SBOM_GENERATOR_IMAGE'), provenance: 'mode=max' }],
 ]
