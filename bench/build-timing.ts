@@ -7,7 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { actionsExec } from '../src/image/exec.js'
-import { buildServingImage, createImageDeps, modelFacts, planServingImage } from '../src/image/index.js'
+import {
+  buildServingImage,
+  createImageDeps,
+  modelFacts,
+  planServingImage,
+  type Attestations,
+} from '../src/image/index.js'
 import type { Runtime } from '../src/inputs.js'
 import { createMlflow } from '../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../src/mlflow/model-uri.js'
@@ -42,6 +48,8 @@ export interface BuildTrial {
   readonly builder?: { readonly name: string; readonly dockerConfig: string }
   readonly cacheFrom?: readonly string[]
   readonly cacheTo?: readonly string[]
+  /** sbom and provenance, as the inputs give them; default: BuildKit's defaults. */
+  readonly attestations?: Attestations
 }
 
 /** Resolve, inspect, plan, download, build, push: from nothing to a pushed digest. */
@@ -61,6 +69,7 @@ export async function build(runtime: Runtime, version: string, o: BuildTrial) {
     builder: o.builder?.name,
     cacheFrom: o.cacheFrom ?? [],
     cacheTo: o.cacheTo ?? [],
+    attestations: o.attestations,
   })
   const t0 = performance.now()
   const phases: Record<string, number> = {}
@@ -106,6 +115,7 @@ export async function build(runtime: Runtime, version: string, o: BuildTrial) {
     image: built.image,
     example: details.smallFiles['input_example.json'],
     installSeconds: stepSeconds(log.lines, /install\.sh -r/),
+    lines: log.lines,
   }
 }
 

@@ -9,7 +9,7 @@ import { isPlainObject, loadYaml } from './util/yaml.js'
 import { MODEL_URI_FORMS, parseModelUri, type ModelRef } from './mlflow/model-uri.js'
 import { deriveName, nameProblem, type Target } from './k8s/naming.js'
 import type { EnvVar, Resources, ServingSettings } from './k8s/render.js'
-import type { BuildPolicy, ImageOptions, Runtime } from './image/index.js'
+import type { Attestations, BuildPolicy, ImageOptions, Runtime } from './image/index.js'
 import { parseSigningKey, parseVerifier, type Signer, type Verifier } from './image/signing.js'
 import type { GithubTokenMode, MlflowOptions, OidcOptions } from './mlflow/index.js'
 import { parseIngressAddress } from './inference/route.js'
@@ -320,6 +320,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       'builder',
       `"${builder}" is not a buildx builder name such as builder-1a2b (letters, digits, '_', '.', '-')`,
     )
+  const attestations = parseAttestations(read)
 
   if (serving === 'mlflow-runtime') {
     const given = (
@@ -332,6 +333,8 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
         ['cache-to', cacheTo.length],
         ['build-network', network],
         ['builder', builder],
+        ['sbom', attestations?.sbom],
+        ['provenance', attestations?.provenance],
       ] as const
     ).find(([, v]) => v)
     if (given)
@@ -361,8 +364,34 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
     cacheTo,
     network,
     builder,
+    ...(attestations ? { attestations } : {}),
   }
 }
+
+/** sbom and provenance: undefined when both are left to their defaults. */
+function parseAttestations(read: Reader): Attestations | undefined {
+  const sbomValue = read.text('sbom')
+  let sbom: Attestations['sbom']
+  if (/^true$/i.test(sbomValue)) sbom = true
+  else if (sbomValue && !/^false$/i.test(sbomValue)) {
+    // A comma would end the generator in buildx's --attest list (type=sbom,generator=…).
+    if (!IMAGE_REF.test(sbomValue) || sbomValue.includes(','))
+      throw new InputError(
+        'sbom',
+        `must be true, false, or an SBOM generator image such as docker/buildkit-syft-scanner:stable-1, got "${sbomValue}"`,
+      )
+    sbom = sbomValue
+  }
+  const provenanceValue = read.text('provenance')
+  const provenance = PROVENANCE.find((p) => p === provenanceValue.toLowerCase())
+  if (provenanceValue && !provenance)
+    throw new InputError(
+      'provenance',
+      `must be ${orList(PROVENANCE)} (or empty: buildx's default), got "${provenanceValue}"`,
+    )
+  return sbom || provenance ? { ...(sbom ? { sbom } : {}), ...(provenance ? { provenance } : {}) } : undefined
+}
+const PROVENANCE = ['false', 'mode=min', 'mode=max'] as const
 
 function parseSigning(read: Reader, source: InputSource, action: Action, serving: Serving): SigningInputs {
   const sign = read.bool('sign')

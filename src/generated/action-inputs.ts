@@ -37,6 +37,8 @@ export const ACTION_INPUTS = {
   'cache-to': {},
   'build-network': {},
   builder: {},
+  sbom: { default: 'false' },
+  provenance: {},
   'model-cache': { default: 'auto' },
   sign: { default: 'false' },
   'signing-key': {},

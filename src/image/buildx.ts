@@ -26,6 +26,15 @@ export interface BuildxBuildOptions {
   readonly builder?: string
   /** Ignore the layer cache (benchmarks of a cold build). */
   readonly noCache?: boolean
+  readonly attestations?: Attestations
+}
+
+/** SBOM and provenance attestations asked of BuildKit (https://docs.docker.com/build/metadata/attestations/). */
+export interface Attestations {
+  /** An SBOM: true with BuildKit's default generator, a string with that generator image. */
+  readonly sbom?: true | string
+  /** --provenance; undefined: buildx's default (mode=min on a BuildKit builder, none on the docker driver). */
+  readonly provenance?: 'false' | 'mode=min' | 'mode=max'
 }
 
 /** The argument list after `docker`. Pure; keys are sorted so the command reads the same each run. */
@@ -39,6 +48,10 @@ export function buildxArgs(o: BuildxBuildOptions): string[] {
   for (const c of o.cacheFrom) args.push('--cache-from', c)
   for (const c of o.cacheTo) args.push('--cache-to', c)
   if (o.network) args.push('--network', o.network)
+  const att = o.attestations
+  if (att?.sbom === true) args.push('--sbom=true')
+  else if (att?.sbom) args.push('--attest', `type=sbom,generator=${att.sbom}`)
+  if (att?.provenance) args.push(`--provenance=${att.provenance}`)
   if (o.noCache) args.push('--no-cache')
   args.push('--metadata-file', o.metadataFile)
   if (o.push) args.push('--push')
@@ -93,6 +106,7 @@ export interface BuildFailureContext {
   readonly baseImage: string
   readonly tags: readonly string[]
   readonly dockerHost: string | undefined
+  readonly attestations?: Attestations
 }
 
 /**
@@ -143,9 +157,19 @@ export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFai
     return `the docker driver cannot export a build cache (cache-to): use a BuildKit builder (docker/setup-buildx-action, then its name in the builder input), or remove cache-to (${tail})`
   if (/network\.host is not allowed|granting entitlement network\.host is not allowed/i.test(log))
     return "the builder does not allow RUN steps on the host network (build-network: host): start its BuildKit with --allow-insecure-entitlement network.host (setup-buildx-action's default buildkitd-flags do), or leave build-network empty"
+  // buildx refuses at once, before any step: the docker driver's image store (unless it is
+  // containerd's) has no place for attestation manifests.
+  if (/Attestation is not supported for the docker driver/i.test(log))
+    return `${attestationInputs(ctx.attestations)}: the docker driver cannot attach SBOM or provenance attestations: use a BuildKit builder (docker/setup-buildx-action, then its name in the builder input) or Docker's containerd image store`
   if (/multiple platforms feature is currently not supported/i.test(log))
     return `the docker driver builds one platform only: for several platforms use a docker-container builder (docker/setup-buildx-action) (${tail})`
   return `docker buildx build failed with exit code ${exitCode}: ${tail}`
+}
+
+/** The inputs that asked for attestations, as the user wrote them. */
+function attestationInputs(a: Attestations | undefined): string {
+  const named = [a?.sbom && `sbom: ${a.sbom}`, a?.provenance && `provenance: ${a.provenance}`].filter(Boolean)
+  return named.length ? named.join(' and ') : 'attestations'
 }
 
 export interface BuildxOptions {
@@ -182,7 +206,10 @@ export class Buildx {
       const seconds = (performance.now() - started) / 1000
       if (res.exitCode !== 0)
         throw new DeployError(
-          explainBuildFailure(res.exitCode, `${res.stdout}\n${res.stderr}`, this.failureContext(o.baseImage, o.tags)),
+          explainBuildFailure(res.exitCode, `${res.stdout}\n${res.stderr}`, {
+            ...this.failureContext(o.baseImage, o.tags),
+            attestations: o.attestations,
+          }),
         )
       const digest = digestFromMetadata(await readFile(metadataFile, 'utf8').catch(() => ''))
       if (!digest)

@@ -4,6 +4,7 @@
 // Pure: no I/O here.
 import { createHash } from 'node:crypto'
 import { DeployError } from '../util/errors.js'
+import type { Attestations } from './buildx.js'
 
 /**
  * Bump when the generated Dockerfile or the build recipe changes in a way that changes the image,
@@ -47,8 +48,15 @@ export interface IdentityInput {
   readonly runtime: { readonly name: string; readonly version: string }
   /** This action's version (package.json) and the Dockerfile template version. */
   readonly generator: { readonly version: string; readonly template: string }
-  /** Build settings that change the image's bits: target platforms and the user's build args. */
-  readonly build: { readonly platforms: readonly string[]; readonly args: Readonly<Record<string, string>> }
+  /**
+   * Build settings that change what is pushed: target platforms, the user's build args, and the
+   * attestations asked for (an image without an SBOM is not reused once `sbom` is on).
+   */
+  readonly build: {
+    readonly platforms: readonly string[]
+    readonly args: Readonly<Record<string, string>>
+    readonly attestations?: Attestations
+  }
 }
 
 export interface ImageIdentity {
@@ -99,10 +107,21 @@ export function computeIdentity(input: IdentityInput): ImageIdentity {
     base: { ref: input.base.ref, digest: input.base.digest },
     runtime: input.runtime,
     generator: input.generator,
-    build: { platforms: [...input.build.platforms].sort(), args: input.build.args },
+    // canonicalJson drops an undefined member: without attestations, the document (and every
+    // identity computed before these settings existed) is unchanged.
+    build: {
+      platforms: [...input.build.platforms].sort(),
+      args: input.build.args,
+      attestations: attestationIdentity(input.build.attestations),
+    },
   }
   const document = canonicalJson(doc)
   return { document, digest: sha256Hex(document), input }
+}
+
+/** Only the attestations asked for: none asked, none in the document. */
+function attestationIdentity(a: Attestations | undefined): Attestations | undefined {
+  return a?.sbom || a?.provenance ? { sbom: a.sbom, provenance: a.provenance } : undefined
 }
 
 /**

@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises'
 import { DeployError } from '../util/errors.js'
 import { linkTree } from '../util/fs.js'
 import type { Logger } from '../util/logger.js'
-import { Buildx } from './buildx.js'
+import { Buildx, type Attestations } from './buildx.js'
 import { createBuildContext, KSERVE_VERSION, writeBuildFiles } from './context.js'
 import { DockerConfigCredentials } from './docker-config.js'
 import { actionsExec, type Exec } from './exec.js'
@@ -28,6 +28,7 @@ import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
 
 export type { ModelFacts, ModelFileEntry, BuildPolicy, Runtime } from './identity.js'
+export type { Attestations } from './buildx.js'
 
 /** What the image stages are asked for: the serving image's repository, base, runtime and build. */
 export interface ImageOptions {
@@ -45,6 +46,8 @@ export interface ImageOptions {
   readonly network?: string
   /** The buildx builder (--builder); undefined: the current one. */
   readonly builder?: string
+  /** SBOM and provenance asked of BuildKit; undefined: its defaults. */
+  readonly attestations?: Attestations
 }
 
 export interface ImageDeps {
@@ -149,7 +152,7 @@ export async function planServingImage(deps: ImageDeps, req: PlanRequest): Promi
     base: { ref: image.baseImage, digest: baseDigest },
     runtime: runtimeIdentity(image.runtime, baseRef),
     generator: { version: req.generatorVersion, template: TEMPLATE_VERSION },
-    build: { platforms: image.platforms, args: image.buildArgs },
+    build: { platforms: image.platforms, args: image.buildArgs, attestations: image.attestations },
   })
   const tag = image.tag ?? defaultTag(identity)
   const target = withTag(repo, tag)
@@ -232,6 +235,7 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
       cacheTo: image.cacheTo,
       network: req.network,
       builder: image.builder,
+      attestations: image.attestations,
       noCache: req.noCache,
       baseImage: plan.base.ref,
     })

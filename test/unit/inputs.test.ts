@@ -76,6 +76,7 @@ describe('defaults', () => {
     ['github-token', i.github.token, undefined],
     ['build-network', i.image.network, undefined],
     ['builder (the current one)', i.image.builder, undefined],
+    ["sbom and provenance (BuildKit's defaults)", i.image.attestations, undefined],
     ['artifacts-destination', i.mlflow.artifactsDestination, undefined],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
   test('trailing slash dropped from tracking-uri', () =>
@@ -374,6 +375,9 @@ describe('bad values name the input and what is allowed', () => {
     ['base-image', { 'base-image': 'a b' }, 'base-image', /not an image reference/],
     ['platforms', { platforms: 'amd64' }, 'platforms', /linux\/amd64/],
     ['builder', { builder: 'my builder' }, 'builder', /not a buildx builder name/],
+    ['sbom', { sbom: 'yes please' }, 'sbom', /must be true, false, or an SBOM generator image/],
+    ['sbom with a comma', { sbom: 'r/scanner:1,mode=x' }, 'sbom', /an SBOM generator image such as/],
+    ['provenance', { provenance: 'max' }, 'provenance', /must be `false`, `mode=min` or `mode=max`.*got "max"/],
     ['build-args line', { 'build-args': 'A=1\nnope' }, 'build-args', /not KEY=VALUE/],
     ['build-args YAML', { 'build-args': '[1, 2]' }, 'build-args', /YAML map/],
     ['name', { name: 'Wine_Classifier' }, 'name', /DNS-1035/],
@@ -561,6 +565,18 @@ describe('inputs that exclude each other are rejected up front', () => {
       'mlflow-runtime with build always',
       { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', build: 'always' },
       'build',
+      /builds no image/,
+    ],
+    [
+      'mlflow-runtime with sbom',
+      { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', sbom: 'true' },
+      'sbom',
+      /builds no image/,
+    ],
+    [
+      'mlflow-runtime with provenance',
+      { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', provenance: 'mode=max' },
+      'provenance',
       /builds no image/,
     ],
     ['smoke test without wait', { wait: 'false' }, 'smoke-test', /needs wait: true/],
@@ -907,5 +923,26 @@ describe('signing: sign, signing-key, verify-signature', () => {
       parseInputs({ get: (n) => ({ ...BASE, 'verify-signature': PRIVATE })[n] ?? '', env: {}, mask: (s) => m.push(s) }),
     ).toThrow(InputError)
     expect(m).toContain(PRIVATE)
+  })
+})
+
+describe('sbom and provenance: the attestations asked of BuildKit', () => {
+  test.each<[Record<string, string>, unknown]>([
+    [{}, undefined],
+    [{ sbom: 'false', provenance: '' }, undefined],
+    [{ sbom: 'TRUE' }, { sbom: true }],
+    [{ sbom: 'ghcr.io/acme/syft-scanner:1' }, { sbom: 'ghcr.io/acme/syft-scanner:1' }],
+    [
+      { sbom: '127.0.0.1:5001/sbom-scanner@sha256:' + 'a'.repeat(64) },
+      { sbom: '127.0.0.1:5001/sbom-scanner@sha256:' + 'a'.repeat(64) },
+    ],
+    [{ provenance: 'false' }, { provenance: 'false' }],
+    [{ provenance: 'Mode=Max' }, { provenance: 'mode=max' }],
+    [
+      { sbom: 'true', provenance: 'mode=min' },
+      { sbom: true, provenance: 'mode=min' },
+    ],
+  ])('%j', (inputs, attestations) => {
+    expect(ok(inputs).image.attestations).toEqual(attestations)
   })
 })

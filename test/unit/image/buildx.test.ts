@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
-import { Buildx, buildxArgs, digestFromMetadata, explainBuildFailure, stepOutput } from '../../../src/image/buildx.js'
+import {
+  Buildx,
+  buildxArgs,
+  digestFromMetadata,
+  explainBuildFailure,
+  stepOutput,
+  type Attestations,
+} from '../../../src/image/buildx.js'
 import type { Exec } from '../../../src/image/exec.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 
@@ -101,6 +108,36 @@ test.each([
   expect(digestFromMetadata(text)).toBe(digest)
 })
 
+describe('buildxArgs: attestations', () => {
+  const MIN = {
+    context: '.',
+    dockerfile: 'Dockerfile',
+    tags: ['t'],
+    metadataFile: 'm',
+    push: true,
+    platforms: [],
+    buildArgs: {},
+    labels: {},
+    cacheFrom: [],
+    cacheTo: [],
+  }
+  const attestArgs = (args: string[]) => args.slice(args.indexOf('Dockerfile') + 1, args.indexOf('--metadata-file'))
+  test.each<[string, Attestations | undefined, string[]]>([
+    ["none asked: BuildKit's defaults", undefined, []],
+    ['sbom with the default generator', { sbom: true }, ['--sbom=true']],
+    [
+      'sbom with a generator image',
+      { sbom: '127.0.0.1:5001/sbom-scanner:1' },
+      ['--attest', 'type=sbom,generator=127.0.0.1:5001/sbom-scanner:1'],
+    ],
+    ['provenance off', { provenance: 'false' }, ['--provenance=false']],
+    ['provenance max', { provenance: 'mode=max' }, ['--provenance=mode=max']],
+    ['both', { sbom: true, provenance: 'mode=min' }, ['--sbom=true', '--provenance=mode=min']],
+  ])('%s', (_name, attestations, expected) => {
+    expect(attestArgs(buildxArgs({ ...MIN, attestations }))).toEqual(expected)
+  })
+})
+
 describe('explainBuildFailure on recorded buildx output (buildx 0.13, dockerd 20.10)', () => {
   test.each<[string, number, RegExp]>([
     ['missing-build', 125, /docker buildx is not installed/],
@@ -111,8 +148,26 @@ describe('explainBuildFailure on recorded buildx output (buildx 0.13, dockerd 20
     ['pushdenied', 1, /pushing 127.0.0.1:5002\/wine:v1-abc was refused: log in .*no basic auth credentials/],
     ['cacheexport-docker', 1, /docker driver cannot export a build cache \(cache-to\): use a BuildKit builder/],
     ['nobuilder', 1, /no buildx builder named "nosuch" .* builder input/],
+    [
+      'attest-docker',
+      1,
+      /^attestations: the docker driver cannot attach SBOM or provenance attestations: use a BuildKit builder/,
+    ],
   ])('%s', (name, code, message) => {
     expect(explainBuildFailure(code, fixture(name), CTX)).toMatch(message)
+  })
+
+  test.each<[Attestations, RegExp]>([
+    [{ sbom: true }, /^sbom: true: the docker driver cannot attach/],
+    [{ provenance: 'mode=max' }, /^provenance: mode=max: the docker driver cannot attach/],
+    [{ sbom: 'r/scanner:1', provenance: 'mode=min' }, /^sbom: r\/scanner:1 and provenance: mode=min: the docker/],
+  ])('the docker driver refusing attestations names the inputs that asked: %j', (attestations, message) => {
+    const msg = explainBuildFailure(1, fixture('attest-docker'), { ...CTX, attestations })
+    expect(msg).toMatch(message)
+    expect(msg).toMatch(
+      /docker\/setup-buildx-action, then its name in the builder input\) or Docker's containerd image store$/,
+    )
+    expect(msg.split('\n')).toHaveLength(1)
   })
 
   test('pip failure shows the end of pip’s own error, not BuildKit’s noise', () => {

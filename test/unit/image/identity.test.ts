@@ -9,6 +9,7 @@ import {
   type CacheRuleInput,
   type IdentityInput,
 } from '../../../src/image/identity.js'
+import type { Attestations } from '../../../src/image/buildx.js'
 
 const BASE: IdentityInput = {
   model: {
@@ -65,9 +66,28 @@ describe('identity', () => {
     ['template version', (i) => ({ ...i, generator: { version: '0.1.0', template: '2' } })],
     ['platforms', (i) => ({ ...i, build: { platforms: ['linux/arm64'], args: {} } })],
     ['build args', (i) => ({ ...i, build: { platforms: [], args: { PIP_INDEX_URL: 'https://pypi.acme' } } })],
+    ['sbom', (i) => ({ ...i, build: { ...i.build, attestations: { sbom: true } } })],
+    ['provenance', (i) => ({ ...i, build: { ...i.build, attestations: { provenance: 'mode=max' } } })],
   ])('a different %s is a different identity and tag', (_what, patch) => {
     expect(id(patch).digest).not.toBe(id().digest)
     expect(defaultTag(id(patch))).not.toBe(defaultTag(id()))
+  })
+
+  test('attestations: each setting its own identity; none asked is the identity from before they existed', () => {
+    const withAtt = (attestations: Attestations | undefined) =>
+      id((i) => ({ ...i, build: { ...i.build, attestations } })).digest
+    const all = [
+      withAtt({ sbom: true }),
+      withAtt({ sbom: 'r/scanner:1' }),
+      withAtt({ provenance: 'false' }),
+      withAtt({ provenance: 'mode=min' }),
+      withAtt({ provenance: 'mode=max' }),
+      withAtt({ sbom: true, provenance: 'mode=max' }),
+    ]
+    expect(new Set(all).size).toBe(all.length)
+    expect(withAtt(undefined)).toBe(id().digest)
+    expect(withAtt({})).toBe(id().digest)
+    expect(id().document).not.toContain('attestations')
   })
 
   test.each([
