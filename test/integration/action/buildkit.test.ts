@@ -150,6 +150,26 @@ describe('knative with the BuildKit builder (builder input)', () => {
     expect(await predict(signed.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
   })
 
+  test('sbom and provenance: mode=max through the bundle: the deployed index carries an SPDX SBOM and SLSA provenance', async () => {
+    const r = await deploy('2', {
+      sbom: rigEnv('SBOM_GENERATOR_IMAGE'),
+      provenance: 'mode=max',
+      wait: 'false',
+      'smoke-test': 'false',
+    })
+    expectSuccess(r)
+    const index = await registryManifest(REPOSITORY, r.outputs['digest']!)
+    expect(index.manifest.mediaType).toBe('application/vnd.oci.image.index.v1+json')
+    const attestation = index.manifest.manifests!.find(
+      (m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest',
+    )!
+    const layers = (await registryManifest(REPOSITORY, attestation.digest)).manifest.layers ?? []
+    expect(layers.map((l) => l.annotations?.['in-toto.io/predicate-type']).sort()).toEqual([
+      'https://slsa.dev/provenance/v1',
+      'https://spdx.dev/Document',
+    ])
+  })
+
   test('cache-to with the docker driver (no builder input) fails with the fix, and nothing is applied', async () => {
     const r = await runAction(
       {
