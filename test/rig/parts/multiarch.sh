@@ -72,6 +72,7 @@ multiarch_rootfs_tar() { # an arm64 bookworm minbase: debootstrap's second stage
       -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
     rm -rf "$root"
     log "multiarch: arm64 rootfs in $((SECONDS - t0)) s"
+    echo "arm64 debootstrap (second stage under QEMU): $((SECONDS - t0)) s ($(date -u +%FT%TZ))" >>"$MULTIARCH_DIR/timings.txt"
   fi
   echo "$tar"
 }
@@ -96,9 +97,10 @@ multiarch_debian_image() {
 # The arm64 image: kserve_base's Dockerfile and pins (but MULTIARCH_ARM64_PINS), FROM the arm64
 # Debian given to the Dockerfile's `FROM local/debian:bookworm` as a named build context.
 multiarch_arm64_base() {
-  local ref=$1 recipe=$2 ctx p t0=$SECONDS
+  local ref=$1 recipe=$2 ctx p t0
   if [ "$(mlserver_registry_label "$ref" io.mlflow-k8s-deploy.rig.recipe)" = "$recipe" ]; then return 0; fi
   multiarch_debian_image
+  t0=$SECONDS
   ctx=$(mktemp -d)
   cp "$KSERVE_BASE_DOCKERFILE" "$ctx/Dockerfile"
   mkdir -p "$ctx/extra-ca"
