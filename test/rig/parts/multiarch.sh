@@ -167,7 +167,6 @@ multiarch_up() {
   mkdir -p "$MULTIARCH_DIR"
   multiarch_binfmt
   multiarch_index
-  env_set QEMU_PLATFORMS linux/arm64
 }
 
 multiarch_down() { :; } # nothing runs; the binfmt registration stays, as setup-qemu-action's does
