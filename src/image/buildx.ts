@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { DeployError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { Exec } from './exec.js'
+import { missingPlatforms } from './identity.js'
 
 export interface BuildxBuildOptions {
   readonly context: string
@@ -90,6 +91,45 @@ export function stepOutput(log: string, marker: string): string[] {
   return out
 }
 
+/** What `docker buildx inspect` says of a builder: its driver and the platforms its nodes run. */
+export interface BuilderInfo {
+  readonly name?: string
+  readonly driver?: string
+  /** Every node's platforms; empty when the builder has not booted yet. */
+  readonly platforms: readonly string[]
+}
+
+/** Parses `docker buildx inspect` (the text form: `Driver:`, then one `Platforms:` line per node). */
+export function parseBuildxInspect(text: string): BuilderInfo {
+  const field = (name: string) => [...text.matchAll(new RegExp(`^${name}:[ \t]*(.*)$`, 'gm'))].map((m) => m[1]!.trim())
+  const platforms = field('Platforms')
+    .flatMap((l) => l.split(','))
+    // `linux/arm64*`: the star marks platforms the user configured for the node.
+    .map((p) => p.trim().replace(/\*$/, ''))
+    .filter(Boolean)
+  return { name: field('Name')[0], driver: field('Driver')[0], platforms: [...new Set(platforms)] }
+}
+
+/**
+ * Why this builder cannot build `platforms`, in one line with the fix; undefined when it can (or
+ * when it has not booted and lists none: the build then says). Pure, for the tests' tables.
+ */
+export function builderPlatformProblem(info: BuilderInfo, platforms: readonly string[]): string | undefined {
+  const name = info.name ? `builder "${info.name}"` : 'the current builder'
+  if (info.driver === 'docker' && platforms.length > 1)
+    return (
+      `platforms asks for ${platforms.join(', ')}, but ${name} uses the docker driver, which builds one platform only: ` +
+      'set up a BuildKit builder with docker/setup-qemu-action and docker/setup-buildx-action and name it in the builder input, or build one platform'
+    )
+  const missing = info.platforms.length ? missingPlatforms(platforms, info.platforms) : []
+  if (missing.length)
+    return (
+      `${name} cannot build ${missing.join(', ')} (it runs ${info.platforms.join(', ')}): ` +
+      'register QEMU with docker/setup-qemu-action before docker/setup-buildx-action (or use a builder with native nodes for those platforms)'
+    )
+  return undefined
+}
+
 function quote(arg: string): string {
   return /^[\w./:=@,+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
 }
@@ -125,6 +165,8 @@ export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFai
     return 'docker buildx is not installed: add docker/setup-buildx-action before this step, or install the docker-buildx package (the buildx CLI plugin)'
   if (/Cannot connect to the Docker daemon|error during connect|docker daemon is not running/i.test(log))
     return `the Docker daemon is not running or not reachable${ctx.dockerHost ? ` at DOCKER_HOST=${ctx.dockerHost}` : ''}: ${tail}`
+  if (/exec format error/i.test(log))
+    return `a RUN step for another platform could not start (exec format error): register QEMU with docker/setup-qemu-action before docker/setup-buildx-action (${tail})`
   if (/network bridge not found/i.test(log))
     return 'the Docker daemon has no bridge network for RUN steps (dockerd --bridge=none): build with network "host"'
   if (
@@ -193,6 +235,8 @@ export class Buildx {
   async build(
     o: Omit<BuildxBuildOptions, 'metadataFile' | 'push'> & { readonly baseImage: string },
   ): Promise<BuildxResult> {
+    // Before the build: a builder that cannot make every platform fails in one line, not minutes in.
+    if (o.platforms.length) await this.checkPlatforms(o.builder, o.platforms)
     const dir = await mkdtemp(join(tmpdir(), 'mlflow-k8s-deploy-buildx-'))
     try {
       const metadataFile = join(dir, 'metadata.json')
@@ -220,6 +264,14 @@ export class Buildx {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  }
+
+  /** Fails when the builder cannot build these platforms; an inspect that fails is left to the build to explain. */
+  async checkPlatforms(builder: string | undefined, platforms: readonly string[]): Promise<void> {
+    const res = await this.docker(['buildx', 'inspect', ...(builder ? [builder] : [])])
+    if (res.exitCode !== 0) return
+    const problem = builderPlatformProblem(parseBuildxInspect(res.stdout), platforms)
+    if (problem) throw new DeployError(problem)
   }
 
   private docker(args: string[], onLine?: (line: string) => void) {

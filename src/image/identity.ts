@@ -171,10 +171,34 @@ export function identityLabels(identity: ImageIdentity, extras: LabelExtras = {}
   return labels
 }
 
+// Platforms as `os/arch[/variant]`. An arm64 image without a variant is v8 and an arm one v7, as
+// containerd normalizes them (https://github.com/containerd/platforms), so linux/arm64 asked for
+// matches an index entry linux/arm64/v8 and the other way round.
+const DEFAULT_VARIANT: Readonly<Record<string, string>> = { arm64: 'v8', arm: 'v7' }
+
+/** `os/arch/variant` with the architecture's default variant filled in. */
+export function normalizePlatform(platform: string): string {
+  const [os = '', arch = '', variant] = platform.trim().toLowerCase().split('/')
+  const v = variant || DEFAULT_VARIANT[arch]
+  return v ? `${os}/${arch}/${v}` : `${os}/${arch}`
+}
+
+/** The requested platforms that `available` (an index's images, a builder's list) lacks, as requested. */
+export function missingPlatforms(requested: readonly string[], available: readonly string[]): string[] {
+  const have = new Set(available.map(normalizePlatform))
+  return requested.filter((p) => !have.has(normalizePlatform(p)))
+}
+
 /** What the registry holds under the tag we would use. */
 export type RemoteTag =
   | { readonly exists: false }
-  | { readonly exists: true; readonly digest: string; readonly labels: Readonly<Record<string, string>> }
+  | {
+      readonly exists: true
+      readonly digest: string
+      readonly labels: Readonly<Record<string, string>>
+      /** The images' platforms (an index's entries, or a single image's config); absent: not read. */
+      readonly platforms?: readonly string[]
+    }
 
 export interface CacheRuleInput {
   readonly policy: BuildPolicy
@@ -184,6 +208,8 @@ export interface CacheRuleInput {
   /** Whether the tag came from the user (`image-tag`) rather than from the identity. */
   readonly userTag: boolean
   readonly remote: RemoteTag
+  /** The platforms input: a hit must hold an image for each (empty: the builder's own, not checked). */
+  readonly platforms?: readonly string[]
 }
 
 export type CacheDecision =
@@ -200,8 +226,22 @@ export function decideCache(input: CacheRuleInput): CacheDecision {
   const found = remote.exists ? remote.labels[IDENTITY_LABEL] : undefined
   const short = (d: string | undefined) => (d ? d.slice(0, 12) : 'none')
 
+  // The platforms are in the identity, so a tag with this identity and a platform missing was not
+  // pushed by this action as a whole (a tag moved by hand, a copy of one platform): rebuild it.
+  const missing =
+    remote.exists && remote.platforms && input.platforms?.length
+      ? missingPlatforms(input.platforms, remote.platforms)
+      : []
+
   let decision: CacheDecision
-  if (remote.exists && found === identity) {
+  if (remote.exists && found === identity && missing.length) {
+    const has = remote.platforms?.length ? remote.platforms.join(', ') : 'no platform'
+    decision = {
+      kind: 'build',
+      reason: `${ref} carries this model's identity but holds no ${missing.join(', ')} image (only ${has})`,
+      warning: `${ref} lacks ${missing.join(', ')} although its labels name this model; rebuilding it for ${input.platforms!.join(', ')}`,
+    }
+  } else if (remote.exists && found === identity) {
     decision = {
       kind: 'hit',
       digest: remote.digest,

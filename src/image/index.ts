@@ -14,6 +14,7 @@ import {
   decideCache,
   defaultTag,
   identityLabels,
+  missingPlatforms,
   sha256Hex,
   TEMPLATE_VERSION,
   type BuildPolicy,
@@ -160,14 +161,26 @@ export async function planServingImage(deps: ImageDeps, req: PlanRequest): Promi
   deps.log.debug(`image identity ${identity.digest}: ${identity.document}`)
 
   const remote = await deps.registry.inspect(target, image.platforms[0])
+  // Platforms asked: a hit must hold each (the labels were read from one of them).
+  const remotePlatforms = remote && image.platforms.length ? await deps.registry.platforms(target) : undefined
   const decision = decideCache({
     policy: image.build,
     identity: identity.digest,
     ref,
     userTag: image.tag !== undefined,
-    remote: remote ? { exists: true, digest: remote.digest, labels: remote.labels } : { exists: false },
+    remote: remote
+      ? { exists: true, digest: remote.digest, labels: remote.labels, platforms: remotePlatforms }
+      : { exists: false },
+    platforms: image.platforms,
   })
   if (decision.kind === 'build' && decision.warning) deps.log.warning(decision.warning)
+  // Before the model is downloaded: a base without one of the platforms would fail the build late
+  // or, worse, give that platform's image the base's other-architecture binaries.
+  if (decision.kind === 'build' && image.platforms.length) {
+    const has = (await deps.registry.platforms({ ...baseRef, digest: baseDigest })) ?? []
+    const missing = missingPlatforms(image.platforms, has)
+    if (missing.length) throw new DeployError(baseLacksPlatforms(image.baseImage, missing, has))
+  }
   // A credential that may not push fails now, not after a minutes-long build.
   if (decision.kind === 'build') await deps.registry.checkPushAccess(target)
   const common = {
@@ -245,6 +258,15 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
   } finally {
     await rm(context.dir, { recursive: true, force: true })
   }
+}
+
+/** One line for a base image without every requested platform: what is missing and the fixes. */
+export function baseLacksPlatforms(base: string, missing: readonly string[], has: readonly string[]): string {
+  return (
+    `the base image ${base} has no ${missing.join(' or ')} image (it holds ${has.length ? has.join(', ') : 'no platform'}): ` +
+    `use a base image whose index holds every platform in platforms (build it with docker buildx build --platform <all of them> --push), ` +
+    `or remove ${missing.join(', ')} from platforms`
+  )
 }
 
 /** The runtime version a base's tag names (seldonio/mlserver:1.7.1, …:1.7.1-py3.11); the digest is what counts. */

@@ -141,8 +141,23 @@ export class RegistryClient {
     const configDigest = manifest.config?.digest
     if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
     const config = await this.getBlobJson(ref, configDigest)
-    const labels = (config as { config?: { Labels?: Record<string, string> | null } }).config?.Labels ?? {}
+    const labels = (config as ImageConfig).config?.Labels ?? {}
     return { digest: top.digest, mediaType: top.mediaType, labels: { ...annotations, ...labels }, platformDigest }
+  }
+
+  /**
+   * `os/arch[/variant]` of each image behind the reference: an index's entries (attestations left
+   * out), or a single image's config. Undefined when the reference does not exist.
+   */
+  async platforms(ref: ImageRef): Promise<string[] | undefined> {
+    const top = await this.getManifest(ref, manifestReference(ref))
+    if (!top) return undefined
+    if (isIndex(top.mediaType, top.manifest))
+      return imageEntries(top.manifest).map((m) => formatPlatform(m.platform ?? {}))
+    const configDigest = top.manifest.config?.digest
+    if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
+    const config = (await this.getBlobJson(ref, configDigest)) as ImageConfig
+    return config.architecture ? [formatPlatform(config)] : []
   }
 
   private async getManifest(ref: ImageRef, reference: string) {
@@ -488,18 +503,35 @@ function isIndex(mediaType: string, m: Manifest): boolean {
   return mediaType === MEDIA.ociIndex || mediaType === MEDIA.dockerList || (!m.config && Array.isArray(m.manifests))
 }
 
+/** The image config's platform fields (OCI image spec, config.json) and its settings. */
+interface ImageConfig {
+  os?: string
+  architecture?: string
+  variant?: string
+  config?: { Labels?: Record<string, string> | null }
+}
+
+function formatPlatform(p: { os?: string; architecture?: string; variant?: string }): string {
+  return [p.os ?? 'unknown', p.architecture ?? 'unknown', ...(p.variant ? [p.variant] : [])].join('/')
+}
+
+/** An index's image entries: attestation manifests (unknown/unknown) never count. */
+function imageEntries(index: Manifest): NonNullable<Manifest['manifests']> {
+  return (index.manifests ?? []).filter(
+    (m) =>
+      m.platform?.os !== 'unknown' &&
+      m.platform?.architecture !== 'unknown' &&
+      m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest',
+  )
+}
+
 /** The platform's manifest from an index; attestation manifests (unknown/unknown) never count. */
 export function pickPlatform(
   index: Manifest,
   platform: string,
 ): NonNullable<Manifest['manifests']>[number] | undefined {
   const [os, arch, variant] = platform.split('/')
-  const images = (index.manifests ?? []).filter(
-    (m) =>
-      m.platform?.os !== 'unknown' &&
-      m.platform?.architecture !== 'unknown' &&
-      m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest',
-  )
+  const images = imageEntries(index)
   return (
     images.find(
       (m) =>

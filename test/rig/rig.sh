@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Start order; `down` goes in reverse.
-ALL_PARTS=(docker registry token_registry buildkit sbom_scanner cosign actions_cache kube node gateway knative mlflow mlserver kserve_base kserve fixtures)
+ALL_PARTS=(docker registry token_registry buildkit sbom_scanner cosign actions_cache kube node gateway knative mlflow mlserver kserve_base multiarch kserve fixtures)
 
 for f in "$RIG_DIR"/parts/*.sh; do source "$f"; done
 

@@ -1,0 +1,98 @@
+// The bundled action with `platforms: linux/amd64,linux/arm64`, as a job runs it after
+// docker/setup-qemu-action and docker/setup-buildx-action: the rig's BuildKit with QEMU in
+// binfmt_misc (parts/multiarch.sh) builds both from the multi-platform kserve base and pushes one
+// index; the action deploys the index digest, the real (amd64) node pulls its platform from it and
+// the revision answers; a re-run is a cache hit.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
+import { rigEnv } from '../rig-env.js'
+import { expectSuccess, predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
+
+const run = promisify(execFile)
+const MODEL = () => rigEnv('FIXTURE_MODEL')
+const RUN = Date.now().toString(36)
+const NAME = `e2e-wine-multi-${RUN}`
+const REPOSITORY = `e2e-wine-multi-${RUN}`
+
+/** The images the Service's pods were pulled by. */
+async function podImages(): Promise<string[]> {
+  const { stdout } = await run('kubectl', [
+    '--kubeconfig',
+    rigEnv('KUBECONFIG_ADMIN'),
+    'get',
+    'pods',
+    '-n',
+    'deploy',
+    '-l',
+    `serving.knative.dev/service=${NAME}`,
+    '-o',
+    'jsonpath={range .items[*].spec.containers[*]}{.image}{"\\n"}{end}',
+  ])
+  return stdout.split('\n').filter(Boolean)
+}
+
+describe('knative with platforms: linux/amd64,linux/arm64', () => {
+  let dockerConfig = ''
+  const deploy = (extra: Record<string, string> = {}) =>
+    runAction(
+      {
+        ...rigInputs(),
+        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
+        'base-image': rigEnv('KSERVE_BASE_IMAGE_MULTI'),
+        platforms: 'linux/amd64,linux/arm64',
+        builder: rigEnv('BUILDKIT_BUILDER'),
+        'model-uri': `models:/${MODEL()}/1`,
+        target: 'knative',
+        name: NAME,
+        ...extra,
+      },
+      { DOCKER_CONFIG: dockerConfig },
+    )
+
+  beforeAll(async () => {
+    dockerConfig = await buildkitDockerConfig()
+  })
+  afterAll(async () => {
+    await deploy({ action: 'delete' })
+  })
+
+  let first: ActionRun
+  test('builds one index of both platforms, deploys its digest, the amd64 node runs it and it answers', async () => {
+    first = await deploy()
+    expectSuccess(first)
+    const digest = first.outputs['digest']!
+    expect(first.outputs['image']).toBe(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
+    const tag = new RegExp(`built and pushed [^ ]+/${REPOSITORY}:(\\S+) \\(`).exec(first.stdout)?.[1] ?? ''
+    const top = await registryManifest(REPOSITORY, tag)
+    expect(top.digest).toBe(digest)
+    expect(
+      top.manifest.manifests
+        ?.map((m) => m.annotations?.['vnd.docker.reference.type'] ?? `${m.platform?.os}/${m.platform?.architecture}`)
+        .sort(),
+    ).toEqual(['attestation-manifest', 'attestation-manifest', 'linux/amd64', 'linux/arm64'])
+
+    expect(await predict(first.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
+    expect(await podImages()).toContain(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
+  })
+
+  test('the same model and platforms again: a cache hit on the index digest, same revision', async () => {
+    const again = await deploy()
+    expectSuccess(again)
+    expect(again.outputs['cache-hit']).toBe('true')
+    expect(again.outputs['digest']).toBe(first.outputs['digest'])
+    expect(again.outputs['revision']).toBe(first.outputs['revision'])
+  })
+
+  test('the amd64-only kserve base fails the run before building, naming linux/arm64, nothing applied', async () => {
+    const r = await deploy({ 'base-image': rigEnv('KSERVE_BASE_IMAGE'), name: `${NAME}-amd64base` })
+    expect(r.status).not.toBe(0)
+    expect(r.errors.join('\n')).toMatch(
+      /the base image \S+kserve-base:\S+ has no linux\/arm64 image \(it holds linux\/amd64\)/,
+    )
+    // Failed in the plan: no model download, no build.
+    expect(r.stdout).not.toMatch(/model files (downloaded|from the cache)/)
+    expect(r.stdout).not.toContain('docker buildx build --push')
+    expect(r.stdout).not.toMatch(/^apply: /m)
+  })
+})
