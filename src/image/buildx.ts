@@ -186,6 +186,11 @@ export function explainBuildFailure(exitCode: number, log: string, ctx: BuildFai
     const tool = pip.some((l) => /^(×|\s*╰─▶|error: |Resolved \d+ packages)/.test(l)) ? 'uv' : 'pip'
     return `the model's requirements failed to install. The end of ${tool}'s output:\n${lastLines(errors.length ? errors : pip, 12)}`
   }
+  // BuildKit asks token services with OAuth2's password grant first and falls back to a plain GET
+  // only on 401, 404 or 405 (containerd's docker resolver); a service answering 400 ends the push.
+  const oauth = /failed to fetch oauth token: unexpected status from POST request to (\S+?):? 400\b/i.exec(log)
+  if (oauth)
+    return `pushing ${ctx.tags.join(', ')} failed: the registry's token service (${oauth[1]}) refused BuildKit's OAuth2 password grant with HTTP 400, and BuildKit does not then retry with a plain token request. Log in so the Docker config holds an identity token (a refresh token the service issued), or push with the docker driver (leave builder empty) (${tail})`
   if (
     /no basic auth credentials|failed to push|push access denied|insufficient_scope|unauthorized|authentication required|denied:/i.test(
       log,

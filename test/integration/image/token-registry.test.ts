@@ -270,6 +270,29 @@ describe('builds pushed to the token registry', () => {
     SLOW,
   )
 
+  test(
+    'the BuildKit builder with a password login: the token service’s 400 to its password grant is one line with the fix',
+    async () => {
+      const repository = `${REG()}/${USER()}/it-tok-bk-pw-${RUN}`
+      const image = imageInputs({ runtime: 'kserve', repository, builder: rigEnv('BUILDKIT_BUILDER') })
+      const config = await buildkitDockerConfig(aliceConfig)
+      const deps = imageDeps({ dockerConfig: config })
+      // The plan's own push check passes: the action asks tokens by GET, which this service answers.
+      const p = await planServingImage(deps, { image, model: await facts(), generatorVersion: '0.1.0-it' })
+      const mlflow = mlflowClient(http)
+      const details = await inspectModel(mlflow, `models:/${MODEL()}/1`)
+      const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-tok-model-')) })
+      await expect(
+        buildServingImage(deps, { image, plan: p, modelDir: downloaded.dir, network: 'host' }),
+      ).rejects.toThrow(
+        new RegExp(
+          `^pushing ${escape(repository)}:\\S+ failed: the registry's token service \\(http://127\\.0\\.0\\.1:\\d+/token/\\) refused BuildKit's OAuth2 password grant with HTTP 400`,
+        ),
+      )
+    },
+    SLOW,
+  )
+
   test('a repository outside the scope fails at the plan, before any model download or build', async () => {
     const image = imageInputs({ runtime: 'kserve', repository: `${REG()}/other/it-tok-${RUN}` })
     const model = await facts()

@@ -146,6 +146,11 @@ describe('explainBuildFailure on recorded buildx output (buildx 0.13, dockerd 20
     ['pipfail-nonet', 1, /no bridge network .* network "host"/],
     ['basemissing', 1, /base image 127.0.0.1:5001\/mlserver-base:1.7.1-py3.11 could not be pulled.*not found/],
     ['pushdenied', 1, /pushing 127.0.0.1:5002\/wine:v1-abc was refused: log in .*no basic auth credentials/],
+    [
+      'oauth400-buildkit',
+      1,
+      /^pushing 127.0.0.1:5002\/wine:v1-abc failed: the registry's token service \(http:\/\/127.0.0.1:5004\/token\/\) refused BuildKit's OAuth2 password grant with HTTP 400, .* identity token .* docker driver/,
+    ],
     ['cacheexport-docker', 1, /docker driver cannot export a build cache \(cache-to\): use a BuildKit builder/],
     ['nobuilder', 1, /no buildx builder named "nosuch" .* builder input/],
     [
