@@ -91,6 +91,8 @@ export interface RegistryClientOptions {
   readonly credentials: CredentialSource
   readonly log: Logger
   readonly signal?: AbortSignal
+  /** Milliseconds since the epoch, for token lifetimes (tests move it past an expiry). */
+  readonly now?: () => number
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'DELETE'
@@ -107,6 +109,10 @@ export class RegistryClient {
   private readonly challenges = new Map<string, Challenge>()
 
   constructor(private readonly options: RegistryClientOptions) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)()
+  }
 
   /** The digest the tag (or digest) points at, or undefined when it does not exist. */
   async headDigest(ref: ImageRef): Promise<string | undefined> {
@@ -333,7 +339,7 @@ export class RegistryClient {
     const scope = scopeFor(ref, actions)
     const key = `${realm}|${service ?? ''}|${scope}`
     const cached = this.tokens.get(key)
-    if (!fresh && cached && cached.expiresAt > Date.now()) return { header: `Bearer ${cached.value}` }
+    if (!fresh && cached && cached.expiresAt > this.now()) return { header: `Bearer ${cached.value}` }
     this.tokens.delete(key)
     this.options.log.debug(
       `registry ${ref.registry}: token for ${scope} from ${realm} (${cred ? cred.source : 'anonymous'})`,
@@ -436,7 +442,7 @@ export class RegistryClient {
     const value = json.token ?? json.access_token
     if (!value) throw new DeployError(`the token service of registry ${ref.registry} answered without a token`)
     // Renew a little early; the spec's default lifetime is 60 s.
-    const expiresAt = Date.now() + Math.max(10, (json.expires_in ?? 60) - 10) * 1000
+    const expiresAt = this.now() + Math.max(10, (json.expires_in ?? 60) - 10) * 1000
     return { value, expiresAt }
   }
 

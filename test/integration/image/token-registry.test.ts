@@ -62,10 +62,11 @@ const basicEntry = (user: string, password: string) => ({
   auth: Buffer.from(`${user}:${password}`).toString('base64'),
 })
 
-function client(configDir: string, http: RegistryHttp = new CountingHttp()) {
+function client(configDir: string, http: RegistryHttp = new CountingHttp(), now?: () => number) {
   const masked: string[] = []
   const c = new RegistryClient({
     http,
+    now,
     credentials: new DockerConfigCredentials({
       env: { DOCKER_CONFIG: configDir },
       exec: actionsExec,
@@ -304,6 +305,25 @@ describe('builds pushed to the token registry', () => {
     )
     expect(http.urls.slice(before).some((u) => u.includes('/artifacts/'))).toBe(false)
   })
+})
+
+test('a token past its expires_in is renewed before use, and the registry takes the new one', async () => {
+  // The server's lifetime is 15 min; the client's clock is moved past it instead of waiting.
+  let clock = Date.now()
+  const http = new CountingHttp()
+  const c = client(aliceConfig, http, () => clock)
+  const ref = parseImageRef(OWN())
+  const digest = await c.headDigest(ref)
+  await c.headDigest(ref)
+  expect(http.tokenRequests()).toHaveLength(1)
+  clock += 15 * 60 * 1000
+  const from = http.seen.length
+  expect(await c.headDigest(ref)).toBe(digest)
+  const after = http.seen.slice(from)
+  // A new token first, then the registry request with it: no 401 round trip.
+  expect(after).toHaveLength(2)
+  expect(after[0]!.startsWith(`GET ${REALM()}`)).toBe(true)
+  expect(after[1]).toMatch(/ Bearer → 200$/)
 })
 
 describe('a rotated signing key (stands in for expiry: the token server fixes lifetimes at 15 min)', () => {
