@@ -6,11 +6,19 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildServingImage, planServingImage, type ImagePlan } from '../../../src/image/index.js'
+import { buildServingImage, type ImagePlan } from '../../../src/image/index.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { rigEnv } from '../rig-env.js'
 import { buildkitDockerConfig, registryBlobJson, registryManifest } from './buildkit-builder.js'
-import { imageDeps, imageInputs, inspectModel, mlflowClient, modelFacts, RecordingTransport, SLOW } from './helpers.js'
+import {
+  fixtureImages,
+  imageDeps,
+  imageInputs,
+  inspectModel,
+  mlflowClient,
+  RecordingTransport,
+  SLOW,
+} from './helpers.js'
 
 const RUN = Date.now().toString(36)
 const MODEL = () => rigEnv('FIXTURE_MODEL')
@@ -34,17 +42,7 @@ const inputs = (over: Parameters<typeof imageInputs>[0] = {}) =>
     ...over,
   })
 
-async function plan(version: string, over: Parameters<typeof imageInputs>[0] = {}) {
-  const details = await inspectModel(mlflowClient(http), `models:/${MODEL()}/${version}`)
-  return planServingImage(deps(), { image: inputs(over), model: modelFacts(details), generatorVersion: '0.1.0-it' })
-}
-
-async function build(version: string, p: ImagePlan) {
-  const mlflow = mlflowClient(http)
-  const details = await inspectModel(mlflow, `models:/${MODEL()}/${version}`)
-  const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-attest-model-')) })
-  return buildServingImage(deps(), { image: inputs(), plan: p, modelDir: downloaded.dir, network: 'host' })
-}
+const { plan, build } = fixtureImages({ http, inputs, deps })
 
 interface Statement {
   readonly _type: string

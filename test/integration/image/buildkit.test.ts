@@ -2,15 +2,13 @@
 // `remote` builder), as on a GitHub runner after docker/setup-buildx-action: the push is an OCI
 // index holding the image and its provenance attestation, the plan reads the labels through the
 // index, and a registry cache exported by one builder is imported by a cold one.
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { buildServingImage, planServingImage, type ImagePlan } from '../../../src/image/index.js'
+import { planServingImage, type ImagePlan } from '../../../src/image/index.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { parseImageRef } from '../../../src/image/reference.js'
 import { rigEnv } from '../rig-env.js'
 import { buildkitDockerConfig, registryBlobJson, registryManifest } from './buildkit-builder.js'
 import {
+  fixtureImages,
   docker,
   imageDeps,
   imageInputs,
@@ -39,17 +37,7 @@ const deps = () => imageDeps({ dockerConfig })
 const inputs = (over: Parameters<typeof imageInputs>[0] = {}) =>
   imageInputs({ runtime: 'kserve', repository: REPO(), builder: BUILDER(), ...over })
 
-async function plan(version: string, over: Parameters<typeof imageInputs>[0] = {}) {
-  const details = await inspectModel(mlflowClient(http), `models:/${MODEL()}/${version}`)
-  return planServingImage(deps(), { image: inputs(over), model: modelFacts(details), generatorVersion: '0.1.0-it' })
-}
-
-async function build(version: string, p: ImagePlan, over: Parameters<typeof imageInputs>[0] = {}, d = deps()) {
-  const mlflow = mlflowClient(http)
-  const details = await inspectModel(mlflow, `models:/${MODEL()}/${version}`)
-  const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-bk-model-')) })
-  return buildServingImage(d, { image: inputs(over), plan: p, modelDir: downloaded.dir, network: 'host' })
-}
+const { plan, build } = fixtureImages({ http, inputs, deps })
 
 /** The build log without the logger's level prefix. */
 const plain = (lines: readonly string[]) => lines.map((l) => l.replace(/^(debug|info): /, ''))

@@ -2,13 +2,22 @@
 // registries, the real dockerd + buildx, and MLflow's own pyfunc for cross-checks.
 import { mlflowInputs } from '../../support/fixtures.js'
 import { execFile } from 'node:child_process'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { ImageInputs, Runtime } from '../../../src/inputs.js'
 import { actionsExec, type Exec } from '../../../src/image/exec.js'
-import { createImageDeps, modelFacts, type ImageDeps, type ModelFacts } from '../../../src/image/index.js'
+import {
+  buildServingImage,
+  createImageDeps,
+  modelFacts,
+  planServingImage,
+  type ImageDeps,
+  type ImagePlan,
+  type ModelFacts,
+} from '../../../src/image/index.js'
 import { createMlflow, type Mlflow, type ModelDetails } from '../../../src/mlflow/index.js'
 import { parseModelUri, type ModelRef } from '../../../src/mlflow/model-uri.js'
 import { UndiciTransport, type HttpRequest, type HttpTransport } from '../../../src/util/http.js'
@@ -68,6 +77,33 @@ export function imageDeps(
   }
   const deps = createImageDeps({ log, env, mask: (s) => masked.push(s), exec: opts.exec ?? actionsExec })
   return { ...deps, log, masked }
+}
+
+export type TestImageDeps = ReturnType<typeof imageDeps>
+
+/**
+ * Plan and build versions of the rig's fixture model through the action's image module, with one
+ * suite's inputs (`inputs(over)`) and image deps (`deps()`: made when called, after beforeAll).
+ */
+export function fixtureImages(o: {
+  readonly http: HttpTransport
+  readonly inputs: (over?: Partial<ImageInputs>) => ImageInputs
+  readonly deps: () => TestImageDeps
+}) {
+  const details = (version: string) =>
+    inspectModel(mlflowClient(o.http), `models:/${rigEnv('FIXTURE_MODEL')}/${version}`)
+  return {
+    async plan(version: string, over: Partial<ImageInputs> = {}, d = o.deps()): Promise<ImagePlan> {
+      const model = modelFacts(await details(version))
+      return planServingImage(d, { image: o.inputs(over), model, generatorVersion: '0.1.0-it' })
+    },
+    async build(version: string, p: ImagePlan, over: Partial<ImageInputs> = {}, d = o.deps()) {
+      const mlflow = mlflowClient(o.http)
+      const workDir = await mkdtemp(join(tmpdir(), 'it-model-'))
+      const downloaded = await mlflow.download(await details(version), { workDir })
+      return buildServingImage(d, { image: o.inputs(over), plan: p, modelDir: downloaded.dir, network: 'host' })
+    },
+  }
 }
 
 /** The rig's serving base of each runtime (parts/mlserver.sh, parts/kserve_base.sh). */

@@ -3,24 +3,19 @@
 // (parts/multiarch.sh) builds linux/amd64 and linux/arm64 from the multi-platform kserve base and
 // pushes one index; the arm64 image really serves (run under QEMU by the rig's dockerd); the cache
 // rule needs the same platform set; a base or a builder without a platform fails before building.
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { buildServingImage, planServingImage, type ImagePlan } from '../../../src/image/index.js'
+import { type ImagePlan } from '../../../src/image/index.js'
 import { IDENTITY_LABEL } from '../../../src/image/identity.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { rigEnv } from '../rig-env.js'
 import { buildkitDockerConfig, registryBlobJson, registryManifest, type OciManifest } from './buildkit-builder.js'
 import {
+  fixtureImages,
   columnsRequest,
   docker,
   freePort,
   imageDeps,
   imageInputs,
   infer,
-  inspectModel,
-  mlflowClient,
-  modelFacts,
   pyfuncPredict,
   RecordingTransport,
   waitReady,
@@ -52,17 +47,7 @@ const inputs = (over: Parameters<typeof imageInputs>[0] = {}) =>
     ...over,
   })
 
-async function plan(version: string, over: Parameters<typeof imageInputs>[0] = {}, d = deps()) {
-  const details = await inspectModel(mlflowClient(http), `models:/${MODEL()}/${version}`)
-  return planServingImage(d, { image: inputs(over), model: modelFacts(details), generatorVersion: '0.1.0-it' })
-}
-
-async function build(version: string, p: ImagePlan, over: Parameters<typeof imageInputs>[0] = {}, d = deps()) {
-  const mlflow = mlflowClient(http)
-  const details = await inspectModel(mlflow, `models:/${MODEL()}/${version}`)
-  const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-multi-model-')) })
-  return buildServingImage(d, { image: inputs(over), plan: p, modelDir: downloaded.dir, network: 'host' })
-}
+const { plan, build } = fixtureImages({ http, inputs, deps })
 
 /** The index's entries as `os/arch` for images and `attestation→<image digest>` for attestations. */
 function entries(index: OciManifest): string[] {
