@@ -161,15 +161,13 @@ export async function planServingImage(deps: ImageDeps, req: PlanRequest): Promi
   deps.log.debug(`image identity ${identity.digest}: ${identity.document}`)
 
   const remote = await deps.registry.inspect(target, image.platforms[0])
-  // Platforms asked: a hit must hold each (the labels were read from one of them).
-  const remotePlatforms = remote && image.platforms.length ? await deps.registry.platforms(target) : undefined
   const decision = decideCache({
     policy: image.build,
     identity: identity.digest,
     ref,
     userTag: image.tag !== undefined,
     remote: remote
-      ? { exists: true, digest: remote.digest, labels: remote.labels, platforms: remotePlatforms }
+      ? { exists: true, digest: remote.digest, labels: remote.labels, platforms: remote.platforms }
       : { exists: false },
     platforms: image.platforms,
   })

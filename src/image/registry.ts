@@ -71,6 +71,8 @@ export interface RemoteImage {
   readonly labels: Readonly<Record<string, string>>
   /** The platform manifest read for the labels, when the tag points at an index. */
   readonly platformDigest?: string
+  /** `os/arch[/variant]` of each image: an index's entries, or the single image's config. */
+  readonly platforms: readonly string[]
 }
 
 interface Manifest {
@@ -146,9 +148,16 @@ export class RegistryClient {
     }
     const configDigest = manifest.config?.digest
     if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
-    const config = await this.getBlobJson(ref, configDigest)
-    const labels = (config as ImageConfig).config?.Labels ?? {}
-    return { digest: top.digest, mediaType: top.mediaType, labels: { ...annotations, ...labels }, platformDigest }
+    const config = (await this.getBlobJson(ref, configDigest)) as ImageConfig
+    const labels = config.config?.Labels ?? {}
+    return {
+      digest: top.digest,
+      mediaType: top.mediaType,
+      labels: { ...annotations, ...labels },
+      platformDigest,
+      // An index names its images' platforms; a single image's are in the config just read.
+      platforms: isIndex(top.mediaType, top.manifest) ? indexPlatforms(top.manifest) : configPlatforms(config),
+    }
   }
 
   /**
@@ -158,12 +167,10 @@ export class RegistryClient {
   async platforms(ref: ImageRef): Promise<string[] | undefined> {
     const top = await this.getManifest(ref, manifestReference(ref))
     if (!top) return undefined
-    if (isIndex(top.mediaType, top.manifest))
-      return imageEntries(top.manifest).map((m) => formatPlatform(m.platform ?? {}))
+    if (isIndex(top.mediaType, top.manifest)) return indexPlatforms(top.manifest)
     const configDigest = top.manifest.config?.digest
     if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
-    const config = (await this.getBlobJson(ref, configDigest)) as ImageConfig
-    return config.architecture ? [formatPlatform(config)] : []
+    return configPlatforms((await this.getBlobJson(ref, configDigest)) as ImageConfig)
   }
 
   private async getManifest(ref: ImageRef, reference: string) {
@@ -520,6 +527,9 @@ interface ImageConfig {
 function formatPlatform(p: { os?: string; architecture?: string; variant?: string }): string {
   return [p.os ?? 'unknown', p.architecture ?? 'unknown', ...(p.variant ? [p.variant] : [])].join('/')
 }
+
+const indexPlatforms = (index: Manifest): string[] => imageEntries(index).map((m) => formatPlatform(m.platform ?? {}))
+const configPlatforms = (config: ImageConfig): string[] => (config.architecture ? [formatPlatform(config)] : [])
 
 /** An index's image entries: attestation manifests (unknown/unknown) never count. */
 function imageEntries(index: Manifest): NonNullable<Manifest['manifests']> {

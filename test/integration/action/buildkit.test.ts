@@ -10,7 +10,15 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
 import { rigEnv } from '../rig-env.js'
-import { predict, pyfuncPrediction, rigInputs, runAction, type ActionRun, expectSuccess } from './run-action.js'
+import {
+  predict,
+  pyfuncPrediction,
+  rigInputs,
+  runAction,
+  type ActionRun,
+  expectSuccess,
+  servicePods,
+} from './run-action.js'
 
 const run = promisify(execFile)
 const MODEL = () => rigEnv('FIXTURE_MODEL')
@@ -18,31 +26,6 @@ const RUN = Date.now().toString(36)
 // Per run: a Service of an earlier run may still have terminating pods under the same labels.
 const NAME = `e2e-wine-bk-${RUN}`
 const REPOSITORY = `e2e-wine-bk-${RUN}`
-
-/** The Service's pods: the references their containers were pulled by, and whether all are ready. */
-async function pods(): Promise<{ images: string[]; ready: string[] }> {
-  const get = async (jsonpath: string) =>
-    (
-      await run('kubectl', [
-        '--kubeconfig',
-        rigEnv('KUBECONFIG_ADMIN'),
-        'get',
-        'pods',
-        '-n',
-        'deploy',
-        '-l',
-        `serving.knative.dev/service=${NAME}`,
-        '-o',
-        `jsonpath=${jsonpath}`,
-      ])
-    ).stdout
-      .split('\n')
-      .filter(Boolean)
-  return {
-    images: await get('{range .items[*].spec.containers[*]}{.image}{"\\n"}{end}'),
-    ready: await get('{range .items[*].status.containerStatuses[*]}{.ready}{"\\n"}{end}'),
-  }
-}
 
 describe('knative with the BuildKit builder (builder input)', () => {
   let dockerConfig = ''
@@ -86,7 +69,7 @@ describe('knative with the BuildKit builder (builder input)', () => {
 
     expect(await predict(first.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
     // The kubelet pulled the image by the index digest and runs it.
-    const running = await pods()
+    const running = await servicePods(NAME)
     expect(running.images).toContain(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
     expect(running.ready.length).toBeGreaterThan(0)
     expect(running.ready.every((r) => r === 'true')).toBe(true)

@@ -3,34 +3,22 @@
 // binfmt_misc (parts/multiarch.sh) builds both from the multi-platform kserve base and pushes one
 // index; the action deploys the index digest, the real (amd64) node pulls its platform from it and
 // the revision answers; a re-run is a cache hit.
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
 import { rigEnv } from '../rig-env.js'
-import { expectSuccess, predict, pyfuncPrediction, rigInputs, runAction, type ActionRun } from './run-action.js'
+import {
+  expectSuccess,
+  predict,
+  pyfuncPrediction,
+  rigInputs,
+  runAction,
+  servicePods,
+  type ActionRun,
+} from './run-action.js'
 
-const run = promisify(execFile)
 const MODEL = () => rigEnv('FIXTURE_MODEL')
 const RUN = Date.now().toString(36)
 const NAME = `e2e-wine-multi-${RUN}`
 const REPOSITORY = `e2e-wine-multi-${RUN}`
-
-/** The images the Service's pods were pulled by. */
-async function podImages(): Promise<string[]> {
-  const { stdout } = await run('kubectl', [
-    '--kubeconfig',
-    rigEnv('KUBECONFIG_ADMIN'),
-    'get',
-    'pods',
-    '-n',
-    'deploy',
-    '-l',
-    `serving.knative.dev/service=${NAME}`,
-    '-o',
-    'jsonpath={range .items[*].spec.containers[*]}{.image}{"\\n"}{end}',
-  ])
-  return stdout.split('\n').filter(Boolean)
-}
 
 describe('knative with platforms: linux/amd64,linux/arm64', () => {
   let dockerConfig = ''
@@ -73,7 +61,7 @@ describe('knative with platforms: linux/amd64,linux/arm64', () => {
     ).toEqual(['attestation-manifest', 'attestation-manifest', 'linux/amd64', 'linux/arm64'])
 
     expect(await predict(first.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
-    expect(await podImages()).toContain(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
+    expect((await servicePods(NAME)).images).toContain(`${rigEnv('REGISTRY')}/${REPOSITORY}@${digest}`)
   })
 
   test('the same model and platforms again: a cache hit on the index digest, same revision', async () => {

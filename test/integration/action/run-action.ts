@@ -1,5 +1,7 @@
 // Runs the committed bundle exactly as a GitHub runner does: `node dist/index.js` with INPUT_*
 // variables and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, against the rig.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { request } from 'undici'
 import { smokeRoute } from '../../../src/inference/route.js'
 import { rigEnv } from '../rig-env.js'
@@ -82,4 +84,29 @@ export async function predict(url: string, model: string): Promise<unknown> {
   if (res.status >= 300) throw new Error(`infer answered ${res.status}: ${res.text}`)
   const json = JSON.parse(res.text) as { outputs: { data: unknown[] }[] }
   return json.outputs[0]?.data[0]
+}
+
+/** A Knative Service's pods in the deploy namespace: the references their containers were pulled by, and whether each is ready. */
+export async function servicePods(name: string): Promise<{ images: string[]; ready: string[] }> {
+  const get = async (jsonpath: string) =>
+    (
+      await promisify(execFile)('kubectl', [
+        '--kubeconfig',
+        rigEnv('KUBECONFIG_ADMIN'),
+        'get',
+        'pods',
+        '-n',
+        'deploy',
+        '-l',
+        `serving.knative.dev/service=${name}`,
+        '-o',
+        `jsonpath=${jsonpath}`,
+      ])
+    ).stdout
+      .split('\n')
+      .filter(Boolean)
+  return {
+    images: await get('{range .items[*].spec.containers[*]}{.image}{"\\n"}{end}'),
+    ready: await get('{range .items[*].status.containerStatuses[*]}{.ready}{"\\n"}{end}'),
+  }
 }

@@ -9,40 +9,15 @@ import { join } from 'node:path'
 import { buildServingImage, type ImagePlan } from '../../../src/image/index.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { rigEnv } from '../rig-env.js'
-import { buildkitDockerConfig, registryBlobJson, registryManifest } from './buildkit-builder.js'
-import {
-  fixtureImages,
-  imageDeps,
-  imageInputs,
-  inspectModel,
-  mlflowClient,
-  RecordingTransport,
-  SLOW,
-} from './helpers.js'
+import { buildkitImages, registryBlobJson, registryManifest } from './buildkit-builder.js'
+import { imageDeps, inspectModel, mlflowClient, SLOW } from './helpers.js'
 
 const RUN = Date.now().toString(36)
 const MODEL = () => rigEnv('FIXTURE_MODEL')
 const NAME = `it-attest-wine-${RUN}`
-const REPO = () => `${rigEnv('REGISTRY')}/${NAME}`
-const http = new RecordingTransport()
-let dockerConfig = ''
-
-beforeAll(async () => {
-  dockerConfig = await buildkitDockerConfig()
-})
-afterAll(() => http.close())
-
-const deps = () => imageDeps({ dockerConfig })
-const inputs = (over: Parameters<typeof imageInputs>[0] = {}) =>
-  imageInputs({
-    runtime: 'kserve',
-    repository: REPO(),
-    builder: rigEnv('BUILDKIT_BUILDER'),
-    attestations: { sbom: rigEnv('SBOM_GENERATOR_IMAGE'), provenance: 'mode=max' },
-    ...over,
-  })
-
-const { plan, build } = fixtureImages({ http, inputs, deps })
+const { http, inputs, plan, build } = buildkitImages(NAME, () => ({
+  attestations: { sbom: rigEnv('SBOM_GENERATOR_IMAGE'), provenance: 'mode=max' },
+}))
 
 interface Statement {
   readonly _type: string

@@ -4,9 +4,10 @@
 import { copyFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ImageInputs } from '../../../src/inputs.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { rigEnv } from '../rig-env.js'
-import { docker } from './helpers.js'
+import { docker, fixtureImages, imageDeps, imageInputs, RecordingTransport } from './helpers.js'
 
 /**
  * A new Docker config dir holding the buildx builder BUILDKIT_BUILDER on the rig's buildkitd;
@@ -23,6 +24,30 @@ export async function buildkitDockerConfig(login?: string): Promise<string> {
     },
   )
   return dir
+}
+
+/**
+ * One suite's images of the fixture model on the rig's BuildKit: the builder's Docker config (made
+ * in the suite's beforeAll), the kserve inputs for `${REGISTRY}/<name>` with `defaults`, and the
+ * plan and build of fixtureImages.
+ */
+export function buildkitImages(name: string, defaults: () => Partial<ImageInputs> = () => ({})) {
+  const http = new RecordingTransport()
+  let dockerConfig = ''
+  beforeAll(async () => {
+    dockerConfig = await buildkitDockerConfig()
+  })
+  afterAll(() => http.close())
+  const deps = () => imageDeps({ dockerConfig })
+  const inputs = (over: Partial<ImageInputs> = {}) =>
+    imageInputs({
+      runtime: 'kserve',
+      repository: `${rigEnv('REGISTRY')}/${name}`,
+      builder: rigEnv('BUILDKIT_BUILDER'),
+      ...defaults(),
+      ...over,
+    })
+  return { http, deps, inputs, dockerConfig: () => dockerConfig, ...fixtureImages({ http, inputs, deps }) }
 }
 
 export interface OciDescriptor {

@@ -6,18 +6,8 @@ import { planServingImage, type ImagePlan } from '../../../src/image/index.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { parseImageRef } from '../../../src/image/reference.js'
 import { rigEnv } from '../rig-env.js'
-import { buildkitDockerConfig, registryBlobJson, registryManifest } from './buildkit-builder.js'
-import {
-  fixtureImages,
-  docker,
-  imageDeps,
-  imageInputs,
-  inspectModel,
-  mlflowClient,
-  modelFacts,
-  RecordingTransport,
-  SLOW,
-} from './helpers.js'
+import { buildkitDockerConfig, buildkitImages, registryBlobJson, registryManifest } from './buildkit-builder.js'
+import { docker, imageDeps, inspectModel, mlflowClient, modelFacts, SLOW } from './helpers.js'
 
 const RUN = Date.now().toString(36)
 const MODEL = () => rigEnv('FIXTURE_MODEL')
@@ -25,19 +15,7 @@ const NAME = `it-bk-wine-${RUN}`
 const REPO = () => `${rigEnv('REGISTRY')}/${NAME}`
 const CACHE = () => `${REPO()}:buildcache`
 const BUILDER = () => rigEnv('BUILDKIT_BUILDER')
-const http = new RecordingTransport()
-let dockerConfig = ''
-
-beforeAll(async () => {
-  dockerConfig = await buildkitDockerConfig()
-})
-afterAll(() => http.close())
-
-const deps = () => imageDeps({ dockerConfig })
-const inputs = (over: Parameters<typeof imageInputs>[0] = {}) =>
-  imageInputs({ runtime: 'kserve', repository: REPO(), builder: BUILDER(), ...over })
-
-const { plan, build } = fixtureImages({ http, inputs, deps })
+const { http, deps, inputs, dockerConfig, plan, build } = buildkitImages(NAME)
 
 /** The build log without the logger's level prefix. */
 const plain = (lines: readonly string[]) => lines.map((l) => l.replace(/^(debug|info): /, ''))
@@ -100,7 +78,7 @@ describe('the BuildKit builder', () => {
     'registry cache: a cold builder imports what the first build exported and reuses the requirements layer',
     async () => {
       // A job's builder starts empty: drop everything this one holds.
-      await docker(['buildx', 'prune', '--builder', BUILDER(), '--all', '--force'], { DOCKER_CONFIG: dockerConfig })
+      await docker(['buildx', 'prune', '--builder', BUILDER(), '--all', '--force'], { DOCKER_CONFIG: dockerConfig() })
       const p = await plan('2')
       expect(p.decision).toBe('build')
       const d = deps()

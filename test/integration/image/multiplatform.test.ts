@@ -7,19 +7,8 @@ import { type ImagePlan } from '../../../src/image/index.js'
 import { IDENTITY_LABEL } from '../../../src/image/identity.js'
 import { MEDIA } from '../../../src/image/registry.js'
 import { rigEnv } from '../rig-env.js'
-import { buildkitDockerConfig, registryBlobJson, registryManifest, type OciManifest } from './buildkit-builder.js'
-import {
-  fixtureImages,
-  columnsRequest,
-  docker,
-  freePort,
-  imageDeps,
-  imageInputs,
-  infer,
-  pyfuncPredict,
-  RecordingTransport,
-  waitReady,
-} from './helpers.js'
+import { buildkitImages, registryBlobJson, registryManifest, type OciManifest } from './buildkit-builder.js'
+import { columnsRequest, docker, freePort, imageDeps, infer, pyfuncPredict, waitReady } from './helpers.js'
 
 // Under QEMU the arm64 half of a cold build installs the model's requirements emulated.
 const VERY_SLOW = 1_500_000
@@ -28,26 +17,10 @@ const MODEL = () => rigEnv('FIXTURE_MODEL')
 const NAME = `it-multi-wine-${RUN}`
 const REPO = () => `${rigEnv('REGISTRY')}/${NAME}`
 const BOTH = ['linux/amd64', 'linux/arm64']
-const http = new RecordingTransport()
-let dockerConfig = ''
-
-beforeAll(async () => {
-  dockerConfig = await buildkitDockerConfig()
-})
-afterAll(() => http.close())
-
-const deps = () => imageDeps({ dockerConfig })
-const inputs = (over: Parameters<typeof imageInputs>[0] = {}) =>
-  imageInputs({
-    runtime: 'kserve',
-    repository: REPO(),
-    baseImage: rigEnv('KSERVE_BASE_IMAGE_MULTI'),
-    builder: rigEnv('BUILDKIT_BUILDER'),
-    platforms: BOTH,
-    ...over,
-  })
-
-const { plan, build } = fixtureImages({ http, inputs, deps })
+const { deps, dockerConfig, plan, build } = buildkitImages(NAME, () => ({
+  baseImage: rigEnv('KSERVE_BASE_IMAGE_MULTI'),
+  platforms: BOTH,
+}))
 
 /** The index's entries as `os/arch` for images and `attestation→<image digest>` for attestations. */
 function entries(index: OciManifest): string[] {
@@ -210,7 +183,7 @@ describe('the cache rule over platforms', () => {
           `${REPO()}:${halfTag}`,
           `${REPO()}@${imageEntry(top.manifest, 'amd64').digest}`,
         ],
-        { DOCKER_CONFIG: dockerConfig },
+        { DOCKER_CONFIG: dockerConfig() },
       )
       const half = await plan('1', { tag: halfTag })
       expect(half.identity.digest).toBe(v1.plan.identity.digest)

@@ -256,6 +256,8 @@ describe('RegistryClient against loopback fakes', () => {
       mediaType: MEDIA.ociIndex,
       labels: { 'org.opencontainers.image.created': '2026-01-01', ...LABELS },
       platformDigest: sha(MANIFEST),
+      // The attestation manifest (unknown/unknown) is no platform.
+      platforms: ['linux/amd64'],
     })
     expect(await client(creds()).headDigest(parseImageRef(`${s.host}/wine:v1`))).toBe(sha(INDEX))
   })
