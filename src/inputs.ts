@@ -321,6 +321,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
       `"${builder}" is not a buildx builder name such as builder-1a2b (letters, digits, '_', '.', '-')`,
     )
   const attestations = parseAttestations(read)
+  const compression = read.oneOf('compression', ['gzip', 'zstd'])
 
   if (serving === 'mlflow-runtime') {
     const given = (
@@ -335,6 +336,8 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
         ['builder', builder],
         ['sbom', attestations?.sbom],
         ['provenance', attestations?.provenance],
+        // gzip is the default, which the runner passes whenever the workflow omits the input.
+        ['compression', compression !== ACTION_INPUTS.compression.default],
       ] as const
     ).find(([, v]) => v)
     if (given)
@@ -365,6 +368,7 @@ function parseImage(read: Reader, action: Action, serving: Serving): ImageInputs
     network,
     builder,
     ...(attestations ? { attestations } : {}),
+    compression,
   }
 }
 

@@ -39,6 +39,7 @@ export const ACTION_INPUTS = {
   builder: {},
   sbom: { default: 'false' },
   provenance: {},
+  compression: { default: 'gzip' },
   'model-cache': { default: 'auto' },
   sign: { default: 'false' },
   'signing-key': {},

@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises'
 import { DeployError } from '../util/errors.js'
 import { linkTree } from '../util/fs.js'
 import type { Logger } from '../util/logger.js'
-import { Buildx, type Attestations } from './buildx.js'
+import { Buildx, compressionProblem, type Attestations, type Compression } from './buildx.js'
 import { createBuildContext, KSERVE_VERSION, writeBuildFiles } from './context.js'
 import { DockerConfigCredentials } from './docker-config.js'
 import { actionsExec, type Exec } from './exec.js'
@@ -29,7 +29,7 @@ import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
 
 export type { ModelFacts, ModelFileEntry, BuildPolicy, Runtime } from './identity.js'
-export type { Attestations } from './buildx.js'
+export type { Attestations, Compression } from './buildx.js'
 
 /** What the image stages are asked for: the serving image's repository, base, runtime and build. */
 export interface ImageOptions {
@@ -49,6 +49,8 @@ export interface ImageOptions {
   readonly builder?: string
   /** SBOM and provenance asked of BuildKit; undefined: its defaults. */
   readonly attestations?: Attestations
+  /** Layer compression for the push; undefined: gzip. Not part of the identity. */
+  readonly compression?: Compression
 }
 
 export interface ImageDeps {
@@ -247,11 +249,19 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
       network: req.network,
       builder: image.builder,
       attestations: image.attestations,
+      compression: image.compression,
       noCache: req.noCache,
       baseImage: plan.base.ref,
     })
     const repo = parseImageRef(plan.ref)
     deps.log.info(`built and pushed ${plan.ref} (${result.digest}) in ${result.seconds.toFixed(1)} s`)
+    if (image.compression === 'zstd') {
+      // Builders may ignore the compression asked for: the registry says what was pushed.
+      const pushed = { ...repo, tag: undefined, digest: result.digest }
+      const types = (await deps.registry.layerMediaTypes(pushed, image.platforms[0])) ?? []
+      const problem = compressionProblem(image.compression, plan.ref, types)
+      if (problem) deps.log.warning(problem)
+    }
     return { digest: result.digest, image: pinnedRef(repo, result.digest), seconds: result.seconds }
   } finally {
     await rm(context.dir, { recursive: true, force: true })

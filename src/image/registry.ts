@@ -79,6 +79,7 @@ interface Manifest {
   mediaType?: string
   schemaVersion?: number
   config?: { digest?: string; mediaType?: string }
+  layers?: { digest?: string; mediaType?: string }[]
   manifests?: {
     digest: string
     mediaType?: string
@@ -171,6 +172,23 @@ export class RegistryClient {
     const configDigest = top.manifest.config?.digest
     if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
     return configPlatforms((await this.getBlobJson(ref, configDigest)) as ImageConfig)
+  }
+
+  /**
+   * The media types of an image's layers, base first (for an index, of its `platform` image), or
+   * undefined when the reference does not exist: how the pushed layers were compressed.
+   */
+  async layerMediaTypes(ref: ImageRef, platform = 'linux/amd64'): Promise<string[] | undefined> {
+    const top = await this.getManifest(ref, manifestReference(ref))
+    if (!top) return undefined
+    let manifest = top.manifest
+    if (isIndex(top.mediaType, manifest)) {
+      const child = pickPlatform(manifest, platform)
+      const got = child && (await this.getManifest(ref, child.digest))
+      if (!got) return undefined
+      manifest = got.manifest
+    }
+    return (manifest.layers ?? []).map((l) => l.mediaType ?? '')
   }
 
   private async getManifest(ref: ImageRef, reference: string) {

@@ -77,6 +77,7 @@ describe('defaults', () => {
     ['build-network', i.image.network, undefined],
     ['builder (the current one)', i.image.builder, undefined],
     ["sbom and provenance (BuildKit's defaults)", i.image.attestations, undefined],
+    ['compression', i.image.compression, 'gzip'],
     ['artifacts-destination', i.mlflow.artifactsDestination, undefined],
   ])('%s', (_name, actual, expected) => expect(actual).toEqual(expected))
   test('trailing slash dropped from tracking-uri', () =>
@@ -378,6 +379,7 @@ describe('bad values name the input and what is allowed', () => {
     ['sbom', { sbom: 'yes please' }, 'sbom', /must be true, false, or an SBOM generator image/],
     ['sbom with a comma', { sbom: 'r/scanner:1,mode=x' }, 'sbom', /an SBOM generator image such as/],
     ['provenance', { provenance: 'max' }, 'provenance', /must be `false`, `mode=min` or `mode=max`.*got "max"/],
+    ['compression', { compression: 'zstd:chunked' }, 'compression', /must be `gzip` or `zstd`, got "zstd:chunked"/],
     ['build-args line', { 'build-args': 'A=1\nnope' }, 'build-args', /not KEY=VALUE/],
     ['build-args YAML', { 'build-args': '[1, 2]' }, 'build-args', /YAML map/],
     ['name', { name: 'Wine_Classifier' }, 'name', /DNS-1035/],
@@ -577,6 +579,12 @@ describe('inputs that exclude each other are rejected up front', () => {
       'mlflow-runtime with provenance',
       { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', provenance: 'mode=max' },
       'provenance',
+      /builds no image/,
+    ],
+    [
+      'mlflow-runtime with compression',
+      { serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', compression: 'zstd' },
+      'compression',
       /builds no image/,
     ],
     ['smoke test without wait', { wait: 'false' }, 'smoke-test', /needs wait: true/],
@@ -924,6 +932,18 @@ describe('signing: sign, signing-key, verify-signature', () => {
     ).toThrow(InputError)
     expect(m).toContain(PRIVATE)
   })
+})
+
+test.each([
+  ['gzip', 'gzip'],
+  ['ZSTD', 'zstd'],
+])('compression %s', (value, compression) => {
+  expect(ok({ compression: value }).image.compression).toBe(compression)
+})
+
+test('compression: gzip, the default, is no conflict with serving: mlflow-runtime (the runner passes defaults)', () => {
+  const i = ok({ serving: 'mlflow-runtime', target: 'kserve', 'image-repository': '', compression: 'gzip' })
+  expect(i.image.compression).toBe('gzip')
 })
 
 describe('sbom and provenance: the attestations asked of BuildKit', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
+import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
 import { rigEnv } from '../rig-env.js'
 import {
   predict,
@@ -151,6 +152,42 @@ describe('knative with the BuildKit builder (builder input)', () => {
       'https://slsa.dev/provenance/v1',
       'https://spdx.dev/Document',
     ])
+  })
+
+  test('compression: zstd: a model with new requirements gets zstd layers, and the real node pulls and serves it', async () => {
+    // wine-classifier v1's files with one more requirement, unique to this run (an always-true marker):
+    // its requirements layer is new to the builder, so BuildKit compresses it rather than reusing a blob.
+    const model = `e2e-zstd-${RUN}`
+    await python(
+      `
+import json, os, tempfile, mlflow
+d = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{os.environ['FIXTURE']}/1", dst_path=tempfile.mkdtemp())
+with open(os.path.join(d, "requirements.txt"), "a") as f:
+    f.write(f"\\npackaging; platform_release != '{os.environ['MARK']}'\\n")
+mlflow.set_experiment("e2e-zstd")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(d, "model")
+mlflow.register_model(f"runs:/{run.info.run_id}/model", os.environ["NAME"])
+print(json.dumps("ok"))
+`,
+      { MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI'), NAME: model, FIXTURE: MODEL(), MARK: `mk8sd-${RUN}` },
+    )
+    const r = await deploy('1', { 'model-uri': `models:/${model}/1`, compression: 'zstd' }).finally(() =>
+      deleteRegisteredModel(model),
+    )
+    expectSuccess(r)
+    expect(r.stdout).not.toContain('was pushed with gzip layers only')
+    const index = await registryManifest(REPOSITORY, r.outputs['digest']!)
+    const amd64 = index.manifest.manifests!.find((m) => m.platform?.architecture === 'amd64')!
+    const layers = (await registryManifest(REPOSITORY, amd64.digest)).manifest.layers ?? []
+    // The largest layer this build made is the requirements one: zstd.
+    const requirements = layers.slice(-4).reduce((a, b) => ((b.size ?? 0) > (a.size ?? 0) ? b : a))
+    expect(requirements.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd')
+    expect(requirements.size).toBeGreaterThan(10 << 20)
+
+    const running = await servicePods(NAME)
+    expect(running.images).toContain(`${rigEnv('REGISTRY')}/${REPOSITORY}@${r.outputs['digest']}`)
+    expect(await predict(r.outputs['url']!, NAME)).toEqual(pyfuncPrediction('1'))
   })
 
   test('cache-to with the docker driver (no builder input) fails with the fix, and nothing is applied', async () => {

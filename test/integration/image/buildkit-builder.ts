@@ -53,6 +53,7 @@ export function buildkitImages(name: string, defaults: () => Partial<ImageInputs
 export interface OciDescriptor {
   readonly mediaType: string
   readonly digest: string
+  readonly size?: number
   readonly platform?: { readonly os: string; readonly architecture: string }
   readonly annotations?: Record<string, string>
 }

@@ -97,11 +97,18 @@ export function fixtureImages(o: {
       const model = modelFacts(await details(version))
       return planServingImage(d, { image: o.inputs(over), model, generatorVersion: '0.1.0-it' })
     },
-    async build(version: string, p: ImagePlan, over: Partial<ImageInputs> = {}, d = o.deps()) {
+    /** `noCache`: a cold build, every layer new to the builder. */
+    async build(version: string, p: ImagePlan, over: Partial<ImageInputs> = {}, d = o.deps(), noCache = false) {
       const mlflow = mlflowClient(o.http)
       const workDir = await mkdtemp(join(tmpdir(), 'it-model-'))
       const downloaded = await mlflow.download(await details(version), { workDir })
-      return buildServingImage(d, { image: o.inputs(over), plan: p, modelDir: downloaded.dir, network: 'host' })
+      return buildServingImage(d, {
+        image: o.inputs(over),
+        plan: p,
+        modelDir: downloaded.dir,
+        network: 'host',
+        noCache,
+      })
     },
   }
 }

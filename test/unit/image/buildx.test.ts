@@ -3,10 +3,12 @@ import { writeFile } from 'node:fs/promises'
 import {
   Buildx,
   buildxArgs,
+  compressionProblem,
   digestFromMetadata,
   explainBuildFailure,
   stepOutput,
   type Attestations,
+  type Compression,
 } from '../../../src/image/buildx.js'
 import type { Exec } from '../../../src/image/exec.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
@@ -135,6 +137,62 @@ describe('buildxArgs: attestations', () => {
     ['both', { sbom: true, provenance: 'mode=min' }, ['--sbom=true', '--provenance=mode=min']],
   ])('%s', (_name, attestations, expected) => {
     expect(attestArgs(buildxArgs({ ...MIN, attestations }))).toEqual(expected)
+  })
+})
+
+describe('buildxArgs: compression', () => {
+  const MIN = {
+    context: '.',
+    dockerfile: 'Dockerfile',
+    tags: ['t'],
+    metadataFile: 'm',
+    push: true,
+    platforms: [],
+    buildArgs: {},
+    labels: {},
+    cacheFrom: [],
+    cacheTo: [],
+  }
+  const output = (args: string[]) => args.slice(args.indexOf('m') + 1, args.indexOf('--tag'))
+  test.each<[string, Compression | undefined, boolean, string[]]>([
+    ["not asked: buildx's --push (gzip)", undefined, true, ['--push']],
+    ['gzip: the same --push', 'gzip', true, ['--push']],
+    [
+      'zstd: the registry output with its compression',
+      'zstd',
+      true,
+      ['--output', 'type=registry,compression=zstd,oci-mediatypes=true'],
+    ],
+    ['zstd without a push: no output', 'zstd', false, []],
+  ])('%s', (_name, compression, push, expected) => {
+    expect(output(buildxArgs({ ...MIN, push, compression }))).toEqual(expected)
+  })
+})
+
+describe('compressionProblem: what the registry holds after a push that asked for zstd', () => {
+  const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip'
+  const ZS = 'application/vnd.oci.image.layer.v1.tar+zstd'
+  const DOCKER_GZ = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
+  test.each<[string, Compression | undefined, string[], boolean]>([
+    ['gzip asked, gzip pushed', 'gzip', [GZ, GZ], false],
+    ['nothing asked', undefined, [DOCKER_GZ], false],
+    ["zstd asked: the base's gzip layers and this build's zstd ones", 'zstd', [GZ, GZ, ZS, ZS], false],
+    [
+      'zstd asked, docker media types with zstd',
+      'zstd',
+      [DOCKER_GZ, 'application/vnd.docker.image.rootfs.diff.tar.zstd'],
+      false,
+    ],
+    ['zstd asked, gzip only (the docker driver, or every layer from the cache)', 'zstd', [DOCKER_GZ, DOCKER_GZ], true],
+    ['zstd asked, no layer read', 'zstd', [], true],
+  ])('%s', (_name, asked, types, problem) => {
+    const msg = compressionProblem(asked, 'r/wine:v1', types)
+    expect(msg !== undefined).toBe(problem)
+    if (msg) {
+      expect(msg).toMatch(/^compression: zstd was asked, but r\/wine:v1 was pushed with gzip layers only: /)
+      expect(msg).toMatch(/Use a BuildKit builder \(docker\/setup-buildx-action, then its name in the builder input\)/)
+      expect(msg.split('\n')).toHaveLength(1)
+    }
   })
 })
 
