@@ -13,6 +13,7 @@ import {
   modelFacts,
   planServingImage,
   type Attestations,
+  type Compression,
 } from '../src/image/index.js'
 import type { Runtime } from '../src/inputs.js'
 import { createMlflow } from '../src/mlflow/index.js'
@@ -50,6 +51,8 @@ export interface BuildTrial {
   readonly cacheTo?: readonly string[]
   /** sbom and provenance, as the inputs give them; default: BuildKit's defaults. */
   readonly attestations?: Attestations
+  /** Layer compression of the push; default gzip. */
+  readonly compression?: Compression
 }
 
 /** Resolve, inspect, plan, download, build, push: from nothing to a pushed digest. */
@@ -70,6 +73,7 @@ export async function build(runtime: Runtime, version: string, o: BuildTrial) {
     cacheFrom: o.cacheFrom ?? [],
     cacheTo: o.cacheTo ?? [],
     attestations: o.attestations,
+    compression: o.compression,
   })
   const t0 = performance.now()
   const phases: Record<string, number> = {}
@@ -104,7 +108,7 @@ export async function build(runtime: Runtime, version: string, o: BuildTrial) {
   const seconds = (performance.now() - t0) / 1000
   if (process.env.VERBOSE)
     console.log(
-      `${runtime} v${version}${o.noCache ? ' cold' : ''}${o.builder ? ` on ${o.builder.name}` : ''} ${JSON.stringify(o.args ?? {})}: ${seconds.toFixed(1)} s ${JSON.stringify(phases)} ms\n${stepTimes(log.lines)}`,
+      `${runtime} v${version}${o.noCache ? ' cold' : ''}${o.builder ? ` on ${o.builder.name}` : ''}${o.compression ? ` ${o.compression}` : ''} ${JSON.stringify(o.args ?? {})}: ${seconds.toFixed(1)} s ${JSON.stringify(phases)} ms\n${stepTimes(log.lines)}`,
     )
   rmSync(work, { recursive: true, force: true })
   await http.close()
