@@ -7,8 +7,9 @@ import { DeployError } from '../util/errors.js'
 import type { Attestations } from './buildx.js'
 
 /**
- * Bump when the generated Dockerfile or the build recipe changes in a way that changes the image,
- * so images made by an older generator are rebuilt.
+ * Bump when the generated Dockerfile or the build recipe changes what the image does, so images
+ * made by an older generator are rebuilt. A change of build speed or size alone keeps them: they
+ * serve the same.
  */
 export const TEMPLATE_VERSION = '2'
 /** Bump when the identity document's shape changes. */

@@ -162,6 +162,40 @@ describe.each(RUNTIMES)('%s image', (runtime) => {
   )
 })
 
+test(
+  "kserve image: bytecode for every module the model's requirements installed, none for those packages' own tests",
+  async () => {
+    const uri = `models:/${rigEnv('FIXTURE_MODEL')}/1`
+    const mlflow = mlflowClient(http)
+    const details = await inspectModel(mlflow, uri)
+    const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-serve-')) })
+    // The kserve base has no scikit-learn: the wine model's requirements install it.
+    const image = await build('kserve', 'wine', downloaded.dir, modelFacts(details))
+    const script = `
+import importlib.util, json, os, sys
+root = os.path.dirname(importlib.util.find_spec("sklearn").origin)
+tag = sys.implementation.cache_tag
+modules, missing, tests = 0, [], 0
+for d, dirs, names in os.walk(root):
+    parts = d[len(root):].split(os.sep)
+    for n in names:
+        if "__pycache__" in parts:
+            tests += "tests" in parts and n.endswith(".pyc")
+        elif n.endswith(".py") and "tests" not in parts:
+            modules += 1
+            if not os.path.exists(os.path.join(d, "__pycache__", f"{n[:-3]}.{tag}.pyc")):
+                missing.append(os.path.join(d, n))
+print(json.dumps({"modules": modules, "missing": missing[:5], "testsPyc": tests}))
+`
+    const out = await docker(['run', '--rm', '--network', 'host', '--entrypoint', 'python', image, '-c', script])
+    const seen = JSON.parse(out) as { modules: number; missing: string[]; testsPyc: number }
+    expect(seen.modules).toBeGreaterThan(200)
+    expect(seen.missing).toEqual([])
+    expect(seen.testsPyc).toBe(0)
+  },
+  LONG,
+)
+
 /** A request as MLServer's own Python codecs encode it (mlserver.codecs in the rig's MLServer venv). */
 async function mlserverEncoded(script: string): Promise<unknown> {
   const { stdout } = await run(join(rigEnv('MLSERVER_VENV'), 'bin', 'python'), ['-c', script], { maxBuffer: 1 << 20 })
