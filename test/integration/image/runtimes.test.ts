@@ -69,6 +69,15 @@ async function build(
   return built.image
 }
 
+/** The rig's wine model, version 1, from the registry: its URI, what MLflow says of it, its files. */
+async function wineModel() {
+  const uri = `models:/${rigEnv('FIXTURE_MODEL')}/1`
+  const mlflow = mlflowClient(http)
+  const details = await inspectModel(mlflow, uri)
+  const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-serve-')) })
+  return { uri, details, dir: downloaded.dir }
+}
+
 async function serve(runtime: Runtime, name: string): Promise<Serving> {
   const key = `${runtime}/${name}`
   const ready = servings.get(key)
@@ -143,11 +152,8 @@ describe.each(RUNTIMES)('%s image', (runtime) => {
   test(
     'the MLflow wine model (registry, columns): the smoke-test request predicts what pyfunc predicts',
     async () => {
-      const uri = `models:/${rigEnv('FIXTURE_MODEL')}/1`
-      const mlflow = mlflowClient(http)
-      const details = await inspectModel(mlflow, uri)
-      const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-serve-')) })
-      const image = await build(runtime, 'wine', downloaded.dir, modelFacts(details))
+      const { uri, details, dir } = await wineModel()
+      const image = await build(runtime, 'wine', dir, modelFacts(details))
       const serving = await runServing(image, runtime, `it-serve-wine-${runtime}-${RUN}`, 'wine')
       servings.set(`${runtime}/wine`, serving)
       const split = JSON.parse(Buffer.from(details.smallFiles['input_example.json']!).toString('utf8')) as {
@@ -165,12 +171,9 @@ describe.each(RUNTIMES)('%s image', (runtime) => {
 test(
   "kserve image: bytecode for every module the model's requirements installed, none for those packages' own tests",
   async () => {
-    const uri = `models:/${rigEnv('FIXTURE_MODEL')}/1`
-    const mlflow = mlflowClient(http)
-    const details = await inspectModel(mlflow, uri)
-    const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-serve-')) })
+    const { details, dir } = await wineModel()
     // The kserve base has no scikit-learn: the wine model's requirements install it.
-    const image = await build('kserve', 'wine', downloaded.dir, modelFacts(details))
+    const image = await build('kserve', 'wine', dir, modelFacts(details))
     const script = `
 import importlib.util, json, os, sys
 root = os.path.dirname(importlib.util.find_spec("sklearn").origin)

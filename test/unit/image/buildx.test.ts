@@ -110,19 +110,21 @@ test.each([
   expect(digestFromMetadata(text)).toBe(digest)
 })
 
+/** The least a build asks: one tag, pushed, nothing else. */
+const MIN = {
+  context: '.',
+  dockerfile: 'Dockerfile',
+  tags: ['t'],
+  metadataFile: 'm',
+  push: true,
+  platforms: [],
+  buildArgs: {},
+  labels: {},
+  cacheFrom: [],
+  cacheTo: [],
+}
+
 describe('buildxArgs: attestations', () => {
-  const MIN = {
-    context: '.',
-    dockerfile: 'Dockerfile',
-    tags: ['t'],
-    metadataFile: 'm',
-    push: true,
-    platforms: [],
-    buildArgs: {},
-    labels: {},
-    cacheFrom: [],
-    cacheTo: [],
-  }
   const attestArgs = (args: string[]) => args.slice(args.indexOf('Dockerfile') + 1, args.indexOf('--metadata-file'))
   test.each<[string, Attestations | undefined, string[]]>([
     ["none asked: BuildKit's defaults", undefined, []],
@@ -141,18 +143,6 @@ describe('buildxArgs: attestations', () => {
 })
 
 describe('buildxArgs: compression', () => {
-  const MIN = {
-    context: '.',
-    dockerfile: 'Dockerfile',
-    tags: ['t'],
-    metadataFile: 'm',
-    push: true,
-    platforms: [],
-    buildArgs: {},
-    labels: {},
-    cacheFrom: [],
-    cacheTo: [],
-  }
   const output = (args: string[]) => args.slice(args.indexOf('m') + 1, args.indexOf('--tag'))
   test.each<[string, Compression | undefined, boolean, string[]]>([
     ["not asked: buildx's --push (gzip)", undefined, true, ['--push']],
