@@ -2,7 +2,7 @@
 // build (context → buildx → pushed digest). The plan reads only small registry documents; the
 // model is downloaded only when the plan says build.
 import { rm } from 'node:fs/promises'
-import { DeployError } from '../util/errors.js'
+import { DeployError, errorMessage } from '../util/errors.js'
 import { linkTree } from '../util/fs.js'
 import type { Logger } from '../util/logger.js'
 import { Buildx, compressionProblem, type Attestations, type Compression } from './buildx.js'
@@ -255,16 +255,24 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
     })
     const repo = parseImageRef(plan.ref)
     deps.log.info(`built and pushed ${plan.ref} (${result.digest}) in ${result.seconds.toFixed(1)} s`)
-    if (image.compression === 'zstd') {
-      // Builders may ignore the compression asked for: the registry says what was pushed.
-      const pushed = { ...repo, tag: undefined, digest: result.digest }
-      const types = (await deps.registry.layerMediaTypes(pushed, image.platforms[0])) ?? []
-      const problem = compressionProblem(image.compression, plan.ref, types)
-      if (problem) deps.log.warning(problem)
-    }
+    if (image.compression === 'zstd') await checkCompression(deps, plan.ref, pinnedRef(repo, result.digest), image)
     return { digest: result.digest, image: pinnedRef(repo, result.digest), seconds: result.seconds }
   } finally {
     await rm(context.dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Builders may ignore the compression asked for: the registry says what was pushed. A check that
+ * cannot read the layers back warns and leaves the pushed image be.
+ */
+async function checkCompression(deps: ImageDeps, ref: string, pushed: string, image: ImageOptions): Promise<void> {
+  try {
+    const types = (await deps.registry.layerMediaTypes(parseImageRef(pushed), image.platforms[0])) ?? []
+    const problem = compressionProblem(image.compression, ref, types)
+    if (problem) deps.log.warning(problem)
+  } catch (e) {
+    deps.log.warning(`could not read back the layers of ${pushed} to check their compression: ${errorMessage(e)}`)
   }
 }
 

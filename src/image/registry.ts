@@ -134,19 +134,10 @@ export class RegistryClient {
   async inspect(ref: ImageRef, platform = 'linux/amd64'): Promise<RemoteImage | undefined> {
     const top = await this.getManifest(ref, manifestReference(ref))
     if (!top) return undefined
-    let annotations: Record<string, string> = { ...(top.manifest.annotations ?? {}) }
-    let manifest = top.manifest
-    let platformDigest: string | undefined
-    if (isIndex(top.mediaType, manifest)) {
-      const child = pickPlatform(manifest, platform)
-      if (!child) throw new DeployError(`${describe(ref)} is an index with no image manifest for any platform`)
-      const got = await this.getManifest(ref, child.digest)
-      if (!got)
-        throw new DeployError(`${describe(ref)}: the index lists ${child.digest}, which the registry does not have`)
-      manifest = got.manifest
-      platformDigest = child.digest
-      annotations = { ...annotations, ...(child.annotations ?? {}), ...(manifest.annotations ?? {}) }
-    }
+    const { manifest, child } = await this.imageManifest(ref, top, platform)
+    // For a single image, manifest is top's own: its annotations count once.
+    const annotations = { ...top.manifest.annotations, ...child?.annotations, ...manifest.annotations }
+    const platformDigest = child?.digest
     const configDigest = manifest.config?.digest
     if (!configDigest) throw new DeployError(`${describe(ref)}: the manifest has no config (not an image?)`)
     const config = (await this.getBlobJson(ref, configDigest)) as ImageConfig
@@ -181,14 +172,23 @@ export class RegistryClient {
   async layerMediaTypes(ref: ImageRef, platform = 'linux/amd64'): Promise<string[] | undefined> {
     const top = await this.getManifest(ref, manifestReference(ref))
     if (!top) return undefined
-    let manifest = top.manifest
-    if (isIndex(top.mediaType, manifest)) {
-      const child = pickPlatform(manifest, platform)
-      const got = child && (await this.getManifest(ref, child.digest))
-      if (!got) return undefined
-      manifest = got.manifest
-    }
+    const { manifest } = await this.imageManifest(ref, top, platform)
     return (manifest.layers ?? []).map((l) => l.mediaType ?? '')
+  }
+
+  /** The image manifest behind `top`: itself, or for an index the entry for `platform` and its manifest. */
+  private async imageManifest(
+    ref: ImageRef,
+    top: { mediaType: string; manifest: Manifest },
+    platform: string,
+  ): Promise<{ manifest: Manifest; child?: NonNullable<Manifest['manifests']>[number] }> {
+    if (!isIndex(top.mediaType, top.manifest)) return { manifest: top.manifest }
+    const child = pickPlatform(top.manifest, platform)
+    if (!child) throw new DeployError(`${describe(ref)} is an index with no image manifest for any platform`)
+    const got = await this.getManifest(ref, child.digest)
+    if (!got)
+      throw new DeployError(`${describe(ref)}: the index lists ${child.digest}, which the registry does not have`)
+    return { manifest: got.manifest, child }
   }
 
   private async getManifest(ref: ImageRef, reference: string) {
