@@ -25,7 +25,7 @@ registry_config() { # registry_config name port [htpasswd-file]
 # Before a server starts, those older than RIG_REGISTRY_KEEP_HOURS go, and the registry's garbage
 # collector frees the blobs no remaining manifest refers to. Only while the server is stopped: it
 # keeps blob descriptors in memory. No --delete-untagged: distribution 2.8 would then also delete
-# the images of a tagged index (the multi-platform base's arm64 and amd64 manifests are untagged).
+# the images of a tagged index (distribution#3004, #3178; the multi-platform base's are untagged).
 : "${RIG_REGISTRY_KEEP_HOURS:=1}"
 registry_prune() { # registry_prune name
   local name=$1 repos n
