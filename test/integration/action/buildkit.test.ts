@@ -8,10 +8,11 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
-import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
+import { registryManifest } from '../image/buildkit-builder.js'
 import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
 import { rigEnv } from '../rig-env.js'
 import {
+  buildkitService,
   predict,
   pyfuncPrediction,
   rigInputs,
@@ -29,27 +30,12 @@ const NAME = `e2e-wine-bk-${RUN}`
 const REPOSITORY = `e2e-wine-bk-${RUN}`
 
 describe('knative with the BuildKit builder (builder input)', () => {
-  let dockerConfig = ''
+  const service = buildkitService(NAME, () => ({
+    'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
+    'model-uri': `models:/${MODEL()}/1`,
+  }))
   const deploy = (version: string, extra: Record<string, string> = {}) =>
-    runAction(
-      {
-        ...rigInputs(),
-        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
-        builder: rigEnv('BUILDKIT_BUILDER'),
-        'model-uri': `models:/${MODEL()}/${version}`,
-        target: 'knative',
-        name: NAME,
-        ...extra,
-      },
-      { DOCKER_CONFIG: dockerConfig },
-    )
-
-  beforeAll(async () => {
-    dockerConfig = await buildkitDockerConfig()
-  })
-  afterAll(async () => {
-    await deploy('1', { action: 'delete' })
-  })
+    service.deploy({ 'model-uri': `models:/${MODEL()}/${version}`, ...extra })
 
   let first: ActionRun
   test('builds an index with attestations, deploys the index digest, the node pulls it and it answers', async () => {
@@ -90,23 +76,9 @@ describe('knative with the BuildKit builder (builder input)', () => {
     await run(rigEnv('COSIGN_BIN'), ['generate-key-pair', '--output-key-prefix', join(keys, 'k')], {
       env: { ...process.env, COSIGN_PASSWORD: 'bk-pw' },
     })
-    const signed = await runAction(
-      {
-        ...rigInputs(),
-        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
-        builder: rigEnv('BUILDKIT_BUILDER'),
-        'model-uri': `models:/${MODEL()}/1`,
-        target: 'knative',
-        name: NAME,
-        sign: 'true',
-        'signing-key': join(keys, 'k.key'),
-        'verify-signature': join(keys, 'k.pub'),
-      },
-      {
-        DOCKER_CONFIG: dockerConfig,
-        COSIGN_PASSWORD: 'bk-pw',
-        PATH: `${dirname(rigEnv('COSIGN_BIN'))}:${process.env['PATH'] ?? ''}`,
-      },
+    const signed = await service.deploy(
+      { sign: 'true', 'signing-key': join(keys, 'k.key'), 'verify-signature': join(keys, 'k.pub') },
+      { COSIGN_PASSWORD: 'bk-pw', PATH: `${dirname(rigEnv('COSIGN_BIN'))}:${process.env['PATH'] ?? ''}` },
     )
     expectSuccess(signed)
     const index = `${rigEnv('REGISTRY')}/${REPOSITORY}@${first.outputs['digest']}`
@@ -200,7 +172,7 @@ print(json.dumps("ok"))
         name: `${NAME}-docker`,
         'cache-to': `type=registry,ref=${rigEnv('REGISTRY')}/${REPOSITORY}:buildcache`,
       },
-      { DOCKER_CONFIG: dockerConfig },
+      { DOCKER_CONFIG: service.dockerConfig() },
     )
     expect(r.status).not.toBe(0)
     expect(r.errors.join('\n')).toMatch(

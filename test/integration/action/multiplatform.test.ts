@@ -3,17 +3,9 @@
 // binfmt_misc (parts/multiarch.sh) builds both from the multi-platform kserve base and pushes one
 // index; the action deploys the index digest, the real (amd64) node pulls its platform from it and
 // the revision answers; a re-run is a cache hit.
-import { buildkitDockerConfig, registryManifest } from '../image/buildkit-builder.js'
+import { registryManifest } from '../image/buildkit-builder.js'
 import { rigEnv } from '../rig-env.js'
-import {
-  expectSuccess,
-  predict,
-  pyfuncPrediction,
-  rigInputs,
-  runAction,
-  servicePods,
-  type ActionRun,
-} from './run-action.js'
+import { buildkitService, expectSuccess, predict, pyfuncPrediction, servicePods, type ActionRun } from './run-action.js'
 
 const MODEL = () => rigEnv('FIXTURE_MODEL')
 const RUN = Date.now().toString(36)
@@ -21,29 +13,12 @@ const NAME = `e2e-wine-multi-${RUN}`
 const REPOSITORY = `e2e-wine-multi-${RUN}`
 
 describe('knative with platforms: linux/amd64,linux/arm64', () => {
-  let dockerConfig = ''
-  const deploy = (extra: Record<string, string> = {}) =>
-    runAction(
-      {
-        ...rigInputs(),
-        'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
-        'base-image': rigEnv('KSERVE_BASE_IMAGE_MULTI'),
-        platforms: 'linux/amd64,linux/arm64',
-        builder: rigEnv('BUILDKIT_BUILDER'),
-        'model-uri': `models:/${MODEL()}/1`,
-        target: 'knative',
-        name: NAME,
-        ...extra,
-      },
-      { DOCKER_CONFIG: dockerConfig },
-    )
-
-  beforeAll(async () => {
-    dockerConfig = await buildkitDockerConfig()
-  })
-  afterAll(async () => {
-    await deploy({ action: 'delete' })
-  })
+  const { deploy } = buildkitService(NAME, () => ({
+    'image-repository': `${rigEnv('REGISTRY')}/${REPOSITORY}`,
+    'base-image': rigEnv('KSERVE_BASE_IMAGE_MULTI'),
+    platforms: 'linux/amd64,linux/arm64',
+    'model-uri': `models:/${MODEL()}/1`,
+  }))
 
   let first: ActionRun
   test('builds one index of both platforms, deploys its digest, the amd64 node runs it and it answers', async () => {

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { request } from 'undici'
 import { smokeRoute } from '../../../src/inference/route.js'
+import { buildkitDockerConfig } from '../image/buildkit-builder.js'
 import { rigEnv } from '../rig-env.js'
 import { runDist, type ActionRun, type RunOptions } from '../../support/run-dist.js'
 
@@ -20,6 +21,28 @@ export function runAction(
     { DOCKER_HOST: rigEnv('DOCKER_HOST'), KUBECONFIG: rigEnv('KUBECONFIG_DEPLOYER'), ...env },
     options,
   )
+}
+
+/**
+ * A suite's Knative Service `name`, deployed by the bundle with the rig's BuildKit builder as a job
+ * does after docker/setup-buildx-action: the builder in a Docker config of the suite's own (made in
+ * beforeAll), the rig's inputs, then `inputs`, then each deploy's `extra` (and `env`). Deleted after
+ * the suite.
+ */
+export function buildkitService(name: string, inputs: () => Record<string, string>) {
+  let dockerConfig = ''
+  beforeAll(async () => {
+    dockerConfig = await buildkitDockerConfig()
+  })
+  const deploy = (extra: Record<string, string> = {}, env: Record<string, string> = {}) =>
+    runAction(
+      { ...rigInputs(), builder: rigEnv('BUILDKIT_BUILDER'), target: 'knative', name, ...inputs(), ...extra },
+      { DOCKER_CONFIG: dockerConfig, ...env },
+    )
+  afterAll(async () => {
+    await deploy({ action: 'delete' })
+  })
+  return { deploy, dockerConfig: () => dockerConfig }
 }
 
 /** Fails the test with the action's own error lines (or its last output) unless it succeeded. */

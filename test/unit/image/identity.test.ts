@@ -9,6 +9,7 @@ import {
   type CacheRuleInput,
   type IdentityInput,
 } from '../../../src/image/identity.js'
+import { cacheInput as input, DIGEST as DIG, IDENTITY as I } from './cache-input.js'
 import type { Attestations } from '../../../src/image/buildx.js'
 
 const BASE: IdentityInput = {
@@ -129,16 +130,6 @@ describe('identity', () => {
 })
 
 describe('decideCache', () => {
-  const I = 'a'.repeat(64)
-  const DIG = 'sha256:' + 'd'.repeat(64)
-  const input = (over: Partial<CacheRuleInput>): CacheRuleInput => ({
-    policy: 'auto',
-    identity: I,
-    ref: '127.0.0.1:5001/wine:v2-abc',
-    userTag: false,
-    remote: { exists: false },
-    ...over,
-  })
   const same = { exists: true as const, digest: DIG, labels: { [IDENTITY_LABEL]: I } }
   const other = { exists: true as const, digest: DIG, labels: { [IDENTITY_LABEL]: 'b'.repeat(64) } }
   const foreign = { exists: true as const, digest: DIG, labels: {} }

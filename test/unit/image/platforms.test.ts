@@ -18,6 +18,7 @@ import {
   type CacheRuleInput,
   type IdentityInput,
 } from '../../../src/image/identity.js'
+import { cacheInput as input, DIGEST as DIG, IDENTITY as I } from './cache-input.js'
 import { baseLacksPlatforms } from '../../../src/image/index.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
 
@@ -67,17 +68,7 @@ describe('identity over platforms', () => {
 })
 
 describe('decideCache over platforms', () => {
-  const I = 'a'.repeat(64)
-  const DIG = 'sha256:' + 'd'.repeat(64)
   const both = ['linux/amd64', 'linux/arm64']
-  const input = (over: Partial<CacheRuleInput>): CacheRuleInput => ({
-    policy: 'auto',
-    identity: I,
-    ref: '127.0.0.1:5001/wine:v2-abc',
-    userTag: false,
-    remote: { exists: false },
-    ...over,
-  })
   const holding = (platforms: string[] | undefined, identity = I) => ({
     exists: true as const,
     digest: DIG,
