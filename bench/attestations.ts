@@ -3,10 +3,12 @@
 // A rebuild = a new version of the wine model (build-timing.ts's newModelVersion: a model layer
 // new to BuildKit and the registry) built into the kserve image on the warm BuildKit builder (the
 // rig's buildkitd through a buildx `remote` builder), timed from model URI to pushed digest
-// through the action's plan and build. Four settings, each trial building one new version with
-// each, in turn: provenance false (no attestations), mode=min (buildx's default), mode=max, and
-// sbom (the rig's syft generator, parts/sbom_scanner.sh) + mode=max. After the last, the action's
-// `cosign sign` with a key, and `cosign attest` of the SBOM (its SPDX document as the predicate).
+// through the action's plan and build. Five settings, each trial building one new version with
+// each, in turn: provenance false (no attestations), mode=min (buildx's default), mode=max, sbom
+// (the rig's syft generator, parts/sbom_scanner.sh) + mode=max where the SBOM of the layers is
+// remembered (src/image/sbom.ts), and the same in a new repository each trial (BuildKit scans).
+// After the fourth, the action's `cosign sign` with a key, and `cosign attest` of the SBOM (its
+// SPDX document as the predicate).
 // Needs the rig's docker, registry, buildkit, sbom_scanner, cosign, kserve_base, mlflow and
 // fixtures parts.
 import { execFileSync } from 'node:child_process'
@@ -40,13 +42,17 @@ execFileSync(rigEnv('COSIGN_BIN'), ['generate-key-pair', '--output-key-prefix', 
 const cosign = new Cosign({ exec: actionsExec, log: new MemoryLogger(), cosign: rigEnv('COSIGN_BIN') })
 const signer = { kind: 'key', key: { path: join(dir, 'bench.key') }, password: '' } as const
 
-const SETTINGS: readonly [string, Attestations][] = [
+const SBOM: Attestations = { sbom: rigEnv('SBOM_GENERATOR_IMAGE'), provenance: 'mode=max' }
+// `fresh`: each trial in a new repository, where no SBOM of these layers is remembered yet.
+const SETTINGS: readonly [string, Attestations, { fresh?: boolean }?][] = [
   ['none (provenance: false)', { provenance: 'false' }],
   ["provenance: mode=min (buildx's default)", { provenance: 'mode=min' }],
   ['provenance: mode=max', { provenance: 'mode=max' }],
-  ['sbom + provenance: mode=max', { sbom: rigEnv('SBOM_GENERATOR_IMAGE'), provenance: 'mode=max' }],
+  ['sbom + provenance: mode=max (SBOM of these layers remembered)', SBOM],
+  ['sbom + provenance: mode=max, first build on these layers in the repository (scanned)', SBOM, { fresh: true }],
 ]
-const repo = (i: number) => `${rigEnv('REGISTRY')}/bench-attest-${i}-${RUN}`
+const repo = (i: number, t?: number) =>
+  `${rigEnv('REGISTRY')}/bench-attest-${i}${t === undefined ? '' : `-t${t}`}-${RUN}`
 
 const times: Record<string, number[]> = {}
 const record = (what: string, s: number) => {
@@ -76,11 +82,11 @@ for (const [i, [, attestations]] of SETTINGS.entries())
   await build('kserve', '1', { noCache: false, repo: repo(i), builder, attestations })
 
 for (let t = 0; t < TRIALS; t++) {
-  for (const [i, [what, attestations]] of SETTINGS.entries()) {
+  for (const [i, [what, attestations, how]] of SETTINGS.entries()) {
     const version = newModelVersion()
     const out = await build('kserve', version, {
       noCache: false,
-      repo: repo(i),
+      repo: repo(i, how?.fresh ? t : undefined),
       model: BENCH_MODEL,
       builder,
       attestations,
@@ -89,7 +95,7 @@ for (let t = 0; t < TRIALS; t++) {
     record(`${what}: buildx build + push`, out.phases['build+push']! / 1000)
     const scan = stepSeconds(out.lines, /generating sbom using/)
     if (scan !== undefined) record(`${what}: BuildKit's SBOM step`, scan)
-    if (attestations.sbom) {
+    if (attestations.sbom && !how?.fresh) {
       record('cosign sign (key)', await elapsed(() => cosign.sign(out.image, signer)))
       const predicate = join(dir, 'sbom.spdx.json')
       writeFileSync(predicate, JSON.stringify(await sbomOf(out.ref)))

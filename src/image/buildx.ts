@@ -30,6 +30,8 @@ export interface BuildxBuildOptions {
   readonly attestations?: Attestations
   /** How the layers this build creates are compressed for the push; undefined: buildx's default, gzip. */
   readonly compression?: Compression
+  /** Push by digest only, untagged, to this registry/repository (`tags` are then not pushed). */
+  readonly pushByDigest?: string
 }
 
 /**
@@ -65,9 +67,11 @@ export function buildxArgs(o: BuildxBuildOptions): string[] {
   args.push('--metadata-file', o.metadataFile)
   // --push is --output type=registry; compression needs the long form. BuildKit compresses only the
   // layers this build creates (the base's keep theirs); zstd needs OCI media types.
-  if (o.push && o.compression === 'zstd') args.push('--output', 'type=registry,compression=zstd,oci-mediatypes=true')
+  const zstd = o.compression === 'zstd' ? ',compression=zstd,oci-mediatypes=true' : ''
+  if (o.push && o.pushByDigest) args.push('--output', `type=registry,name=${o.pushByDigest},push-by-digest=true${zstd}`)
+  else if (o.push && zstd) args.push('--output', `type=registry${zstd}`)
   else if (o.push) args.push('--push')
-  for (const t of o.tags) args.push('--tag', t)
+  if (!o.pushByDigest) for (const t of o.tags) args.push('--tag', t)
   args.push(o.context)
   return args
 }
@@ -276,8 +280,10 @@ export class Buildx {
       const metadataFile = join(dir, 'metadata.json')
       const args = buildxArgs({ ...o, metadataFile, push: true })
       // The labels repeat the identity: the full command goes to debug, a short form to the log.
-      const push = o.compression === 'zstd' ? '--output type=registry,compression=zstd' : '--push'
-      this.options.log.info(`docker buildx build ${push} --tag ${o.tags.join(' --tag ')} ${o.context}`)
+      const push = o.pushByDigest
+        ? `--output type=registry,name=${o.pushByDigest},push-by-digest=true`
+        : `${o.compression === 'zstd' ? '--output type=registry,compression=zstd' : '--push'} --tag ${o.tags.join(' --tag ')}`
+      this.options.log.info(`docker buildx build ${push} ${o.context}`)
       this.options.log.debug(`docker ${args.map(quote).join(' ')}`)
       const started = performance.now()
       // The whole build log, in the stage's collapsed group: the evidence of a failure stays there.
@@ -299,6 +305,12 @@ export class Buildx {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  }
+
+  /** The builder's driver (docker, docker-container, remote, …); undefined when inspect fails. */
+  async driver(builder: string | undefined): Promise<string | undefined> {
+    const res = await this.docker(['buildx', 'inspect', ...(builder ? [builder] : [])])
+    return res.exitCode === 0 ? parseBuildxInspect(res.stdout).driver : undefined
   }
 
   /** Fails when the builder cannot build these platforms; an inspect that fails is left to the build to explain. */

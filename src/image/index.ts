@@ -24,9 +24,10 @@ import {
   type Runtime,
 } from './identity.js'
 import { isPlainObject, loadYaml } from '../util/yaml.js'
-import { formatImageRef, parseImageRef, pinnedRef, withTag, type ImageRef } from './reference.js'
+import { formatImageRef, parseImageRef, pinnedRef, repositoryName, withTag, type ImageRef } from './reference.js'
 import { UndiciTransport } from '../util/http.js'
 import { RegistryClient, type RegistryHttp } from './registry.js'
+import { generatorName, SbomStore } from './sbom.js'
 
 export type { ModelFacts, ModelFileEntry, BuildPolicy, Runtime } from './identity.js'
 export type { Attestations, Compression } from './buildx.js'
@@ -236,7 +237,7 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
     await linkTree(req.modelDir, context.modelDir)
     await writeBuildFiles(context, plan.identity.input.model.requirements, image.runtime)
     const model = plan.identity.input.model
-    const result = await deps.buildx.build({
+    const options = {
       context: context.dir,
       dockerfile: context.dockerfile,
       tags: [plan.ref],
@@ -252,7 +253,13 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
       compression: image.compression,
       noCache: req.noCache,
       baseImage: plan.base.ref,
-    })
+    }
+    const sbom = image.attestations?.sbom
+    const result =
+      // The docker driver refuses any SBOM at once: its own build says so, with nothing pushed.
+      sbom && (await deps.buildx.driver(image.builder)) !== 'docker'
+        ? await buildWithLayersSbom(deps, plan, options, generatorName(sbom))
+        : await deps.buildx.build(options)
     const repo = parseImageRef(plan.ref)
     deps.log.info(`built and pushed ${plan.ref} (${result.digest}) in ${result.seconds.toFixed(1)} s`)
     if (image.compression === 'zstd') await checkCompression(deps, plan.ref, pinnedRef(repo, result.digest), image)
@@ -260,6 +267,60 @@ export async function buildServingImage(deps: ImageDeps, req: BuildRequest): Pro
   } finally {
     await rm(context.dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * A build with an SBOM, scanned once per set of layers (src/image/sbom.ts): built and pushed
+ * without the SBOM, then given the one remembered for its layers; when there is none, built again
+ * with BuildKit's scan (every layer cached by then) and that SBOM remembered. A registry that
+ * cannot take the attach ends in the scan too: the SBOM is never left out.
+ */
+async function buildWithLayersSbom(
+  deps: ImageDeps,
+  plan: ImagePlan,
+  options: Parameters<Buildx['build']>[0],
+  generator: string,
+): Promise<{ digest: string; seconds: number }> {
+  const store = new SbomStore(deps.registry)
+  const repo = parseImageRef(plan.ref)
+  const started = performance.now()
+  const seconds = () => (performance.now() - started) / 1000
+  // Untagged until it has its SBOM: the tag, which the cache rule reuses, never holds an image without one.
+  const plain = await deps.buildx.build({
+    ...options,
+    attestations: withoutSbom(options.attestations),
+    pushByDigest: repositoryName(repo),
+  })
+  try {
+    const attached = await store.attach(repo, plan.tag, plain.digest, generator)
+    if (attached) {
+      deps.log.info(
+        `SBOM: these layers were scanned before (${attached.from.join(', ')}): attached to ${plan.ref} without a new scan`,
+      )
+      return { digest: attached.digest, seconds: seconds() }
+    }
+    deps.log.info("SBOM: no SBOM is remembered for these layers: building again with BuildKit's scan")
+  } catch (e) {
+    deps.log.warning(
+      `SBOM: the remembered SBOM could not be attached (${errorMessage(e)}): building again with BuildKit's scan`,
+    )
+  }
+  const scanned = await deps.buildx.build(options)
+  try {
+    const tags = await store.remember(repo, scanned.digest, generator)
+    deps.log.info(
+      tags.length
+        ? `SBOM: remembered for the next build on these layers as ${tags.join(', ')}`
+        : 'SBOM: not remembered (it describes files in the model directory, or the layers could not be told apart): every build scans',
+    )
+  } catch (e) {
+    deps.log.warning(`SBOM: could not remember it for the next build (${errorMessage(e)}); the next build scans again`)
+  }
+  return { digest: scanned.digest, seconds: seconds() }
+}
+
+function withoutSbom(a: Attestations | undefined): Attestations | undefined {
+  return a?.provenance ? { provenance: a.provenance } : undefined
 }
 
 /**

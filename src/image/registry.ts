@@ -1,5 +1,6 @@
 // The OCI distribution API: does a tag exist, what digest, what labels, and may we push (checked
-// before a build by starting a blob upload). Speaks the
+// before a build by starting a blob upload); and the few writes an SBOM attach needs (a blob, a
+// manifest under a tag or its digest: src/image/sbom.ts). Speaks the
 // Bearer token flow (realm/service/scope from WWW-Authenticate, tokens cached per scope, renewed
 // once when the registry stops taking one; identity tokens exchanged with the OAuth2
 // refresh_token grant as Docker does) and registries that take Basic directly (ECR). Not found is
@@ -26,7 +27,7 @@ export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerL
 /** The slice of an HTTP client the registry needs: src/util/http.ts's UndiciTransport. */
 export interface RegistryHttp {
   request(req: {
-    method: 'GET' | 'HEAD' | 'POST' | 'DELETE'
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE'
     url: string
     headers?: Record<string, string>
     body?: string
@@ -98,7 +99,13 @@ export interface RegistryClientOptions {
   readonly now?: () => number
 }
 
-type Method = 'GET' | 'HEAD' | 'POST' | 'DELETE'
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE'
+
+/** A request body and its media type. */
+interface Body {
+  readonly content: string
+  readonly type: string
+}
 
 /** `fresh`: a token fetched for this request, not taken from the cache. */
 type Authorization = { header: string; fresh?: boolean } | undefined
@@ -192,6 +199,25 @@ export class RegistryClient {
   }
 
   private async getManifest(ref: ImageRef, reference: string) {
+    const got = await this.manifestText(ref, reference)
+    if (!got) return undefined
+    let manifest: Manifest
+    try {
+      manifest = JSON.parse(got.text) as Manifest
+    } catch {
+      throw new DeployError(`${describe(ref)}: the manifest is not JSON`)
+    }
+    return { digest: got.digest, mediaType: manifest.mediaType ?? got.mediaType, manifest }
+  }
+
+  /**
+   * A manifest's exact text (re-tagging must PUT the same bytes, or the digest changes), its
+   * digest and media type; undefined when the registry has none under `reference`.
+   */
+  async manifestText(
+    ref: ImageRef,
+    reference: string,
+  ): Promise<{ digest: string; mediaType: string; text: string } | undefined> {
     const res = await this.send(ref, 'GET', `/v2/${ref.repository}/manifests/${reference}`, MANIFEST_ACCEPT)
     // A web server that is not a registry answers 404 too, with a page: that is no cache miss.
     this.rejectHtml(ref, res, 'GET manifest')
@@ -199,16 +225,70 @@ export class RegistryClient {
       await res.discard()
       return undefined
     }
-    const body = await this.readOk(ref, res, 'GET manifest')
-    let manifest: Manifest
-    try {
-      manifest = JSON.parse(body) as Manifest
-    } catch {
-      throw new DeployError(`${describe(ref)}: the manifest is not JSON`)
+    const text = await this.readOk(ref, res, 'GET manifest')
+    const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim()
+    const digest = res.headers['docker-content-digest'] ?? `sha256:${sha256Hex(text)}`
+    return { digest, mediaType, text }
+  }
+
+  /** A blob's text (configs, in-toto statements), checked against its digest. */
+  async blobText(ref: ImageRef, digest: string, what = 'blob'): Promise<string> {
+    let res = await this.send(ref, 'GET', `/v2/${ref.repository}/blobs/${digest}`, '*/*')
+    // Blobs may live behind a redirect to storage (S3, a CDN): follow it without our credentials.
+    for (let hops = 0; [301, 302, 303, 307, 308].includes(res.status) && hops < 3; hops++) {
+      const location = res.headers.location
+      await res.discard()
+      if (!location) break
+      res = await this.call('GET', new URL(location, registryBaseUrl(ref.apiHost)).toString(), {}, ref)
     }
-    const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim() || manifest.mediaType || ''
-    const digest = res.headers['docker-content-digest'] ?? `sha256:${sha256Hex(body)}`
-    return { digest, mediaType: manifest.mediaType ?? mediaType, manifest }
+    const body = await this.readOk(ref, res, `GET ${what}`)
+    if (`sha256:${sha256Hex(body)}` !== digest)
+      throw new DeployError(`${describe(ref)}: ${what} ${digest} does not match its digest`)
+    return body
+  }
+
+  /**
+   * Uploads a blob the repository does not have yet: HEAD, else the spec's monolithic upload (POST
+   * /blobs/uploads/ → 202 + Location, then one PUT of the bytes with ?digest=). Returns its
+   * descriptor's digest and size.
+   */
+  async pushBlob(ref: ImageRef, content: string): Promise<{ digest: string; size: number }> {
+    const digest = `sha256:${sha256Hex(content)}`
+    const size = Buffer.byteLength(content)
+    const head = await this.send(ref, 'HEAD', `/v2/${ref.repository}/blobs/${digest}`, '*/*', 'pull,push')
+    await head.discard()
+    if (head.status === 200) return { digest, size }
+    const start = await this.send(ref, 'POST', `/v2/${ref.repository}/blobs/uploads/`, '*/*', 'pull,push')
+    const location = start.headers.location
+    if (start.status !== 202 || !location)
+      throw new DeployError(
+        `${describe(ref)}: starting a blob upload answered HTTP ${start.status}: ${registryErrorSummary(await start.text())}`,
+      )
+    await start.discard()
+    const url = new URL(location, registryBaseUrl(ref.apiHost))
+    url.searchParams.set('digest', digest)
+    const put = await this.send(ref, 'PUT', url.toString(), '*/*', 'pull,push', {
+      content,
+      type: 'application/octet-stream',
+    })
+    const body = await put.text()
+    if (put.status !== 201)
+      throw new DeployError(
+        `${describe(ref)}: uploading blob ${digest} answered HTTP ${put.status}: ${registryErrorSummary(body)}`,
+      )
+    return { digest, size }
+  }
+
+  /** PUTs a manifest under a tag (or its digest); returns its digest. */
+  async pushManifest(ref: ImageRef, reference: string, mediaType: string, text: string): Promise<string> {
+    const path = `/v2/${ref.repository}/manifests/${reference}`
+    const res = await this.send(ref, 'PUT', path, '*/*', 'pull,push', { content: text, type: mediaType })
+    const body = await res.text()
+    if (res.status !== 201)
+      throw new DeployError(
+        `${describe(ref)}: PUT manifest ${reference} answered HTTP ${res.status}: ${registryErrorSummary(body)}`,
+      )
+    return res.headers['docker-content-digest'] ?? `sha256:${sha256Hex(text)}`
   }
 
   /**
@@ -256,17 +336,7 @@ export class RegistryClient {
   }
 
   private async getBlobJson(ref: ImageRef, digest: string): Promise<unknown> {
-    let res = await this.send(ref, 'GET', `/v2/${ref.repository}/blobs/${digest}`, '*/*')
-    // Blobs may live behind a redirect to storage (S3, a CDN): follow it without our credentials.
-    for (let hops = 0; [301, 302, 303, 307, 308].includes(res.status) && hops < 3; hops++) {
-      const location = res.headers.location
-      await res.discard()
-      if (!location) break
-      res = await this.call('GET', new URL(location, registryBaseUrl(ref.apiHost)).toString(), {}, ref)
-    }
-    const body = await this.readOk(ref, res, 'GET config blob')
-    if (`sha256:${sha256Hex(body)}` !== digest)
-      throw new DeployError(`${describe(ref)}: config blob ${digest} does not match its digest`)
+    const body = await this.blobText(ref, digest, 'config blob')
     try {
       return JSON.parse(body)
     } catch {
@@ -274,12 +344,19 @@ export class RegistryClient {
     }
   }
 
-  /** One registry request, authenticating when challenged, with a token for `actions` on the repository. */
-  private async send(ref: ImageRef, method: Method, path: string, accept: string, actions = 'pull') {
-    const url = registryBaseUrl(ref.apiHost) + path
+  /**
+   * One registry request, authenticating when challenged, with a token for `actions` on the
+   * repository. `path` may be a whole URL on the registry's own origin (an upload's Location).
+   */
+  private async send(ref: ImageRef, method: Method, path: string, accept: string, actions = 'pull', body?: Body) {
+    const base = registryBaseUrl(ref.apiHost)
+    const url = /^https?:/.test(path) ? path : base + path
+    // Our credentials go only to the registry's own origin.
+    if (new URL(url).origin !== new URL(base).origin)
+      throw new DeployError(`${describe(ref)}: the registry sent the request to another host (${new URL(url).origin})`)
     const known = this.challenges.get(ref.apiHost)
     let auth: Authorization = known ? await this.authorize(ref, known, false, actions) : undefined
-    let res = await this.call(method, url, headers(accept, auth), ref)
+    let res = await this.call(method, url, headers(accept, auth, body), ref, body)
     let renewedFrom: string | undefined
     if (res.status === 401) {
       const challenges = parseWwwAuthenticate(res.headers['www-authenticate'])
@@ -293,7 +370,7 @@ export class RegistryClient {
       // signing key rotated, expired early). One fresh token, one retry.
       auth = await this.authorize(ref, challenge, true, actions)
       if (auth?.fresh) renewedFrom = challenge.params.realm
-      res = await this.call(method, url, headers(accept, auth), ref)
+      res = await this.call(method, url, headers(accept, auth, body), ref, body)
     }
     if (res.status === 401 || res.status === 403) {
       const cred = await this.options.credentials.get(ref.registry)
@@ -318,9 +395,15 @@ export class RegistryClient {
     return res
   }
 
-  private async call(method: Method, url: string, hdrs: Record<string, string>, ref: ImageRef) {
+  private async call(method: Method, url: string, hdrs: Record<string, string>, ref: ImageRef, body?: Body) {
     try {
-      return await this.options.http.request({ method, url, headers: hdrs, signal: this.options.signal })
+      return await this.options.http.request({
+        method,
+        url,
+        headers: hdrs,
+        ...(body ? { body: body.content } : {}),
+        signal: this.options.signal,
+      })
     } catch (err) {
       throw this.unreachable(`registry ${ref.registry}`, url, err)
     }
@@ -522,8 +605,12 @@ export function scopeRefusal(o: {
   return `registry ${o.registry} refused ${scope} (insufficient_scope): the token does not grant ${actions} on ${o.repository}; ${o.tried}: use a credential with ${actions} access to ${o.repository}`
 }
 
-function headers(accept: string, auth: Authorization): Record<string, string> {
-  return auth ? { accept, authorization: auth.header } : { accept }
+function headers(accept: string, auth: Authorization, body?: Body): Record<string, string> {
+  return {
+    accept,
+    ...(auth ? { authorization: auth.header } : {}),
+    ...(body ? { 'content-type': body.type } : {}),
+  }
 }
 
 function describe(ref: ImageRef): string {

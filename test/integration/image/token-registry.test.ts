@@ -228,6 +228,44 @@ describe('checkPushAccess', () => {
   })
 })
 
+describe('pushing blobs and manifests (an SBOM attached by src/image/sbom.ts)', () => {
+  test('a blob uploaded once (POST, PUT), then found by HEAD; a manifest tagged again with its own bytes', async () => {
+    const http = new CountingHttp()
+    const c = client(aliceConfig, http)
+    const ref = parseImageRef(OWN())
+    const text = JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', run: RUN })
+    const blob = await c.pushBlob(ref, text)
+    expect(blob).toEqual({ digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), size: Buffer.byteLength(text) })
+    const upload = http.seen.filter((s) => / Bearer → /.test(s)).map((s) => `${s.split(' ')[0]} ${s.split(' → ')[1]}`)
+    expect(upload).toEqual(['HEAD 404', 'POST 202', 'PUT 201'])
+    expect(await c.blobText(ref, blob.digest)).toBe(text)
+    const before = http.seen.length
+    expect(await c.pushBlob(ref, text)).toEqual(blob)
+    expect(http.seen.slice(before).map((s) => s.split(' → ')[1])).toEqual(['200'])
+
+    const manifest = await c.manifestText(ref, 'pause')
+    expect(manifest).toBeDefined()
+    const digest = await c.pushManifest(ref, `copy-${RUN}`, manifest!.mediaType, manifest!.text)
+    expect(digest).toBe(manifest!.digest)
+    expect(await c.headDigest(parseImageRef(`${REG()}/${ref.repository}:copy-${RUN}`))).toBe(manifest!.digest)
+    // Two tokens: pull,push for the writes (and the HEAD before one), pull for the reads.
+    expect(http.tokenRequests().map((s) => decodeURIComponent(/scope=(\S+)/.exec(s)![1]!))).toEqual([
+      `repository:${ref.repository}:pull,push`,
+      `repository:${ref.repository}:pull`,
+    ])
+  })
+
+  test('outside the token’s scope: one line naming the repository and the scope the registry asked for', async () => {
+    const other = parseImageRef(`${REG()}/other/it-tok-${RUN}:x`)
+    // The HEAD before the upload is refused first: distribution's challenge names `pull` for it.
+    await expect(client(aliceConfig).pushBlob(other, '{}')).rejects.toThrow(
+      new RegExp(
+        `^registry ${escape(REG())} refused repository:other/it-tok-${RUN}:pull \\(insufficient_scope\\): the token does not grant pull on other/it-tok-${RUN}; ${escape(tried(aliceConfig))}: use a credential with pull access to other/it-tok-${RUN}$`,
+      ),
+    )
+  })
+})
+
 describe('builds pushed to the token registry', () => {
   const http = new RecordingTransport()
   afterAll(() => http.close())
@@ -267,6 +305,34 @@ describe('builds pushed to the token registry', () => {
       // or 405 (test/integration/rig/token-registry.test.ts). A refresh token goes by POST.
       const config = await buildkitDockerConfig(await identityConfig(await refreshToken()))
       await planAndBuild(`${REG()}/${USER()}/it-tok-bk-${RUN}`, config, rigEnv('BUILDKIT_BUILDER'))
+    },
+    SLOW,
+  )
+
+  test(
+    'the BuildKit builder with an SBOM: scanned for version 1 and remembered, attached to version 2, through Bearer tokens',
+    async () => {
+      const config = await buildkitDockerConfig(await identityConfig(await refreshToken()))
+      const repository = `${REG()}/${USER()}/it-tok-sbom-${RUN}`
+      const image = imageInputs({
+        runtime: 'kserve',
+        repository,
+        builder: rigEnv('BUILDKIT_BUILDER'),
+        attestations: { sbom: rigEnv('SBOM_GENERATOR_IMAGE') },
+      })
+      const mlflow = mlflowClient(http)
+      const logs: string[] = []
+      for (const version of ['1', '2']) {
+        const deps = imageDeps({ dockerConfig: config })
+        const details = await inspectModel(mlflow, `models:/${MODEL()}/${version}`)
+        const p = await planServingImage(deps, { image, model: modelFacts(details), generatorVersion: '0.1.0-it' })
+        const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-tok-model-')) })
+        const out = await buildServingImage(deps, { image, plan: p, modelDir: downloaded.dir, network: 'host' })
+        expect(await client(aliceConfig).headDigest(parseImageRef(p.ref))).toBe(out.digest)
+        logs.push(deps.log.lines.filter((l) => l.startsWith('SBOM: ')).join('\n'))
+      }
+      expect(logs[0]).toMatch(/SBOM: remembered for the next build on these layers as sbom-[0-9a-f]{40}/)
+      expect(logs[1]).toMatch(/SBOM: these layers were scanned before \(sbom-[0-9a-f]{40}\): attached to /)
     },
     SLOW,
   )

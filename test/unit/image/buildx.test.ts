@@ -159,6 +159,22 @@ describe('buildxArgs: compression', () => {
   })
 })
 
+describe('buildxArgs: push by digest (the build before an SBOM is attached)', () => {
+  const after = (args: string[]) => args.slice(args.indexOf('m') + 1)
+  test.each<[string, Compression | undefined, string[]]>([
+    ['untagged, to the repository', undefined, ['--output', 'type=registry,name=r/wine,push-by-digest=true', '.']],
+    [
+      'with zstd',
+      'zstd',
+      ['--output', 'type=registry,name=r/wine,push-by-digest=true,compression=zstd,oci-mediatypes=true', '.'],
+    ],
+  ])('%s: no --tag', (_name, compression, expected) => {
+    expect(after(buildxArgs({ ...MIN, context: '.', push: true, compression, pushByDigest: 'r/wine' }))).toEqual(
+      expected,
+    )
+  })
+})
+
 describe('compressionProblem: what the registry holds after a push that asked for zstd', () => {
   const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip'
   const ZS = 'application/vnd.oci.image.layer.v1.tar+zstd'
