@@ -180,7 +180,7 @@ export function formatPlatform(p: Descriptor['platform']): string {
   return [p?.os ?? 'unknown', p?.architecture ?? 'unknown', ...(p?.variant ? [p.variant] : [])].join('/')
 }
 
-/** One image of a pushed index, read for the SBOM: its entry, its manifest, its layers' key tag. */
+/** One image of a pushed index: its entry, and the tag its layers' SBOM is remembered under (undefined: unknown layers). */
 interface IndexImage {
   readonly entry: Descriptor
   readonly tag: string | undefined
@@ -205,16 +205,15 @@ export class SbomStore {
     const index = await this.index(repo, digest)
     if (!index) return undefined
     const images = await this.images(repo, index, generator)
-    const remembered: { image: IndexImage; statement: string; tag: string }[] = []
+    // Every image's SBOM found before anything is written.
+    const remembered: { entry: Descriptor; statement: string; tag: string }[] = []
     for (const image of images) {
-      if (!image.tag) return undefined
-      const statement = await this.remembered(repo, image.tag)
-      if (!statement) return undefined
-      remembered.push({ image, statement, tag: image.tag })
+      const statement = image.tag ? await this.remembered(repo, image.tag) : undefined
+      if (!image.tag || !statement) return undefined
+      remembered.push({ entry: image.entry, statement, tag: image.tag })
     }
     const attestations = new Map<string, Descriptor>()
-    for (const { image, statement } of remembered) {
-      const { entry } = image
+    for (const { entry, statement } of remembered) {
       const subject = subjectOf({
         repository: repositoryName(repo),
         tag,
