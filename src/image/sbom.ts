@@ -2,9 +2,11 @@
 // image it builds with an SBOM: about 10 s for a serving image (a checksum of the mounted tree,
 // the generator, the export), even when only the model layer changed. But the packages an image
 // holds are installed by the layers below and around the model: the SBOM of the first image
-// built on exactly those layers (compared by digest) describes every later image on them. So the
-// action remembers it in the image's repository, tagged by those layers' digests, and a build on
-// the same layers attaches it with the new image as its subject instead of scanning again.
+// built on exactly those layers describes every later image on them. So the action remembers it in
+// the image's repository, tagged by those layers' content digests, and a build on the same layers
+// attaches it with the new image as its subject instead of scanning again. Content digests (the
+// config's rootfs.diff_ids), not the pushed blobs' digests: BuildKit pushes one layer as the gzip
+// blob it exported in one build and as a zstd blob in another.
 //
 // Kept sound by two rules: the key is every layer but the model's (found by the config's
 // history, not by position), and an SBOM that mentions the model's directory (its generator
@@ -59,9 +61,10 @@ interface HistoryEntry {
 }
 
 /**
- * The layers an image's packages come from: every layer but the model's, paired with the config's
- * history (one non-empty entry per layer). Undefined when the model's COPY is not found exactly
- * once, or the history does not pair with the layers: such an image is always scanned.
+ * The layers an image's packages come from (their content digests, the config's diff_ids): every
+ * layer but the model's, paired with the config's history (one non-empty entry per layer).
+ * Undefined when the model's COPY is not found exactly once, or the history does not pair with the
+ * layers: such an image is always scanned.
  */
 export function layersBesideModel(layers: readonly string[], history: readonly HistoryEntry[]): string[] | undefined {
   const made = history.filter((h) => !h.empty_layer)
@@ -295,11 +298,9 @@ export class SbomStore {
       }
       const config = JSON.parse(await this.registry.blobText(repo, manifest.config.digest, 'config blob')) as {
         history?: HistoryEntry[]
+        rootfs?: { diff_ids?: string[] }
       }
-      const layers = layersBesideModel(
-        manifest.layers.map((l) => l.digest),
-        config.history ?? [],
-      )
+      const layers = layersBesideModel(config.rootfs?.diff_ids ?? [], config.history ?? [])
       out.push({
         entry,
         tag: layers ? sbomTag({ platform: formatPlatform(entry.platform), generator, layers }) : undefined,

@@ -31,7 +31,7 @@ export async function buildkitDockerConfig(login?: string): Promise<string> {
  * in the suite's beforeAll), the kserve inputs for `${REGISTRY}/<name>` with `defaults`, and the
  * plan and build of fixtureImages.
  */
-export function buildkitImages(name: string, defaults: () => Partial<ImageInputs> = () => ({})) {
+export function buildkitImages(name: string, defaults: () => Partial<ImageInputs> = () => ({}), model?: () => string) {
   const http = new RecordingTransport()
   let dockerConfig = ''
   beforeAll(async () => {
@@ -47,7 +47,7 @@ export function buildkitImages(name: string, defaults: () => Partial<ImageInputs
       ...defaults(),
       ...over,
     })
-  return { http, deps, inputs, dockerConfig: () => dockerConfig, ...fixtureImages({ http, inputs, deps }) }
+  return { http, deps, inputs, dockerConfig: () => dockerConfig, ...fixtureImages({ http, inputs, deps, model }) }
 }
 
 export interface OciDescriptor {

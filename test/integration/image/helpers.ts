@@ -89,9 +89,11 @@ export function fixtureImages(o: {
   readonly http: HttpTransport
   readonly inputs: (over?: Partial<ImageInputs>) => ImageInputs
   readonly deps: () => TestImageDeps
+  /** The registered model; default the rig's fixture (FIXTURE_MODEL). */
+  readonly model?: () => string
 }) {
   const details = (version: string) =>
-    inspectModel(mlflowClient(o.http), `models:/${rigEnv('FIXTURE_MODEL')}/${version}`)
+    inspectModel(mlflowClient(o.http), `models:/${(o.model ?? (() => rigEnv('FIXTURE_MODEL')))()}/${version}`)
   return {
     async plan(version: string, over: Partial<ImageInputs> = {}, d = o.deps()): Promise<ImagePlan> {
       const model = modelFacts(await details(version))
@@ -282,4 +284,34 @@ export async function infer(
     parsed = { raw: text }
   }
   return { status: res.status, body: parsed }
+}
+
+/**
+ * Registers `name` with versions 1 and 2: the fixture's versions 1 and 2 with one more requirement,
+ * an always-true marker unique to `mark`. Their requirements layer is new to the builder, built
+ * once by the first build and taken from that one cache record by the next (a builder that built a
+ * step several times, as the benchmarks' --no-cache builds do, may hand out any of its copies).
+ */
+export async function registerWithOwnRequirements(name: string, mark: string): Promise<void> {
+  const script = `
+import os, tempfile, mlflow
+for v in ("1", "2"):
+    d = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{os.environ['FIXTURE']}/{v}", dst_path=tempfile.mkdtemp())
+    with open(os.path.join(d, "requirements.txt"), "a") as f:
+        f.write(f"\\npackaging; platform_release != '{os.environ['MARK']}'\\n")
+    mlflow.set_experiment("it-own-requirements")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(d, "model")
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", os.environ["NAME"])
+`
+  await run(rigEnv('MLFLOW_PYTHON'), ['-c', script], {
+    env: {
+      ...process.env,
+      MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI'),
+      NAME: name,
+      FIXTURE: rigEnv('FIXTURE_MODEL'),
+      MARK: mark,
+    },
+    timeout: 180_000,
+  })
 }

@@ -5,16 +5,23 @@
 // imagetools` would: the index, its attestation manifest, the in-toto statements.
 import { rigEnv } from '../rig-env.js'
 import { buildkitImages, registryBlobJson, registryManifest, type OciDescriptor } from './buildkit-builder.js'
-import { docker, SLOW } from './helpers.js'
+import { deleteRegisteredModel } from '../mlflow/helpers.js'
+import { docker, registerWithOwnRequirements, SLOW } from './helpers.js'
 
 // Under QEMU the arm64 half of a cold build installs the model's requirements emulated.
 const VERY_SLOW = 1_500_000
 const RUN = Date.now().toString(36)
 const NAME = `it-sbom-layers-${RUN}`
 const GENERATOR = () => rigEnv('SBOM_GENERATOR_IMAGE')
-const { deps, inputs, plan, build, dockerConfig } = buildkitImages(NAME, () => ({
-  attestations: { sbom: GENERATOR(), provenance: 'mode=max' },
-}))
+// Versions 1 and 2 of the fixture with requirements of this run's own: one cache record per step.
+const MODEL = `it-sbom-layers-${RUN}`
+const { deps, inputs, plan, build, dockerConfig } = buildkitImages(
+  NAME,
+  () => ({ attestations: { sbom: GENERATOR(), provenance: 'mode=max' } }),
+  () => MODEL,
+)
+beforeAll(() => registerWithOwnRequirements(MODEL, `mk8sd-${RUN}`), SLOW)
+afterAll(() => deleteRegisteredModel(MODEL))
 
 interface Statement {
   readonly _type: string

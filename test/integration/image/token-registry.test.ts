@@ -16,6 +16,7 @@ import { parseImageRef } from '../../../src/image/reference.js'
 import { RegistryClient, type RegistryHttp } from '../../../src/image/registry.js'
 import { UndiciTransport } from '../../../src/util/http.js'
 import { MemoryLogger } from '../../support/memory-logger.js'
+import { deleteRegisteredModel } from '../mlflow/helpers.js'
 import { rigEnv } from '../rig-env.js'
 import { buildkitDockerConfig } from './buildkit-builder.js'
 import {
@@ -26,6 +27,7 @@ import {
   mlflowClient,
   modelFacts,
   RecordingTransport,
+  registerWithOwnRequirements,
   SLOW,
 } from './helpers.js'
 
@@ -322,9 +324,12 @@ describe('builds pushed to the token registry', () => {
       })
       const mlflow = mlflowClient(http)
       const logs: string[] = []
+      // Requirements of this run's own: one cache record per step, so both versions get the same layers.
+      const model = `it-tok-sbom-${RUN}`
+      await registerWithOwnRequirements(model, `mk8sd-tok-${RUN}`)
       for (const version of ['1', '2']) {
         const deps = imageDeps({ dockerConfig: config })
-        const details = await inspectModel(mlflow, `models:/${MODEL()}/${version}`)
+        const details = await inspectModel(mlflow, `models:/${model}/${version}`)
         const p = await planServingImage(deps, { image, model: modelFacts(details), generatorVersion: '0.1.0-it' })
         const downloaded = await mlflow.download(details, { workDir: await mkdtemp(join(tmpdir(), 'it-tok-model-')) })
         const out = await buildServingImage(deps, { image, plan: p, modelDir: downloaded.dir, network: 'host' })
@@ -333,6 +338,7 @@ describe('builds pushed to the token registry', () => {
       }
       expect(logs[0]).toMatch(/SBOM: remembered for the next build on these layers as sbom-[0-9a-f]{40}/)
       expect(logs[1]).toMatch(/SBOM: these layers were scanned before \(sbom-[0-9a-f]{40}\): attached to /)
+      await deleteRegisteredModel(model)
     },
     SLOW,
   )
