@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { registryManifest } from '../image/buildkit-builder.js'
-import { deleteRegisteredModel, python } from '../mlflow/helpers.js'
+import { registerWithOwnRequirements } from '../image/helpers.js'
+import { deleteRegisteredModel } from '../mlflow/helpers.js'
 import { rigEnv } from '../rig-env.js'
 import {
   buildkitService,
@@ -130,20 +131,7 @@ describe('knative with the BuildKit builder (builder input)', () => {
     // wine-classifier v1's files with one more requirement, unique to this run (an always-true marker):
     // its requirements layer is new to the builder, so BuildKit compresses it rather than reusing a blob.
     const model = `e2e-zstd-${RUN}`
-    await python(
-      `
-import json, os, tempfile, mlflow
-d = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{os.environ['FIXTURE']}/1", dst_path=tempfile.mkdtemp())
-with open(os.path.join(d, "requirements.txt"), "a") as f:
-    f.write(f"\\npackaging; platform_release != '{os.environ['MARK']}'\\n")
-mlflow.set_experiment("e2e-zstd")
-with mlflow.start_run() as run:
-    mlflow.log_artifacts(d, "model")
-mlflow.register_model(f"runs:/{run.info.run_id}/model", os.environ["NAME"])
-print(json.dumps("ok"))
-`,
-      { MLFLOW_TRACKING_URI: rigEnv('MLFLOW_URI'), NAME: model, FIXTURE: MODEL(), MARK: `mk8sd-${RUN}` },
-    )
+    await registerWithOwnRequirements(model, `mk8sd-${RUN}`, ['1'])
     const r = await deploy('1', { 'model-uri': `models:/${model}/1`, compression: 'zstd' }).finally(() =>
       deleteRegisteredModel(model),
     )

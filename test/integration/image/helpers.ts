@@ -287,15 +287,19 @@ export async function infer(
 }
 
 /**
- * Registers `name` with versions 1 and 2: the fixture's versions 1 and 2 with one more requirement,
- * an always-true marker unique to `mark`. Their requirements layer is new to the builder, built
- * once by the first build and taken from that one cache record by the next (a builder that built a
- * step several times, as the benchmarks' --no-cache builds do, may hand out any of its copies).
+ * Registers `name` with the fixture's `versions` (default 1 and 2), each with one more requirement:
+ * an always-true marker unique to `mark`. Their requirements layer is new to the builder, built once
+ * by the first build and taken from that one cache record by the next (a builder that built a step
+ * several times, as the benchmarks' --no-cache builds do, may hand out any of its copies).
  */
-export async function registerWithOwnRequirements(name: string, mark: string): Promise<void> {
+export async function registerWithOwnRequirements(
+  name: string,
+  mark: string,
+  versions: readonly string[] = ['1', '2'],
+): Promise<void> {
   const script = `
-import os, tempfile, mlflow
-for v in ("1", "2"):
+import json, os, tempfile, mlflow
+for v in json.loads(os.environ["VERSIONS"]):
     d = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{os.environ['FIXTURE']}/{v}", dst_path=tempfile.mkdtemp())
     with open(os.path.join(d, "requirements.txt"), "a") as f:
         f.write(f"\\npackaging; platform_release != '{os.environ['MARK']}'\\n")
@@ -311,6 +315,7 @@ for v in ("1", "2"):
       NAME: name,
       FIXTURE: rigEnv('FIXTURE_MODEL'),
       MARK: mark,
+      VERSIONS: JSON.stringify(versions),
     },
     timeout: 180_000,
   })
