@@ -309,16 +309,20 @@ export class Buildx {
 
   /** The builder's driver (docker, docker-container, remote, …); undefined when inspect fails. */
   async driver(builder: string | undefined): Promise<string | undefined> {
-    const res = await this.docker(['buildx', 'inspect', ...(builder ? [builder] : [])])
-    return res.exitCode === 0 ? parseBuildxInspect(res.stdout).driver : undefined
+    return (await this.inspect(builder))?.driver
   }
 
   /** Fails when the builder cannot build these platforms; an inspect that fails is left to the build to explain. */
   async checkPlatforms(builder: string | undefined, platforms: readonly string[]): Promise<void> {
-    const res = await this.docker(['buildx', 'inspect', ...(builder ? [builder] : [])])
-    if (res.exitCode !== 0) return
-    const problem = builderPlatformProblem(parseBuildxInspect(res.stdout), platforms)
+    const info = await this.inspect(builder)
+    const problem = info && builderPlatformProblem(info, platforms)
     if (problem) throw new DeployError(problem)
+  }
+
+  /** `docker buildx inspect [builder]`, parsed; undefined when it fails. */
+  private async inspect(builder: string | undefined): Promise<BuilderInfo | undefined> {
+    const res = await this.docker(['buildx', 'inspect', ...(builder ? [builder] : [])])
+    return res.exitCode === 0 ? parseBuildxInspect(res.stdout) : undefined
   }
 
   private docker(args: string[], onLine?: (line: string) => void) {
