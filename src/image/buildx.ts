@@ -267,6 +267,8 @@ export interface BuildxResult {
 }
 
 export class Buildx {
+  private readonly inspected = new Map<string, BuilderInfo>()
+
   constructor(private readonly options: BuildxOptions) {}
 
   /** Builds and pushes; returns the pushed image's digest. */
@@ -319,10 +321,19 @@ export class Buildx {
     if (problem) throw new DeployError(problem)
   }
 
-  /** `docker buildx inspect [builder]`, parsed; undefined when it fails. */
+  /**
+   * `docker buildx inspect [builder]`, parsed; undefined when it fails. Once per builder: an SBOM
+   * build asks for the driver and then checks platforms before each of its two builds, and a
+   * remote builder answers in about 0.2 s. A failed inspect is asked again.
+   */
   private async inspect(builder: string | undefined): Promise<BuilderInfo | undefined> {
+    const known = this.inspected.get(builder ?? '')
+    if (known) return known
     const res = await this.docker(['buildx', 'inspect', ...(builder ? [builder] : [])])
-    return res.exitCode === 0 ? parseBuildxInspect(res.stdout) : undefined
+    if (res.exitCode !== 0) return undefined
+    const info = parseBuildxInspect(res.stdout)
+    this.inspected.set(builder ?? '', info)
+    return info
   }
 
   private docker(args: string[], onLine?: (line: string) => void) {

@@ -210,6 +210,33 @@ describe('the builder before a build', () => {
     expect(calls[1]!.slice(0, 2)).toEqual(['buildx', 'build'])
   })
 
+  test('one inspect per builder: the driver, then two builds with platforms (the SBOM path)', async () => {
+    const calls: (readonly string[])[] = []
+    const exec: Exec = async (_cmd, args) => {
+      calls.push(args)
+      if (args[1] === 'inspect') return { exitCode: 0, stdout: fixture('buildx-inspect-remote.txt'), stderr: '' }
+      return { exitCode: 1, stdout: '', stderr: 'ERROR: boom' }
+    }
+    const buildx = new Buildx({ exec, log: new MemoryLogger() })
+    expect(await buildx.driver('rig-buildkit')).toBe('remote')
+    for (let i = 0; i < 2; i++)
+      await expect(buildx.build({ ...options, builder: 'rig-buildkit' })).rejects.toThrow(/ERROR: boom/)
+    expect(calls.filter((a) => a[1] === 'inspect')).toEqual([['buildx', 'inspect', 'rig-buildkit']])
+    expect(calls.filter((a) => a[1] === 'build')).toHaveLength(2)
+  })
+
+  test('a failed inspect is asked again', async () => {
+    const calls: (readonly string[])[] = []
+    const exec: Exec = async (_cmd, args) => {
+      calls.push(args)
+      return { exitCode: 1, stdout: '', stderr: 'ERROR: no builder "nope" found' }
+    }
+    const buildx = new Buildx({ exec, log: new MemoryLogger() })
+    expect(await buildx.driver('nope')).toBeUndefined()
+    expect(await buildx.driver('nope')).toBeUndefined()
+    expect(calls).toHaveLength(2)
+  })
+
   test('an inspect that fails leaves the explaining to the build', async () => {
     const calls: (readonly string[])[] = []
     const exec: Exec = async (_cmd, args) => {
