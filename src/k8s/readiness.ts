@@ -114,18 +114,27 @@ export function knativeReadiness(obj: KubeObject, expect: Expectation): Readines
   // switch leaves one behind): RevisionMissing then speaks of that revision, not the new one.
   if (ready?.status === 'False') {
     const routes = condition(obj, 'RoutesReady')
-    const stale =
-      expect.newRevision &&
+    const routeMissing =
       condition(obj, 'ConfigurationsReady')?.status !== 'False' &&
       routes?.status === 'False' &&
-      routes.reason === 'RevisionMissing' &&
-      // The new revision is not created yet, or not ready yet.
+      routes.reason === 'RevisionMissing'
+    // The new revision is not created yet, or not ready yet.
+    const newNotReady =
+      expect.newRevision &&
       (serving.latestCreatedRevision === expect.previousRevision || serving.revision !== serving.latestCreatedRevision)
-    if (!stale) return failedFrom(obj, ready, ['ConfigurationsReady', 'RoutesReady'])
-    return {
-      state: 'pending',
-      detail: `revision ${serving.latestCreatedRevision ?? '(new)'} is not ready yet; meanwhile the route says: ${routes.message ?? routes.reason}`,
+    if (routeMissing && newNotReady) {
+      return {
+        state: 'pending',
+        detail: `revision ${serving.latestCreatedRevision ?? '(new)'} is not ready yet; meanwhile the route says: ${routes.message ?? routes.reason}`,
+      }
     }
+    if (routeMissing && routeBehind(obj, serving, routes.message)) {
+      return {
+        state: 'pending',
+        detail: `the route has not caught up with revision ${serving.revision ?? '(none)'} yet; it still says: ${routes.message}`,
+      }
+    }
+    return failedFrom(obj, ready, ['ConfigurationsReady', 'RoutesReady'])
   }
   if (expect.newRevision && expect.previousRevision && serving.latestCreatedRevision === expect.previousRevision) {
     return { state: 'pending', detail: `waiting for a new revision (latest is still ${expect.previousRevision})` }
@@ -138,6 +147,24 @@ export function knativeReadiness(obj: KubeObject, expect: Expectation): Readines
     }
   }
   return { state: 'ready', serving }
+}
+
+// The route's words for a revision it resolved and found not ready (Knative's route_lifecycle.go,
+// MarkRevisionFailed and MarkRevisionNotReady); a revision missing altogether is worded otherwise.
+const ROUTE_REVISION_NOT_READY = /^Revision "([^"]+)" (?:failed to become ready|is not yet ready)\./
+
+/**
+ * Whether the route speaks of a revision it can only have reached through `latestRevision` while the
+ * Configuration already has another latest ready one: the Service copies the Configuration's status
+ * and the Route's, and the Route reconciles the new latest ready revision a moment later (seen on
+ * the rig right after a rollback: the new revision Ready, the route still naming the failed one).
+ * A pinned revision is the route's own to judge, so it never counts as behind.
+ */
+function routeBehind(obj: KubeObject, serving: ServingStatus, message: string | undefined): boolean {
+  const named = ROUTE_REVISION_NOT_READY.exec(message ?? '')?.[1]
+  if (!named || !serving.revision || named === serving.revision) return false
+  const traffic = Array.isArray(obj.spec?.['traffic']) ? (obj.spec['traffic'] as unknown[]) : []
+  return !traffic.some((t) => isPlainObject(t) && t['revisionName'] === named)
 }
 
 /** A Knative Service or a Knative-mode InferenceService, and the pods of the revision a rollout waits for. */

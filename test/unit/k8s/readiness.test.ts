@@ -56,6 +56,26 @@ const splitV2 = {
   ],
 }
 
+/**
+ * Generation 4 staged at 0 % behind the tag `candidate`, wine-00002 pinned at 100 %, wine-00004 (the
+ * new revision) created and ready, with the given Ready and RoutesReady conditions.
+ */
+function staged(ready: ReturnType<typeof cond>, routes: ReturnType<typeof cond>): KubeObject {
+  const obj = ksvc(4, {
+    ...readyV1,
+    observedGeneration: 4,
+    latestCreatedRevisionName: 'wine-00004',
+    latestReadyRevisionName: 'wine-00004',
+    traffic: [{ revisionName: 'wine-00002', latestRevision: false, percent: 100 }],
+    conditions: [cond('ConfigurationsReady', 'True'), ready, routes],
+  })
+  obj.spec!['traffic'] = [
+    { latestRevision: true, percent: 0, tag: 'candidate' },
+    { revisionName: 'wine-00002', percent: 100 },
+  ]
+  return obj
+}
+
 const text = (r: ReturnType<typeof readiness>) =>
   r.state === 'failed' ? `${r.reason}: ${r.message}` : r.state === 'pending' ? r.detail : 'ready'
 
@@ -134,6 +154,39 @@ describe('Knative Service readiness', () => {
       { generation: 3, previousRevision: 'wine-00002', newRevision: true },
       'pending',
       'revision wine-00003 is not ready yet; meanwhile the route says: Revision "wine-00002" failed to become ready.',
+    ],
+    [
+      // Seen on the rig (CI of 6e47506): the new revision staged at 0 % became the latest ready one,
+      // and the Service copied that from the Configuration before the Route had re-resolved its
+      // latestRevision target, which still named the failed revision the rollback left behind.
+      'the new revision is ready but the route has not caught up with it yet',
+      staged(
+        cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00003" failed to become ready.'),
+        cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00003" failed to become ready.'),
+      ),
+      { generation: 4, previousRevision: 'wine-00003', newRevision: true },
+      'pending',
+      'the route has not caught up with revision wine-00004 yet; it still says: Revision "wine-00003" failed to become ready.',
+    ],
+    [
+      'a pinned revision that failed is the route\'s own verdict, not a lag',
+      staged(
+        cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
+        cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
+      ),
+      { generation: 4, previousRevision: 'wine-00003', newRevision: true },
+      'failed',
+      'RevisionMissing: Revision "wine-00002" failed to become ready.',
+    ],
+    [
+      'the route naming the latest ready revision as failed is a failure',
+      staged(
+        cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00004" failed to become ready.'),
+        cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00004" failed to become ready.'),
+      ),
+      { generation: 4, previousRevision: 'wine-00003', newRevision: true },
+      'failed',
+      'RevisionMissing: Revision "wine-00004" failed to become ready.',
     ],
     [
       'a traffic-only change to a revision that is not ready fails at once',
