@@ -169,7 +169,7 @@ describe('Knative Service readiness', () => {
       'the route has not caught up with revision wine-00004 yet; it still says: Revision "wine-00003" failed to become ready.',
     ],
     [
-      'a pinned revision that failed is the route\'s own verdict, not a lag',
+      "a pinned revision that failed is the route's own verdict, not a lag",
       staged(
         cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
         cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
