@@ -58,16 +58,21 @@ const splitV2 = {
 
 /**
  * Generation 4 staged at 0 % behind the tag `candidate`, wine-00002 pinned at 100 %, wine-00004 (the
- * new revision) created and ready, with the given Ready and RoutesReady conditions.
+ * new revision) created and ready, and the route saying that `named` failed to become ready.
  */
-function staged(ready: ReturnType<typeof cond>, routes: ReturnType<typeof cond>): KubeObject {
+function staged(named: string): KubeObject {
+  const says = `Revision "${named}" failed to become ready.`
   const obj = ksvc(4, {
     ...readyV1,
     observedGeneration: 4,
     latestCreatedRevisionName: 'wine-00004',
     latestReadyRevisionName: 'wine-00004',
     traffic: [{ revisionName: 'wine-00002', latestRevision: false, percent: 100 }],
-    conditions: [cond('ConfigurationsReady', 'True'), ready, routes],
+    conditions: [
+      cond('ConfigurationsReady', 'True'),
+      cond('Ready', 'False', 'RevisionMissing', says),
+      cond('RoutesReady', 'False', 'RevisionMissing', says),
+    ],
   })
   obj.spec!['traffic'] = [
     { latestRevision: true, percent: 0, tag: 'candidate' },
@@ -81,6 +86,7 @@ const text = (r: ReturnType<typeof readiness>) =>
 
 const update: Expectation = { generation: 2, previousRevision: 'wine-00001', newRevision: true }
 const first: Expectation = { generation: 1, newRevision: true }
+const staged4: Expectation = { generation: 4, previousRevision: 'wine-00003', newRevision: true }
 
 describe('Knative Service readiness', () => {
   test.each<[string, KubeObject, Expectation, string, string?]>([
@@ -160,31 +166,22 @@ describe('Knative Service readiness', () => {
       // and the Service copied that from the Configuration before the Route had re-resolved its
       // latestRevision target, which still named the failed revision the rollback left behind.
       'the new revision is ready but the route has not caught up with it yet',
-      staged(
-        cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00003" failed to become ready.'),
-        cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00003" failed to become ready.'),
-      ),
-      { generation: 4, previousRevision: 'wine-00003', newRevision: true },
+      staged('wine-00003'),
+      staged4,
       'pending',
       'the route has not caught up with revision wine-00004 yet; it still says: Revision "wine-00003" failed to become ready.',
     ],
     [
       "a pinned revision that failed is the route's own verdict, not a lag",
-      staged(
-        cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
-        cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00002" failed to become ready.'),
-      ),
-      { generation: 4, previousRevision: 'wine-00003', newRevision: true },
+      staged('wine-00002'),
+      staged4,
       'failed',
       'RevisionMissing: Revision "wine-00002" failed to become ready.',
     ],
     [
       'the route naming the latest ready revision as failed is a failure',
-      staged(
-        cond('Ready', 'False', 'RevisionMissing', 'Revision "wine-00004" failed to become ready.'),
-        cond('RoutesReady', 'False', 'RevisionMissing', 'Revision "wine-00004" failed to become ready.'),
-      ),
-      { generation: 4, previousRevision: 'wine-00003', newRevision: true },
+      staged('wine-00004'),
+      staged4,
       'failed',
       'RevisionMissing: Revision "wine-00004" failed to become ready.',
     ],
