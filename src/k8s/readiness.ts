@@ -149,9 +149,9 @@ export function knativeReadiness(obj: KubeObject, expect: Expectation): Readines
   return { state: 'ready', serving }
 }
 
-// The route's words for a revision it resolved and found not ready (Knative's route_lifecycle.go,
-// MarkRevisionFailed and MarkRevisionNotReady); a revision missing altogether is worded otherwise.
-const ROUTE_REVISION_NOT_READY = /^Revision "([^"]+)" (?:failed to become ready|is not yet ready)\./
+// The route's words for a revision it resolved and found failed (Knative's route_lifecycle.go,
+// MarkRevisionFailed: RoutesReady=False). A revision missing altogether is worded otherwise.
+const ROUTE_REVISION_FAILED = /^Revision "([^"]+)" failed to become ready\./
 
 /**
  * Whether the route speaks of a revision it can only have reached through `latestRevision` while the
@@ -161,7 +161,7 @@ const ROUTE_REVISION_NOT_READY = /^Revision "([^"]+)" (?:failed to become ready|
  * A pinned revision is the route's own to judge, so it never counts as behind.
  */
 function routeBehind(obj: KubeObject, serving: ServingStatus, message: string | undefined): boolean {
-  const named = ROUTE_REVISION_NOT_READY.exec(message ?? '')?.[1]
+  const named = ROUTE_REVISION_FAILED.exec(message ?? '')?.[1]
   if (!named || !serving.revision || named === serving.revision) return false
   const traffic = Array.isArray(obj.spec?.['traffic']) ? (obj.spec['traffic'] as unknown[]) : []
   return !traffic.some((t) => isPlainObject(t) && t['revisionName'] === named)
