@@ -148,7 +148,7 @@ kserve_crds() {
 kserve_py() { python3 -c "$@"; }
 
 # `inferenceservice-config` as a user of a Gateway API ingress sets it: KServe's own ConfigMap with
-# the default mode Standard, the rig's storage initializer, the rig's ingress domain, and HTTPRoutes
+# the default mode Standard, the rig's storage initializer, lower default requests (below), the rig's ingress domain, and HTTPRoutes
 # on the gateway part's Gateway (Standard mode; Contour programs Envoy from them). Serverless
 # predictors are Knative Services behind Knative's own routes: no Istio VirtualService.
 kserve_configmap() {
@@ -168,6 +168,11 @@ d["ingress"] = json.dumps(ing)
 si = json.loads(d["storageInitializer"])
 si["image"] = sys.argv[2]
 d["storageInitializer"] = json.dumps(si)
+# Requests of a predictor container that sets none (1 CPU upstream): two such pods (a rolling
+# update, a canary) filled the two-core node and left the next suite Unschedulable. Limits stay.
+isvc = json.loads(d["inferenceService"])
+isvc["resource"].update({"cpuRequest": "100m", "memoryRequest": "512Mi"})
+d["inferenceService"] = json.dumps(isvc)
 json.dump(cm, open(sys.argv[3], "w"))
 ' "$kmod/config/configmap/inferenceservice.yaml" "$KSERVE_STORAGE_IMAGE" "$out" "$(env_get GATEWAY_EXTERNAL)" ||
     die "cannot write $out"
