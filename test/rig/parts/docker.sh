@@ -51,6 +51,25 @@ docker_up() {
   env_set DOCKER_HOST "unix://$DOCKER_SOCK"
   env_set DOCKER_CLI "$cli"
   log "docker: daemon $(rig_docker version --format '{{.Server.Version}}'), client $cli"
+  docker_prune_test_images
+}
+
+# Test runs load images into the daemon under repositories of their own (it-…, e2e-…, signing-…,
+# bench-…, named per run), as they push them (registry.sh): 150 images and 16 GB after two days of
+# runs here, on a disk the kubelet watches. Those created more than RIG_REGISTRY_KEEP_HOURS ago go
+# (the base images and the layers shared with them stay), then the dangling ones.
+docker_prune_test_images() {
+  local cutoff ref day time zone created old=()
+  cutoff=$(($(date +%s) - RIG_REGISTRY_KEEP_HOURS * 3600))
+  while read -r ref day time zone _; do
+    [[ "${ref##*/}" =~ ^(it|e2e|signing|bench)- ]] || continue
+    created=$(date -d "$day $time $zone" +%s 2>/dev/null) || created=0
+    [ "$created" -lt "$cutoff" ] && old+=("$ref")
+  done < <(rig_docker images --format '{{.Repository}}:{{.Tag}} {{.CreatedAt}}')
+  [ ${#old[@]} -gt 0 ] || return 0
+  log "docker: removing ${#old[@]} test images older than $RIG_REGISTRY_KEEP_HOURS h"
+  printf '%s\n' "${old[@]}" | xargs -r -n 50 env DOCKER_HOST="unix://$DOCKER_SOCK" "$(env_get DOCKER_CLI)" rmi >/dev/null 2>&1 || true
+  rig_docker image prune -f >/dev/null 2>&1 || true
 }
 
 docker_down() {

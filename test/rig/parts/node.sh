@@ -319,8 +319,10 @@ volumePluginDir: $d/volume-plugins
 clusterDomain: cluster.local
 # No DNS for pods: the host's resolver is not a rig address, and there is no cluster DNS.
 resolvConf: ""
-# A CI disk is often fuller than 85 %: no disk-pressure evictions or image GC on a test node.
-evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
+# A CI disk is often fuller than 85 %: no disk-pressure evictions or image GC on a test node. In
+# bytes, not percent: on a shared 252 GB disk 1 % (2.5 GB) was crossed mid-run and the node tainted
+# itself disk-pressure, leaving every new pod Unschedulable.
+evictionHard: {memory.available: 100Mi, nodefs.available: 256Mi, imagefs.available: 256Mi, nodefs.inodesFree: 1%}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
