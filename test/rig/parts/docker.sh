@@ -54,21 +54,23 @@ docker_up() {
   docker_prune_test_images
 }
 
-# Test runs load images into the daemon under repositories of their own (it-…, e2e-…, signing-…,
-# bench-…, named per run), as they push them (registry.sh): 150 images and 16 GB after two days of
-# runs here, on a disk the kubelet watches. Those created more than RIG_REGISTRY_KEEP_HOURS ago go
-# (the base images and the layers shared with them stay), then the dangling ones.
+# Test runs load images into the daemon under repositories of their own (RIG_TEST_REPOS, named per
+# run), as they push them (registry.sh): 16 GB after two days of runs here, on a disk
+# the kubelet watches. Those created more than RIG_REGISTRY_KEEP_HOURS ago go (the base images and
+# the layers shared with them stay), then the dangling ones.
 docker_prune_test_images() {
-  local cutoff ref day time zone created old=()
+  local cutoff ref day time zone created i old=()
   cutoff=$(($(date +%s) - RIG_REGISTRY_KEEP_HOURS * 3600))
   while read -r ref day time zone _; do
-    [[ "${ref##*/}" =~ ^(it|e2e|signing|bench)- ]] || continue
+    # A `<none>` tag is only a repo digest of another image (test runs push the base image into
+    # their repositories): nothing to remove under that name.
+    [[ "$ref" != *:'<none>' && "${ref%:*}" =~ (^|/)$RIG_TEST_REPOS$ ]] || continue
     created=$(date -d "$day $time $zone" +%s 2>/dev/null) || created=0
     [ "$created" -lt "$cutoff" ] && old+=("$ref")
   done < <(rig_docker images --format '{{.Repository}}:{{.Tag}} {{.CreatedAt}}')
   [ ${#old[@]} -gt 0 ] || return 0
   log "docker: removing ${#old[@]} test images older than $RIG_REGISTRY_KEEP_HOURS h"
-  printf '%s\n' "${old[@]}" | xargs -r -n 50 env DOCKER_HOST="unix://$DOCKER_SOCK" "$(env_get DOCKER_CLI)" rmi >/dev/null 2>&1 || true
+  for ((i = 0; i < ${#old[@]}; i += 50)); do rig_docker rmi "${old[@]:i:50}" >/dev/null 2>&1 || true; done
   rig_docker image prune -f >/dev/null 2>&1 || true
 }
 

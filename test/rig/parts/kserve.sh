@@ -148,9 +148,10 @@ kserve_crds() {
 kserve_py() { python3 -c "$@"; }
 
 # `inferenceservice-config` as a user of a Gateway API ingress sets it: KServe's own ConfigMap with
-# the default mode Standard, the rig's storage initializer, lower default requests (below), the rig's ingress domain, and HTTPRoutes
-# on the gateway part's Gateway (Standard mode; Contour programs Envoy from them). Serverless
-# predictors are Knative Services behind Knative's own routes: no Istio VirtualService.
+# the default mode Standard, the rig's storage initializer, lower default requests (below), the
+# rig's ingress domain, and HTTPRoutes on the gateway part's Gateway (Standard mode; Contour
+# programs Envoy from them). Serverless predictors are Knative Services behind Knative's own routes:
+# no Istio VirtualService.
 kserve_configmap() {
   local kmod out=$KSERVE_DIR/inferenceservice-config.json
   kmod=$KSERVE_MODULE_DIR

@@ -20,19 +20,21 @@ registry_config() { # registry_config name port [htpasswd-file]
   } >"$REGISTRY_DIR/$name.yml"
 }
 
-# Test runs push to repositories of their own (it-…, e2e-…, signing-…, bench-…, named per run):
+# Test runs push to repositories of their own (RIG_TEST_REPOS: it-…, e2e-…, signing-…, bench-…):
 # without pruning they pile up in the cache (450 repositories and 11 GB after a day of runs here).
 # Before a server starts, those older than RIG_REGISTRY_KEEP_HOURS go, and the registry's garbage
 # collector frees the blobs no remaining manifest refers to. Only while the server is stopped: it
 # keeps blob descriptors in memory. No --delete-untagged: distribution 2.8 would then also delete
 # the images of a tagged index (distribution#3004, #3178; the multi-platform base's are untagged).
 : "${RIG_REGISTRY_KEEP_HOURS:=1}"
+# The name of a test run's repository (its last path segment), as an extended regex.
+RIG_TEST_REPOS='(it|e2e|signing|bench)-[^/]*'
 registry_prune() { # registry_prune name
   local name=$1 repos n
   repos=$RIG_CACHE/registry/$name/docker/registry/v2/repositories
   [ -d "$repos" ] && ! is_running "registry-$name" || return 0
-  n=$(find "$repos" -mindepth 1 -maxdepth 1 -type d \( -name 'it-*' -o -name 'e2e-*' -o -name 'signing-*' \
-    -o -name 'bench-*' \) -mmin "+$((RIG_REGISTRY_KEEP_HOURS * 60))" -print -exec rm -rf {} + | wc -l)
+  n=$(find "$repos" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -regex ".*/$RIG_TEST_REPOS" \
+    -mmin "+$((RIG_REGISTRY_KEEP_HOURS * 60))" -print -exec rm -rf {} + | wc -l)
   [ "$n" -gt 0 ] || return 0
   log "registry $name: removing $n test repositories older than $RIG_REGISTRY_KEEP_HOURS h, then garbage-collect"
   docker-registry garbage-collect "$REGISTRY_DIR/$name.yml" >>"$(logfile "registry-$name-gc")" 2>&1 ||

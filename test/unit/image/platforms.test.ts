@@ -8,7 +8,7 @@ import {
   parseBuildxInspect,
   type BuilderInfo,
 } from '../../../src/image/buildx.js'
-import type { Exec } from '../../../src/image/exec.js'
+import type { Exec, ExecResult } from '../../../src/image/exec.js'
 import {
   computeIdentity,
   decideCache,
@@ -186,23 +186,29 @@ describe('the builder before a build', () => {
     baseImage: 'base',
   }
 
-  test('Buildx refuses several platforms on the docker driver without starting the build', async () => {
+  /** A fake exec that records each call's arguments and answers with `answer`. */
+  function recordingExec(answer: (args: readonly string[]) => ExecResult) {
     const calls: (readonly string[])[] = []
     const exec: Exec = async (_cmd, args) => {
       calls.push(args)
-      return { exitCode: 0, stdout: fixture('buildx-inspect-docker.txt'), stderr: '' }
+      return answer(args)
     }
+    return { exec, calls }
+  }
+  const ok = (file: string): ExecResult => ({ exitCode: 0, stdout: fixture(file), stderr: '' })
+  const boom: ExecResult = { exitCode: 1, stdout: '', stderr: 'ERROR: boom' }
+  const noBuilder: ExecResult = { exitCode: 1, stdout: '', stderr: 'ERROR: no builder "nope" found' }
+  /** The remote builder's inspect; every build fails. */
+  const remoteBuilder = (args: readonly string[]) => (args[1] === 'inspect' ? ok('buildx-inspect-remote.txt') : boom)
+
+  test('Buildx refuses several platforms on the docker driver without starting the build', async () => {
+    const { exec, calls } = recordingExec(() => ok('buildx-inspect-docker.txt'))
     await expect(new Buildx({ exec, log: new MemoryLogger() }).build(options)).rejects.toThrow(/docker driver/)
     expect(calls).toEqual([['buildx', 'inspect']])
   })
 
   test('Buildx inspects the named builder, then builds', async () => {
-    const calls: (readonly string[])[] = []
-    const exec: Exec = async (_cmd, args) => {
-      calls.push(args)
-      if (args[1] === 'inspect') return { exitCode: 0, stdout: fixture('buildx-inspect-remote.txt'), stderr: '' }
-      return { exitCode: 1, stdout: '', stderr: 'ERROR: boom' }
-    }
+    const { exec, calls } = recordingExec(remoteBuilder)
     await expect(
       new Buildx({ exec, log: new MemoryLogger() }).build({ ...options, builder: 'rig-buildkit' }),
     ).rejects.toThrow(/exit code 1: ERROR: boom/)
@@ -211,12 +217,7 @@ describe('the builder before a build', () => {
   })
 
   test('one inspect per builder: the driver, then two builds with platforms (the SBOM path)', async () => {
-    const calls: (readonly string[])[] = []
-    const exec: Exec = async (_cmd, args) => {
-      calls.push(args)
-      if (args[1] === 'inspect') return { exitCode: 0, stdout: fixture('buildx-inspect-remote.txt'), stderr: '' }
-      return { exitCode: 1, stdout: '', stderr: 'ERROR: boom' }
-    }
+    const { exec, calls } = recordingExec(remoteBuilder)
     const buildx = new Buildx({ exec, log: new MemoryLogger() })
     expect(await buildx.driver('rig-buildkit')).toBe('remote')
     for (let i = 0; i < 2; i++)
@@ -226,11 +227,7 @@ describe('the builder before a build', () => {
   })
 
   test('a failed inspect is asked again', async () => {
-    const calls: (readonly string[])[] = []
-    const exec: Exec = async (_cmd, args) => {
-      calls.push(args)
-      return { exitCode: 1, stdout: '', stderr: 'ERROR: no builder "nope" found' }
-    }
+    const { exec, calls } = recordingExec(() => noBuilder)
     const buildx = new Buildx({ exec, log: new MemoryLogger() })
     expect(await buildx.driver('nope')).toBeUndefined()
     expect(await buildx.driver('nope')).toBeUndefined()
@@ -238,11 +235,7 @@ describe('the builder before a build', () => {
   })
 
   test('an inspect that fails leaves the explaining to the build', async () => {
-    const calls: (readonly string[])[] = []
-    const exec: Exec = async (_cmd, args) => {
-      calls.push(args)
-      return { exitCode: 1, stdout: '', stderr: 'ERROR: no builder "nope" found' }
-    }
+    const { exec, calls } = recordingExec(() => noBuilder)
     await expect(new Buildx({ exec, log: new MemoryLogger() }).build({ ...options, builder: 'nope' })).rejects.toThrow(
       /no buildx builder named "nope"/,
     )
